@@ -1,0 +1,1 @@
+"""Alembic migrations for the scimbridge database (run them with ``scimbridge migrate``)."""

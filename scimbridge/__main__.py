@@ -1,0 +1,3 @@
+from scimbridge.cli import main
+
+main()

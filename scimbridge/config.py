@@ -1,0 +1,310 @@
+"""One typed settings object, read from environment variables and an optional TOML file.
+
+Does: read ``SCIMBRIDGE_*`` / ``TWILIO_*`` variables and the TOML file named by ``SCIMBRIDGE_CONFIG``,
+check their types, and hand every other module a frozen :class:`Settings`.
+Does not: open connections, touch the database, or interpret the Flex mapping (``flex.mapping`` does).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///scimbridge.db"
+CUSTOM_EXTENSION_PREFIX = "urn:ietf:params:scim:schemas:extension:"
+EXTENSION_ATTRIBUTE_TYPES = ("string", "boolean", "integer", "decimal", "dateTime", "reference")
+
+
+class ConfigError(ValueError):
+    """The environment or the TOML file holds a value scimbridge cannot use."""
+
+
+@dataclass(frozen=True)
+class ExtensionAttribute:
+    """One attribute of a declared custom extension schema."""
+
+    name: str
+    type: str = "string"
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ExtensionSchema:
+    """A custom extension declared in the TOML file (``[[scim.extensions]]``)."""
+
+    urn: str
+    name: str
+    attributes: tuple[ExtensionAttribute, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one SCIM request may ask for; advertised where SCIM has a place."""
+
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
+    max_filter_length: int = 2048
+    max_filter_terms: int = 50
+    max_results: int = 1000
+    default_count: int = 100
+    max_patch_operations: int = 500
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    """Credentials and addresses of the Twilio account the sync writes to. Secrets inside."""
+
+    account_sid: str
+    auth_token: str | None = field(default=None, repr=False)
+    api_key: str | None = None
+    api_secret: str | None = field(default=None, repr=False)
+    workspace_sid: str | None = None
+    flex_instance_sid: str | None = None
+    base_url: str | None = None
+    max_rps: float = 10.0
+
+    @property
+    def username(self) -> str:
+        return self.api_key or self.account_sid
+
+    @property
+    def password(self) -> str:
+        return (self.api_secret if self.api_key else self.auth_token) or ""
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.auth_token, self.api_secret) if s)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """How the outbox drainer paces itself."""
+
+    enabled: bool = True
+    max_attempts: int = 8
+    lease_seconds: float = 60.0
+    poll_interval: float = 0.5
+    backoff_base: float = 1.0
+    backoff_cap: float = 300.0
+    batch_size: int = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything scimbridge reads from its environment. Build it with :func:`load_settings`."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    bearer_token: str | None = field(default=None, repr=False)
+    config_path: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    extensions: tuple[ExtensionSchema, ...] = ()
+    twilio: TwilioSettings | None = None
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    flex: Mapping[str, Any] = field(default_factory=dict)
+    auth: Mapping[str, Any] = field(default_factory=dict)
+    log_format: str = "plain"
+    log_level: str = "INFO"
+    metrics_token: str | None = field(default=None, repr=False)
+    fake_flex: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value this process knows, so logs can be scrubbed of them."""
+        values: list[str] = [s for s in (self.bearer_token, self.metrics_token) if s]
+        if self.twilio:
+            values.extend(self.twilio.secrets())
+        return tuple(values)
+
+
+def _section(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = doc.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"[{name}] must be a table")
+    return value
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"{name} must be an integer")
+    try:
+        result = int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+    if result <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return result
+
+
+def _float(value: Any, name: str) -> float:
+    try:
+        result = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
+    if result <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return result
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _limits(scim: Mapping[str, Any]) -> Limits:
+    raw = _section(scim, "limits")
+    known = Limits.__dataclass_fields__
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown [scim.limits] keys: {', '.join(sorted(unknown))}")
+    return Limits(**{k: _int(v, f"scim.limits.{k}") for k, v in raw.items()})
+
+
+def _extensions(scim: Mapping[str, Any]) -> tuple[ExtensionSchema, ...]:
+    raw = scim.get("extensions", [])
+    if not isinstance(raw, list):
+        raise ConfigError("[[scim.extensions]] must be an array of tables")
+    result = []
+    for i, item in enumerate(raw):
+        where = f"scim.extensions[{i}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{where} must be a table")
+        urn = item.get("urn")
+        if not isinstance(urn, str) or not urn.startswith(CUSTOM_EXTENSION_PREFIX):
+            raise ConfigError(f"{where}.urn must start with {CUSTOM_EXTENSION_PREFIX}")
+        name = item.get("name") or urn.removeprefix(CUSTOM_EXTENSION_PREFIX).split(":")[0]
+        attrs = item.get("attributes", {})
+        if not isinstance(attrs, Mapping) or not attrs:
+            raise ConfigError(f"{where}.attributes must be a non-empty table")
+        attributes = []
+        for attr_name, spec in attrs.items():
+            if isinstance(spec, str):
+                spec = {"type": spec}
+            if not isinstance(spec, Mapping):
+                raise ConfigError(f"{where}.attributes.{attr_name} must be a type name or table")
+            attr_type = spec.get("type", "string")
+            if attr_type not in EXTENSION_ATTRIBUTE_TYPES:
+                raise ConfigError(
+                    f"{where}.attributes.{attr_name}.type must be one of "
+                    f"{', '.join(EXTENSION_ATTRIBUTE_TYPES)}"
+                )
+            attributes.append(
+                ExtensionAttribute(
+                    name=str(attr_name),
+                    type=attr_type,
+                    description=str(spec.get("description", "")),
+                    required=_bool(spec.get("required", False), f"{where}.{attr_name}.required"),
+                )
+            )
+        result.append(
+            ExtensionSchema(
+                urn=urn,
+                name=str(name),
+                attributes=tuple(attributes),
+                description=str(item.get("description", "")),
+            )
+        )
+    return tuple(result)
+
+
+def _twilio(env: Mapping[str, str]) -> TwilioSettings | None:
+    account_sid = env.get("TWILIO_ACCOUNT_SID")
+    if not account_sid:
+        return None
+    auth_token = env.get("TWILIO_AUTH_TOKEN") or None
+    api_key = env.get("TWILIO_API_KEY") or None
+    api_secret = env.get("TWILIO_API_SECRET") or None
+    if not auth_token and not (api_key and api_secret):
+        raise ConfigError(
+            "TWILIO_ACCOUNT_SID is set: also set TWILIO_AUTH_TOKEN, "
+            "or TWILIO_API_KEY and TWILIO_API_SECRET"
+        )
+    return TwilioSettings(
+        account_sid=account_sid,
+        auth_token=auth_token,
+        api_key=api_key,
+        api_secret=api_secret,
+        workspace_sid=env.get("SCIMBRIDGE_TWILIO_WORKSPACE_SID") or None,
+        flex_instance_sid=env.get("SCIMBRIDGE_FLEX_INSTANCE_SID") or None,
+        base_url=(env.get("SCIMBRIDGE_TWILIO_BASE_URL") or "").rstrip("/") or None,
+        max_rps=_float(env.get("SCIMBRIDGE_TWILIO_MAX_RPS", "10"), "SCIMBRIDGE_TWILIO_MAX_RPS"),
+    )
+
+
+def _sync(doc: Mapping[str, Any], env: Mapping[str, str]) -> SyncSettings:
+    raw = dict(_section(doc, "sync"))
+    if "SCIMBRIDGE_SYNC" in env:
+        raw["enabled"] = env["SCIMBRIDGE_SYNC"]
+    known = SyncSettings.__dataclass_fields__
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown [sync] keys: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "enabled":
+            values[key] = _bool(value, "sync.enabled")
+        elif key in ("max_attempts", "batch_size"):
+            values[key] = _int(value, f"sync.{key}")
+        else:
+            values[key] = _float(value, f"sync.{key}")
+    return SyncSettings(**values)
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    try:
+        with Path(path).open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"SCIMBRIDGE_CONFIG names {path}, which does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, document: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build the settings from ``env`` (default: ``os.environ``) and the TOML it names.
+
+    ``document`` stands in for the TOML file (tests pass a dict instead of writing a file).
+    Raises :class:`ConfigError` with a message fit for an operator.
+    """
+    env = os.environ if env is None else env
+    config_path = env.get("SCIMBRIDGE_CONFIG") or None
+    doc: Mapping[str, Any]
+    if document is not None:
+        doc = document
+    elif config_path:
+        doc = read_toml(config_path)
+    else:
+        doc = {}
+    scim = _section(doc, "scim")
+    log_format = env.get("SCIMBRIDGE_LOG_FORMAT", "plain").lower()
+    if log_format not in ("plain", "json"):
+        raise ConfigError("SCIMBRIDGE_LOG_FORMAT must be plain or json")
+    return Settings(
+        database_url=env.get("SCIMBRIDGE_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        bearer_token=env.get("SCIMBRIDGE_BEARER_TOKEN") or None,
+        config_path=config_path,
+        limits=_limits(scim),
+        extensions=_extensions(scim),
+        twilio=_twilio(env),
+        sync=_sync(doc, env),
+        flex=dict(_section(doc, "flex")),
+        auth=dict(_section(doc, "auth")),
+        log_format=log_format,
+        log_level=env.get("SCIMBRIDGE_LOG_LEVEL", "INFO").upper(),
+        metrics_token=env.get("SCIMBRIDGE_METRICS_TOKEN") or None,
+        fake_flex=_bool(env.get("SCIMBRIDGE_FAKE_FLEX", "false"), "SCIMBRIDGE_FAKE_FLEX"),
+    )
