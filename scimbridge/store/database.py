@@ -18,7 +18,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
-
 def _migrations_dir() -> Path:
     """The alembic scripts: ``migrations/`` beside the package in a checkout, inside it once installed."""
     here = Path(__file__).resolve().parent

@@ -1,0 +1,127 @@
+"""``create_app(settings)``: the ASGI application with everything injected.
+
+Does: wire the SCIM API, health and metrics endpoints, the access log, SCIM-shaped 404/405/500
+answers, and the lifespan that starts and stops background services (the sync worker).
+Does not: hold global state; each call builds a fresh, independent application.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, Router
+
+from scimbridge.config import Settings
+from scimbridge.ops.access import AccessLogMiddleware
+from scimbridge.scim.auth import Authenticator
+from scimbridge.scim.errors import error_response
+from scimbridge.scim.extensions import ResourceModels
+from scimbridge.scim.routes import ScimApi
+from scimbridge.store.database import at_head, create_db_engine
+from scimbridge.store.repository import Repository
+
+log = logging.getLogger("scimbridge")
+
+
+class BackgroundService(Protocol):
+    """Something the application runs for as long as it serves (e.g. the sync worker)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Components:
+    """What ``create_app`` built, for the CLI and tests to reach."""
+
+    settings: Settings
+    engine: Engine
+    repository: Repository
+    models: ResourceModels
+    services: list[BackgroundService] = field(default_factory=list)
+
+
+def build_components(settings: Settings, engine: Engine | None = None) -> Components:
+    engine = engine or create_db_engine(settings.database_url)
+    models = ResourceModels(settings.extensions)
+    repository = Repository(engine)
+    return Components(settings, engine, repository, models)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    components: Components | None = None,
+    services: Sequence[BackgroundService] = (),
+) -> Starlette:
+    parts = components or build_components(settings)
+    parts.services.extend(services)
+    authenticator = Authenticator(parts.engine, settings.bearer_token)
+    api = ScimApi(settings, parts.repository, parts.models, authenticator)
+
+    async def not_found(scope: Any, receive: Any, send: Any) -> None:
+        response = error_response(404, "no such SCIM endpoint")
+        await response(scope, receive, send)
+
+    scim_router = Router(routes=api.routes(), redirect_slashes=False, default=not_found)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks: dict[str, Any] = {}
+        try:
+            parts.repository.ping()
+            checks["database"] = {"ok": True}
+            checks["migrations"] = {"ok": at_head(parts.engine)}
+        except Exception as exc:  # any failure to reach the database means not ready
+            checks["database"] = {"ok": False, "error": type(exc).__name__}
+        ready = all(check.get("ok") for check in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            return error_response(405, f"{request.method} is not allowed on {request.url.path}")
+        return error_response(exc.status_code, str(exc.detail))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal error; the request was not applied")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for service in parts.services:
+            service.start()
+        try:
+            yield
+        finally:
+            for service in reversed(parts.services):
+                service.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Mount("/scim/v2", app=scim_router),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False
+    app.state.components = parts
+    app.add_middleware(AccessLogMiddleware)
+    return app

@@ -1,0 +1,163 @@
+"""The ``scimbridge`` command: serve · migrate · token · check-config (and the sync commands).
+
+Does: read settings, wire components, and give operators clear messages and exit codes.
+Does not: implement SCIM or sync logic itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scimbridge.config import ConfigError, Settings, load_settings
+from scimbridge.ops.logging import configure_logging
+from scimbridge.store import tokens
+from scimbridge.store.database import at_head, create_db_engine, migrate
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+token_app = typer.Typer(no_args_is_help=True, help="Manage SCIM bearer tokens.")
+app.add_typer(token_app, name="token")
+console = Console()
+err = Console(stderr=True)
+log = logging.getLogger("scimbridge")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log_format, settings.log_level, settings.secrets())
+    return settings
+
+
+def _engine_at_head(settings: Settings, *, auto_migrate: bool) -> object:
+    if auto_migrate:
+        migrate(settings.database_url)
+    engine = create_db_engine(settings.database_url)
+    if not at_head(engine):
+        err.print(
+            "[red]the database schema is not at the newest revision:[/red] "
+            "run `scimbridge migrate` first"
+        )
+        raise typer.Exit(3)
+    return engine
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Sync worker inside this process.")] = 1,
+    proxy_headers: Annotated[
+        bool, typer.Option(help="Trust X-Forwarded-* from the reverse proxy.")
+    ] = True,
+) -> None:
+    """Serve SCIM on HOST:PORT (SQLite: migrations are applied at start)."""
+    import uvicorn
+
+    from scimbridge.app import build_components, create_app
+
+    settings = _settings()
+    engine = _engine_at_head(settings, auto_migrate=settings.is_sqlite)
+    components = build_components(settings, engine)  # type: ignore[arg-type]
+    if not settings.bearer_token and not any(t.live for t in tokens.list_tokens(components.engine)):
+        record, secret = tokens.create_token(components.engine, "default")
+        console.print(
+            "No SCIM token existed, so one was created. Paste it into Entra's Secret Token; "
+            "it is shown only this once:\n"
+        )
+        console.print(f"    {secret}\n", highlight=False, soft_wrap=True)
+    from scimbridge.wiring import sync_services
+
+    services = sync_services(settings, components, run_worker=workers > 0)
+    application = create_app(settings, components=components, services=services)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips="*" if proxy_headers else None,
+        access_log=False,
+    )
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema to the newest revision."""
+    settings = _settings()
+    migrate(settings.database_url)
+    console.print("database schema is at the newest revision")
+
+
+@app.command("check-config")
+def check_config(
+    user: Annotated[
+        str | None, typer.Option("--user", help="Show the worker attributes USERNAME would get.")
+    ] = None,
+) -> None:
+    """Validate the environment and the TOML file; optionally explain one user's worker."""
+    from scimbridge.wiring import check_configuration
+
+    settings = _settings()
+    problems = check_configuration(settings, user, console)
+    if problems:
+        for problem in problems:
+            err.print(f"[red]✗[/red] {problem}")
+        raise typer.Exit(1)
+    console.print("[green]configuration is valid[/green]")
+
+
+@token_app.command("create")
+def token_create(name: Annotated[str, typer.Option("--name", help="A label for the token.")]) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    settings = _settings()
+    engine = _engine_at_head(settings, auto_migrate=settings.is_sqlite)
+    try:
+        _, secret = tokens.create_token(engine, name)  # type: ignore[arg-type]
+    except tokens.TokenNameTaken as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    err.print(f"token {name!r} created; it is shown only this once:")
+    print(secret)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (names and dates; never the tokens)."""
+    settings = _settings()
+    engine = _engine_at_head(settings, auto_migrate=False)
+    table = Table("name", "id", "created", "revoked")
+    for record in tokens.list_tokens(engine):  # type: ignore[arg-type]
+        table.add_row(
+            record.name,
+            record.id,
+            record.created_at.isoformat(timespec="seconds"),
+            record.revoked_at.isoformat(timespec="seconds") if record.revoked_at else "",
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="Token name or id.")]) -> None:
+    """Revoke a token; requests using it are refused within seconds."""
+    settings = _settings()
+    engine = _engine_at_head(settings, auto_migrate=False)
+    if not tokens.revoke_token(engine, name):  # type: ignore[arg-type]
+        err.print(f"[red]no live token named {name!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"token {name!r} revoked")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,100 @@
+"""Logging: plain or JSON lines, a request id on each, and no secret ever written.
+
+Does: configure the root logger once per process, stamp records with the current request id,
+and scrub every known secret (SCIM tokens, Twilio auth token and API secret, metrics token, and
+anything that looks like a bearer token or Basic credentials) from each line.
+Does not: decide what to log (callers do).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+"),
+    re.compile(r"(sb_)[A-Za-z0-9_-]{20,}"),
+)
+REDACTED = "[redacted]"
+
+
+class SecretScrubber(logging.Filter):
+    """Replaces known secrets and token-shaped strings in the formatted message."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s and len(s) >= 4)
+
+    def add(self, secret: str) -> None:
+        if secret and len(secret) >= 4:
+            self.secrets = (*self.secrets, secret)
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        for pattern in _PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = self.scrub(record.getMessage())
+        record.msg, record.args = message, None
+        if record.exc_info:
+            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        record.request_id = request_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        for key in ("event", "method", "path", "status", "duration_ms", "user_id", "outcome"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+_scrubber = SecretScrubber()
+
+
+def scrubber() -> SecretScrubber:
+    return _scrubber
+
+
+def configure_logging(fmt: str = "plain", level: str = "INFO", secrets: Iterable[str] = ()) -> None:
+    """Send scimbridge's (and uvicorn's) logs to stderr in ``fmt`` with secrets scrubbed."""
+    for secret in secrets:
+        _scrubber.add(secret)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_scrubber)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(PLAIN_FORMAT))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_scimbridge", False):
+            root.removeHandler(existing)
+    handler._scimbridge = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    # The request middleware writes one line per request; uvicorn's own access log is redundant.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

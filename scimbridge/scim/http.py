@@ -1,0 +1,208 @@
+"""The HTTP side of SCIM requests: bodies, query parameters, ETags, response bodies.
+
+Does: read a JSON body within the size and depth limits, accept ``application/scim+json`` and
+``application/json``, parse list parameters (``filter``, ``startIndex``, ``count``, ``attributes``,
+``excludedAttributes``, ``sortBy``, ``sortOrder``; unknown ones such as ``aadOptscim062020`` are
+ignored), and build ``application/scim+json`` responses and weak ETags.
+Does not: authenticate, touch the database, or interpret resources.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models import (
+    InvalidSyntaxException,
+    InvalidValueException,
+    PayloadTooLargeException,
+    SCIMException,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scimbridge.config import Limits
+from scimbridge.scim.errors import SCIM_MEDIA_TYPE
+
+LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+JSON_MEDIA_TYPES = ("application/scim+json", "application/json")
+
+
+class UnsupportedMediaType(SCIMException):
+    status = 415
+    _default_detail = "send the body as application/scim+json or application/json"
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests deeper than ``limit``; iterative, so it cannot overflow."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def read_json(request: Request, limits: Limits) -> Any:
+    """Return the parsed body, or raise a SCIMException (400 invalidSyntax, 413, 415)."""
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type and media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+        raise UnsupportedMediaType()
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidSyntaxException(detail="Content-Length is not a number")
+        if int(declared) > limits.max_body_bytes:
+            raise PayloadTooLargeException(
+                detail=f"the body exceeds {limits.max_body_bytes} bytes"
+            )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_body_bytes:
+            raise PayloadTooLargeException(
+                detail=f"the body exceeds {limits.max_body_bytes} bytes"
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise InvalidSyntaxException(detail="the request body is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidSyntaxException(detail="the body is not valid UTF-8") from exc
+    try:
+        body = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise InvalidSyntaxException(
+            detail=f"the body nests deeper than {limits.max_json_depth} levels"
+        ) from exc
+    except ValueError as exc:
+        raise InvalidSyntaxException(detail=f"the body is not valid JSON: {exc}") from exc
+    if _depth_exceeds(body, limits.max_json_depth):
+        raise InvalidSyntaxException(
+            detail=f"the body nests deeper than {limits.max_json_depth} levels"
+        )
+    if not isinstance(body, dict):
+        raise InvalidSyntaxException(detail="the body must be a JSON object")
+    return body
+
+
+@dataclass(frozen=True)
+class ListParams:
+    filter: str | None
+    start_index: int
+    count: int
+    attributes: list[str] | None
+    excluded_attributes: list[str] | None
+    sort_by: str | None
+    descending: bool
+
+
+def _attribute_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    return names or None
+
+
+def _int_param(query: Mapping[str, str], name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError as exc:
+        raise InvalidValueException(detail=f"{name} must be an integer, got {raw[:40]!r}") from exc
+
+
+def _param(query: Mapping[str, str], name: str) -> str | None:
+    """Query parameter names are matched case-insensitively (Entra and others vary)."""
+    if name in query:
+        return query[name]
+    lowered = name.lower()
+    for key, value in query.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def list_params(query: Mapping[str, str], limits: Limits) -> ListParams:
+    """Parse list parameters. ``startIndex`` < 1 reads as 1; ``count`` is clamped to the limit."""
+    start = _int_param({"startIndex": _param(query, "startIndex") or ""}, "startIndex")
+    count = _int_param({"count": _param(query, "count") or ""}, "count")
+    order = (_param(query, "sortOrder") or "ascending").strip().lower()
+    if order not in ("ascending", "descending"):
+        raise InvalidValueException(detail="sortOrder must be ascending or descending")
+    filter_text = _param(query, "filter")
+    if filter_text is not None and len(filter_text) > limits.max_filter_length:
+        from scim2_models import InvalidFilterException
+
+        raise InvalidFilterException(
+            detail=f"the filter is longer than {limits.max_filter_length} characters"
+        )
+    return ListParams(
+        filter=filter_text if filter_text and filter_text.strip() else None,
+        start_index=max(1, start if start is not None else 1),
+        count=min(max(0, count if count is not None else limits.default_count), limits.max_results),
+        attributes=_attribute_list(_param(query, "attributes")),
+        excluded_attributes=_attribute_list(_param(query, "excludedAttributes")),
+        sort_by=(_param(query, "sortBy") or "").strip() or None,
+        descending=order == "descending",
+    )
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def parse_etags(header: str | None) -> set[int] | None:
+    """The versions an ``If-Match``/``If-None-Match`` header names; None for absent or ``*``."""
+    if header is None or header.strip() == "*":
+        return None
+    versions: set[int] = set()
+    for item in header.split(","):
+        tag = item.strip().removeprefix("W/").strip('"')
+        if tag.isdigit():
+            versions.add(int(tag))
+        else:
+            versions.add(-1)  # names no version we ever issue: never matches
+    return versions
+
+
+def scim_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status_code=status,
+        media_type=SCIM_MEDIA_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def list_response(resources: list[dict[str, Any]], total: int, start_index: int) -> Response:
+    return scim_response(
+        {
+            "schemas": [LIST_RESPONSE_SCHEMA],
+            "totalResults": total,
+            "startIndex": start_index,
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        }
+    )

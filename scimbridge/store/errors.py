@@ -1,0 +1,41 @@
+"""What the store refuses, as exceptions the HTTP layer maps to SCIM errors.
+
+Does: name each refusal (not found, uniqueness, version mismatch, unknown member, unavailable).
+Does not: know status codes or SCIM ``scimType`` values (``scim.errors`` maps them).
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every refusal the store reports."""
+
+
+class NotFound(StoreError):
+    def __init__(self, resource_type: str, resource_id: str) -> None:
+        super().__init__(f"{resource_type} {resource_id} not found")
+        self.resource_type = resource_type
+        self.resource_id = resource_id
+
+
+class Conflict(StoreError):
+    """A unique attribute (``userName``, group ``displayName``) is already taken."""
+
+    def __init__(self, attribute: str) -> None:
+        super().__init__(f"{attribute} is already in use")
+        self.attribute = attribute
+
+
+class VersionMismatch(StoreError):
+    """``If-Match`` named a version that is no longer current."""
+
+
+class UnknownMembers(StoreError):
+    def __init__(self, member_ids: list[str]) -> None:
+        shown = ", ".join(member_ids[:5]) + ("…" if len(member_ids) > 5 else "")
+        super().__init__(f"no user with id {shown}")
+        self.member_ids = member_ids
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or stayed locked; nothing was written."""

@@ -1,0 +1,238 @@
+"""The sync outbox: who needs looking at, leased to one worker at a time.
+
+Does: enqueue a user in the same transaction as the change that concerns it (one row per user,
+later changes coalesce into it), lease due rows to a worker (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; SQLite's single writer gives the same exclusion), finish, reschedule or dead-letter
+a claim, and report backlog and dead letters.
+Does not: decide what a user's worker should look like or call Twilio (``flex.sync`` does).
+
+A claim remembers the row's ``generation``. Finishing deletes the row only if no change arrived
+meanwhile; otherwise the row stays, due at once, so the newest state is always synced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+
+from scimbridge.store.tables import outbox
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A leased outbox row: the worker owns ``user_id`` until ``lease_expires_at``."""
+
+    id: int
+    user_id: str
+    reason: str
+    generation: int
+    attempts: int
+    owner: str
+    lease_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    user_id: str
+    reason: str
+    attempts: int
+    last_error: str | None
+    dead_at: datetime
+
+
+def enqueue(conn: Connection, user_id: str, reason: str, *, now: datetime | None = None) -> None:
+    """Queue ``user_id`` for a sync, inside the caller's transaction.
+
+    An existing row (pending, leased or dead) is revived: due now, attempts reset, generation bumped.
+    """
+    now = now or utcnow()
+    revived = conn.execute(
+        update(outbox)
+        .where(outbox.c.user_id == user_id)
+        .values(
+            reason=reason,
+            generation=outbox.c.generation + 1,
+            attempts=0,
+            next_attempt_at=now,
+            dead_at=None,
+            last_error=None,
+            updated_at=now,
+        )
+    )
+    if revived.rowcount:
+        return
+    conn.execute(
+        insert(outbox).values(
+            user_id=user_id,
+            reason=reason,
+            generation=1,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def enqueue_many(engine: Engine, user_ids: list[str], reason: str) -> None:
+    with engine.begin() as conn:
+        for user_id in user_ids:
+            enqueue(conn, user_id, reason)
+
+
+def claim(
+    engine: Engine, owner: str, *, limit: int, lease_seconds: float, now: datetime | None = None
+) -> list[Claim]:
+    """Lease up to ``limit`` due rows to ``owner``. Expired leases are due again."""
+    now = now or utcnow()
+    expires = now + timedelta(seconds=lease_seconds)
+    due = and_(
+        outbox.c.dead_at.is_(None),
+        outbox.c.next_attempt_at <= now,
+        or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
+    )
+    query = select(outbox.c.id).where(due).order_by(outbox.c.next_attempt_at).limit(limit)
+    if engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+        options = {}
+    else:
+        options = {"sqlite_begin": "IMMEDIATE"}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        ids = list(conn.scalars(query))
+        if not ids:
+            return []
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(lease_owner=owner, lease_expires_at=expires, attempts=outbox.c.attempts + 1)
+        )
+        rows = conn.execute(select(outbox).where(outbox.c.id.in_(ids))).mappings().all()
+    return [
+        Claim(
+            id=row["id"],
+            user_id=row["user_id"],
+            reason=row["reason"],
+            generation=row["generation"],
+            attempts=row["attempts"],
+            owner=owner,
+            lease_expires_at=expires,
+        )
+        for row in rows
+    ]
+
+
+def _owned(c: Claim) -> object:
+    return and_(outbox.c.id == c.id, outbox.c.lease_owner == c.owner)
+
+
+def complete(engine: Engine, c: Claim) -> bool:
+    """Finish a claim. Returns False when a newer change arrived (the row stays, due now)."""
+    with engine.begin() as conn:
+        gone = conn.execute(
+            delete(outbox).where(_owned(c), outbox.c.generation == c.generation)
+        ).rowcount
+        if gone:
+            return True
+        conn.execute(
+            update(outbox)
+            .where(_owned(c))
+            .values(lease_owner=None, lease_expires_at=None, attempts=0)
+        )
+    return False
+
+
+def reschedule(engine: Engine, c: Claim, error: str, next_attempt_at: datetime) -> None:
+    """Give the row back with its error, due again at ``next_attempt_at``."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(_owned(c))
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                last_error=error,
+                next_attempt_at=next_attempt_at,
+                updated_at=utcnow(),
+            )
+        )
+
+
+def dead_letter(engine: Engine, c: Claim, error: str) -> None:
+    """Park the row with its reason; ``resync`` or a newer change revives it."""
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(_owned(c))
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                last_error=error,
+                dead_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def backlog(engine: Engine) -> int:
+    with engine.connect() as conn:
+        count = conn.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.dead_at.is_(None))
+        )
+    return int(count or 0)
+
+
+def oldest_pending_age(engine: Engine, now: datetime | None = None) -> float | None:
+    now = now or utcnow()
+    with engine.connect() as conn:
+        oldest = conn.scalar(
+            select(func.min(outbox.c.created_at)).where(outbox.c.dead_at.is_(None))
+        )
+    if oldest is None:
+        return None
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return max(0.0, (now - oldest).total_seconds())
+
+
+def dead_letters(engine: Engine) -> list[DeadLetter]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox).where(outbox.c.dead_at.is_not(None)).order_by(outbox.c.dead_at)
+        ).mappings()
+        return [
+            DeadLetter(
+                user_id=row["user_id"],
+                reason=row["reason"],
+                attempts=row["attempts"],
+                last_error=row["last_error"],
+                dead_at=row["dead_at"],
+            )
+            for row in rows
+        ]
+
+
+def revive_dead(engine: Engine, user_ids: list[str] | None = None) -> int:
+    """Make dead-lettered rows due again (all, or those of ``user_ids``)."""
+    now = utcnow()
+    query = update(outbox).where(outbox.c.dead_at.is_not(None))
+    if user_ids is not None:
+        query = query.where(outbox.c.user_id.in_(user_ids))
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                query.values(
+                    dead_at=None,
+                    attempts=0,
+                    next_attempt_at=now,
+                    generation=outbox.c.generation + 1,
+                    updated_at=now,
+                )
+            ).rowcount
+        )

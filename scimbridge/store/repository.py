@@ -1,0 +1,486 @@
+"""The only place that writes users, groups, memberships and audit rows.
+
+Does: store SCIM documents with their indexed columns, bump versions, enforce uniqueness through
+the database, apply membership changes, append audit rows, and queue the sync in the same
+transaction as the change. Reads and writes run under a row lock (``SELECT … FOR UPDATE`` on
+PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so concurrent PATCHes never lose an update.
+Does not: parse SCIM payloads (``scim.documents``), know HTTP, or call Twilio.
+
+A *document* is a resource as stored: the wire form without ``id``, ``meta`` and (for groups)
+``members``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from unicodedata import normalize
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from scimbridge.store import outbox
+from scimbridge.store.errors import (
+    Conflict,
+    NotFound,
+    StoreUnavailable,
+    UnknownMembers,
+    VersionMismatch,
+)
+from scimbridge.store.tables import audit_log, group_members, groups, users
+
+T = TypeVar("T")
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def comparison_key(value: str) -> str:
+    """NFC + lowercase: the form case-insensitive attributes are compared and kept unique in."""
+    return normalize("NFC", normalize("NFC", value).lower())
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    id: str
+    document: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    """Member ids to add and remove, applied after ``replace`` (None: membership kept)."""
+
+    add: frozenset[str] = frozenset()
+    remove: frozenset[str] = frozenset()
+    replace: frozenset[str] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.add and not self.remove and self.replace is None
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _stored(row: Mapping[str, Any]) -> StoredResource:
+    return StoredResource(
+        id=row["id"],
+        document=dict(row["resource"]),
+        version=row["version"],
+        created_at=_utc(row["created_at"]),
+        updated_at=_utc(row["updated_at"]),
+    )
+
+
+def _work_email(document: Mapping[str, Any]) -> str | None:
+    emails = [e for e in document.get("emails") or [] if isinstance(e, dict) and e.get("value")]
+    for pick in (
+        lambda e: e.get("type") == "work",
+        lambda e: e.get("primary") is True,
+        lambda e: True,
+    ):
+        for email in emails:
+            if pick(email):
+                return str(email["value"])
+    return None
+
+
+def user_columns(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The indexed columns of a user document."""
+    user_name = str(document["userName"])
+    display_name = document.get("displayName")
+    email = _work_email(document)
+    return {
+        "user_name": user_name,
+        "user_name_key": comparison_key(user_name),
+        "external_id": document.get("externalId"),
+        "display_name": display_name,
+        "display_name_key": comparison_key(display_name) if display_name else None,
+        "email_key": comparison_key(email) if email else None,
+        "active": document.get("active", True) is not False,
+    }
+
+
+def group_columns(document: Mapping[str, Any]) -> dict[str, Any]:
+    display_name = str(document["displayName"])
+    return {
+        "display_name": display_name,
+        "display_name_key": comparison_key(display_name),
+        "external_id": document.get("externalId"),
+    }
+
+
+class Repository:
+    """Reads and writes SCIM resources. One instance per process; thread-safe."""
+
+    def __init__(self, engine: Engine, *, sync_groups: bool = False) -> None:
+        self.engine = engine
+        self.is_postgres = engine.dialect.name == "postgresql"
+        # When the Flex mapping reads groups, membership changes queue their members too.
+        self.sync_groups = sync_groups
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        options = {} if self.is_postgres else {"sqlite_begin": "IMMEDIATE"}
+        try:
+            with self.engine.connect().execution_options(**options) as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            # Locked past busy_timeout, or the server is gone: the transaction rolled back.
+            raise StoreUnavailable(
+                type(exc.orig).__name__ if exc.orig else "database error"
+            ) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreUnavailable(
+                type(exc.orig).__name__ if exc.orig else "database error"
+            ) from exc
+
+    def _lock(self, conn: Connection, table: Any, resource_id: str) -> Mapping[str, Any]:
+        query = select(table).where(table.c.id == resource_id)
+        if self.is_postgres:
+            query = query.with_for_update()
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound("User" if table is users else "Group", resource_id)
+        return row
+
+    @staticmethod
+    def _audit(
+        conn: Connection, actor: str, action: str, kind: str, rid: str, detail: Any, now: datetime
+    ) -> None:
+        conn.execute(
+            insert(audit_log).values(
+                at=now,
+                actor=actor,
+                action=action,
+                resource_type=kind,
+                resource_id=rid,
+                detail=detail,
+            )
+        )
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def create_user(self, document: dict[str, Any], *, actor: str) -> StoredResource:
+        now = outbox.utcnow()
+        user_id = str(uuid.uuid4())
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    insert(users).values(
+                        id=user_id,
+                        resource=document,
+                        version=1,
+                        created_at=now,
+                        updated_at=now,
+                        **user_columns(document),
+                    )
+                )
+                self._audit(conn, actor, "create", "User", user_id, None, now)
+                outbox.enqueue(conn, user_id, "created", now=now)
+        except IntegrityError as exc:
+            raise Conflict("userName") from exc
+        return StoredResource(user_id, document, 1, now, now)
+
+    def get_user(self, user_id: str) -> StoredResource:
+        with self._read() as conn:
+            row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+        if row is None:
+            raise NotFound("User", user_id)
+        return _stored(row)
+
+    def update_user(
+        self,
+        user_id: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        actor: str,
+        action: str,
+        detail: Any = None,
+        if_match: Collection[int] | None = None,
+    ) -> StoredResource:
+        """Lock the user, compute its new document with ``change``, and store it.
+
+        ``change`` receives a copy of the current document and may raise to refuse; nothing is
+        written then. An unchanged document keeps its version and queues nothing.
+        """
+        now = outbox.utcnow()
+        try:
+            with self._write() as conn:
+                row = self._lock(conn, users, user_id)
+                if if_match is not None and row["version"] not in if_match:
+                    raise VersionMismatch()
+                current = dict(row["resource"])
+                document = change(dict(current))
+                if document == current:
+                    return _stored(row)
+                version = row["version"] + 1
+                conn.execute(
+                    update(users)
+                    .where(users.c.id == user_id)
+                    .values(
+                        resource=document, version=version, updated_at=now, **user_columns(document)
+                    )
+                )
+                self._audit(conn, actor, action, "User", user_id, detail, now)
+                outbox.enqueue(conn, user_id, "updated", now=now)
+        except IntegrityError as exc:
+            raise Conflict("userName") from exc
+        return StoredResource(user_id, document, version, _utc(row["created_at"]), now)
+
+    def delete_user(
+        self, user_id: str, *, actor: str, if_match: Collection[int] | None = None
+    ) -> None:
+        now = outbox.utcnow()
+        with self._write() as conn:
+            row = self._lock(conn, users, user_id)
+            if if_match is not None and row["version"] not in if_match:
+                raise VersionMismatch()
+            conn.execute(delete(group_members).where(group_members.c.user_id == user_id))
+            conn.execute(delete(users).where(users.c.id == user_id))
+            self._audit(conn, actor, "delete", "User", user_id, None, now)
+            outbox.enqueue(conn, user_id, "deleted", now=now)
+
+    def query_users(
+        self, where: ColumnElement[bool] | None, order_by: Any, offset: int, limit: int
+    ) -> tuple[int, list[StoredResource]]:
+        return self._query(users, where, order_by, offset, limit)
+
+    def user_groups(self, user_id: str) -> list[tuple[str, str]]:
+        """(group id, display name) of the groups ``user_id`` belongs to."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(groups.c.id, groups.c.display_name)
+                .join(group_members, group_members.c.group_id == groups.c.id)
+                .where(group_members.c.user_id == user_id)
+                .order_by(groups.c.display_name)
+            ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    # -- groups --------------------------------------------------------------------------------
+
+    def _check_members(self, conn: Connection, member_ids: Collection[str]) -> None:
+        wanted = set(member_ids)
+        if not wanted:
+            return
+        found: set[str] = set()
+        ids = sorted(wanted)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found.update(conn.scalars(select(users.c.id).where(users.c.id.in_(chunk))))
+        missing = sorted(wanted - found)
+        if missing:
+            raise UnknownMembers(missing)
+
+    def _apply_membership(
+        self, conn: Connection, group_id: str, change: MembershipChange, now: datetime
+    ) -> set[str]:
+        """Apply ``change``; return the user ids whose membership actually changed."""
+        touched: set[str] = set()
+        self._check_members(conn, (change.replace or frozenset()) | change.add)
+        current: set[str] | None = None
+        if change.replace is not None:
+            current = set(
+                conn.scalars(
+                    select(group_members.c.user_id).where(group_members.c.group_id == group_id)
+                )
+            )
+            dropped = current - change.replace
+            if dropped:
+                conn.execute(
+                    delete(group_members).where(
+                        group_members.c.group_id == group_id,
+                        group_members.c.user_id.in_(dropped),
+                    )
+                )
+            touched |= dropped
+            new = change.replace - current
+            if new:
+                conn.execute(
+                    insert(group_members), [{"group_id": group_id, "user_id": u} for u in new]
+                )
+            touched |= new
+        removals = change.remove - change.add
+        if removals:
+            result = conn.execute(
+                delete(group_members).where(
+                    group_members.c.group_id == group_id, group_members.c.user_id.in_(removals)
+                )
+            )
+            if result.rowcount:
+                touched |= removals
+        if change.add:
+            present = set(
+                conn.scalars(
+                    select(group_members.c.user_id).where(
+                        group_members.c.group_id == group_id,
+                        group_members.c.user_id.in_(change.add),
+                    )
+                )
+            )
+            new = change.add - present
+            if new:
+                conn.execute(
+                    insert(group_members), [{"group_id": group_id, "user_id": u} for u in new]
+                )
+                touched |= new
+        if self.sync_groups:
+            for user_id in sorted(touched):
+                outbox.enqueue(conn, user_id, "membership", now=now)
+        return touched
+
+    def create_group(
+        self, document: dict[str, Any], member_ids: Collection[str], *, actor: str
+    ) -> StoredResource:
+        now = outbox.utcnow()
+        group_id = str(uuid.uuid4())
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    insert(groups).values(
+                        id=group_id,
+                        resource=document,
+                        version=1,
+                        created_at=now,
+                        updated_at=now,
+                        **group_columns(document),
+                    )
+                )
+                self._apply_membership(
+                    conn, group_id, MembershipChange(replace=frozenset(member_ids)), now
+                )
+                self._audit(conn, actor, "create", "Group", group_id, None, now)
+        except IntegrityError as exc:
+            raise Conflict("displayName") from exc
+        return StoredResource(group_id, document, 1, now, now)
+
+    def get_group(self, group_id: str) -> StoredResource:
+        with self._read() as conn:
+            row = conn.execute(select(groups).where(groups.c.id == group_id)).mappings().first()
+        if row is None:
+            raise NotFound("Group", group_id)
+        return _stored(row)
+
+    def update_group(
+        self,
+        group_id: str,
+        change: Callable[[dict[str, Any]], tuple[dict[str, Any], MembershipChange]],
+        *,
+        actor: str,
+        action: str,
+        detail: Any = None,
+        if_match: Collection[int] | None = None,
+    ) -> StoredResource:
+        now = outbox.utcnow()
+        try:
+            with self._write() as conn:
+                row = self._lock(conn, groups, group_id)
+                if if_match is not None and row["version"] not in if_match:
+                    raise VersionMismatch()
+                current = dict(row["resource"])
+                document, membership = change(dict(current))
+                touched = self._apply_membership(conn, group_id, membership, now)
+                if document == current and not touched:
+                    return _stored(row)
+                version = row["version"] + 1
+                conn.execute(
+                    update(groups)
+                    .where(groups.c.id == group_id)
+                    .values(
+                        resource=document,
+                        version=version,
+                        updated_at=now,
+                        **group_columns(document),
+                    )
+                )
+                self._audit(conn, actor, action, "Group", group_id, detail, now)
+        except IntegrityError as exc:
+            raise Conflict("displayName") from exc
+        return StoredResource(group_id, document, version, _utc(row["created_at"]), now)
+
+    def delete_group(
+        self, group_id: str, *, actor: str, if_match: Collection[int] | None = None
+    ) -> None:
+        now = outbox.utcnow()
+        with self._write() as conn:
+            row = self._lock(conn, groups, group_id)
+            if if_match is not None and row["version"] not in if_match:
+                raise VersionMismatch()
+            members = list(
+                conn.scalars(
+                    select(group_members.c.user_id).where(group_members.c.group_id == group_id)
+                )
+            )
+            conn.execute(delete(group_members).where(group_members.c.group_id == group_id))
+            conn.execute(delete(groups).where(groups.c.id == group_id))
+            self._audit(conn, actor, "delete", "Group", group_id, None, now)
+            if self.sync_groups:
+                for user_id in members:
+                    outbox.enqueue(conn, user_id, "membership", now=now)
+
+    def group_members(self, group_ids: Collection[str]) -> dict[str, list[tuple[str, str]]]:
+        """(user id, userName) of each group's members, by group id."""
+        result: dict[str, list[tuple[str, str]]] = {gid: [] for gid in group_ids}
+        if not group_ids:
+            return result
+        with self._read() as conn:
+            rows = conn.execute(
+                select(group_members.c.group_id, users.c.id, users.c.user_name)
+                .join(users, users.c.id == group_members.c.user_id)
+                .where(group_members.c.group_id.in_(list(group_ids)))
+                .order_by(group_members.c.group_id, users.c.user_name)
+            ).all()
+        for group_id, user_id, user_name in rows:
+            result[group_id].append((user_id, user_name))
+        return result
+
+    def query_groups(
+        self, where: ColumnElement[bool] | None, order_by: Any, offset: int, limit: int
+    ) -> tuple[int, list[StoredResource]]:
+        return self._query(groups, where, order_by, offset, limit)
+
+    # -- shared --------------------------------------------------------------------------------
+
+    def _query(
+        self, table: Any, where: ColumnElement[bool] | None, order_by: Any, offset: int, limit: int
+    ) -> tuple[int, list[StoredResource]]:
+        count = select(func.count()).select_from(table)
+        rows_query = select(table)
+        if where is not None:
+            count = count.where(where)
+            rows_query = rows_query.where(where)
+        ordering = [order_by] if order_by is not None else []
+        rows_query = rows_query.order_by(*ordering, table.c.created_at, table.c.id)
+        with self._read() as conn:
+            total = int(conn.scalar(count) or 0)
+            if limit <= 0 or offset >= total:
+                return total, []
+            rows = conn.execute(rows_query.offset(offset).limit(limit)).mappings().all()
+        return total, [_stored(r) for r in rows]
+
+    def ping(self) -> None:
+        with self._read() as conn:
+            conn.execute(select(1))
