@@ -135,14 +135,16 @@ class _PathParser:
             if self._peek() == "]":
                 self.pos += 1
                 return tuple(terms)
-            at = self.pos
-            if self._keyword() != "and":
-                raise PathError("expected 'and' or ']'", at)
+            word = _KEYWORD.match(self.text, self.pos)
+            if not word or word.group().lower() != "and":
+                raise PathError("expected 'and' or ']'", self.pos)
+            self.pos = word.end()
             terms.append(self._term())
 
     def _term(self) -> Comparison:
         self._skip_spaces()
         attribute = self._name()
+        self._skip_spaces()
         at = self.pos
         operator = self._keyword()
         if operator == "pr":
@@ -186,7 +188,7 @@ class _PathParser:
 
 
 def get_key(node: Mapping[str, Any], name: str) -> Any:
-    """``node[name]`` matching the key case-insensitively (an exact match wins); ``None`` if absent."""
+    """``node[name]`` with the key matched case-insensitively (exact first); ``None`` if absent."""
     if name in node:
         return node[name]
     folded = name.casefold()
@@ -197,7 +199,7 @@ def get_key(node: Mapping[str, Any], name: str) -> Any:
 
 
 def read_path(document: Mapping[str, Any], path: ScimPath) -> Any:
-    """The value at ``path`` in ``document``: a scalar, a list (multi-valued), a dict, or ``None``."""
+    """The value at ``path`` in ``document``: scalar, list (multi-valued), dict or ``None``."""
     root: Any = document
     if path.schema is not None and path.schema.casefold() != CORE_USER_SCHEMA.casefold():
         root = get_key(document, path.schema)

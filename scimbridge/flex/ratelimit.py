@@ -48,9 +48,7 @@ class RateLimiter:
         self._updated = clock()
 
     @classmethod
-    def for_replicas(
-        cls, account_rps: float, replicas: int, burst: float = 1.0
-    ) -> RateLimiter:
+    def for_replicas(cls, account_rps: float, replicas: int, burst: float = 1.0) -> RateLimiter:
         """The per-process share of an account-wide rate: ``account_rps / replicas``."""
         if replicas < 1:
             raise ValueError("replicas must be at least 1")

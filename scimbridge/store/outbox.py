@@ -163,10 +163,27 @@ def reschedule(engine: Engine, c: Claim, error: str, next_attempt_at: datetime) 
         )
 
 
-def dead_letter(engine: Engine, c: Claim, error: str) -> None:
-    """Park the row with its reason; ``resync`` or a newer change revives it."""
+def dead_letter(engine: Engine, c: Claim, error: str) -> bool:
+    """Park the row with its reason; ``resync`` or a newer change revives it.
+
+    Returns False when a newer change arrived during the claim: that change may cure the problem,
+    so the row is not parked but released, due now, with its error.
+    """
     now = utcnow()
     with engine.begin() as conn:
+        parked = conn.execute(
+            update(outbox)
+            .where(_owned(c), outbox.c.generation == c.generation)
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                last_error=error,
+                dead_at=now,
+                updated_at=now,
+            )
+        ).rowcount
+        if parked:
+            return True
         conn.execute(
             update(outbox)
             .where(_owned(c))
@@ -174,8 +191,25 @@ def dead_letter(engine: Engine, c: Claim, error: str) -> None:
                 lease_owner=None,
                 lease_expires_at=None,
                 last_error=error,
-                dead_at=now,
+                next_attempt_at=now,
                 updated_at=now,
+            )
+        )
+    return False
+
+
+def release(engine: Engine, c: Claim) -> None:
+    """Give an unprocessed claim back untouched: due now, its attempt not counted."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(_owned(c))
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                attempts=func.max(outbox.c.attempts - 1, 0)
+                if engine.dialect.name == "sqlite"
+                else func.greatest(outbox.c.attempts - 1, 0),
             )
         )
 

@@ -126,6 +126,10 @@ worker_links = Table(
     Column("activity_state", String(16), nullable=True),
     Column("last_synced_at", Timestamp, nullable=True),
     Column("last_error", Text, nullable=True),
+    # The worker as last read or written: ETag, full attributes, and the keys the sync wrote.
+    Column("etag", String(128), nullable=True),
+    Column("attributes", Document, nullable=True),
+    Column("owned_keys", Document, nullable=True),
 )
 
 outbox = Table(

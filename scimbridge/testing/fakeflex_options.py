@@ -1,10 +1,10 @@
 """Behaviour switches of the fake Flex server.
 
 Does: hold the toggles for behaviour the live API leaves unconfirmed or that tests want to vary
-(If-Match enforcement, refusing to delete available workers, nulling list attributes, URL hosts, rate
-limits), and apply partial updates from the test-control endpoint.
+(If-Match enforcement, refusing to delete available workers, nulling list attributes, URL hosts,
+rate limits), and apply partial updates from the test-control endpoint.
 
-Does not: store resources or decide faults; readers take the state lock before looking at the values.
+Does not: store resources or decide faults; readers hold the state lock while reading them.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from dataclasses import dataclass
 class FakeFlexOptions:
     """Switches read on every request; change them through ``state.set_options(...)``.
 
-    - ``enforce_if_match``: 412 when If-Match differs from the worker's ETag (off by default: the live
-      API declares the header for Workers but its enforcement is unconfirmed).
+    - ``enforce_if_match``: 412 when If-Match differs from the worker's ETag (off by default: the
+      live API declares the header for Workers but its enforcement is unconfirmed).
     - ``refuse_delete_available``: 400/20001 when deleting a worker in an available activity.
     - ``null_list_attributes``: ``attributes`` is null in list responses (one documented reading).
     - ``taskrouter_base_url`` / ``flex_base_url``: host written into ``url``, ``links`` and
       ``meta.*_url``; None means the fake's own address as the client reached it.
-    - ``target_workers_expression_rps``: requests per second allowed for TargetWorkersExpression lists.
+    - ``target_workers_expression_rps``: allowed TargetWorkersExpression lists per second.
     - ``rate_limit_per_second``: the figure behind ``X-Rate-Limit-Limit``/``-Remaining``;
       ``enforce_rate_limit`` turns exhausting it into 429/20429.
     - ``max_concurrent_requests``: more requests in flight than this get 429/20429.

@@ -4,136 +4,39 @@ Does: keep workspaces with the three seeded activities (Offline default, Availab
 their workers; enforce the Worker rules the live API documents (FriendlyName required, at most 64
 characters, case-insensitively unique per workspace; Attributes a JSON object string of at most 4096
 characters; ActivitySid must exist; RejectPendingReservations only towards an unavailable activity);
-keep a per-worker integer revision for ETag/If-Match; answer filtered, stably ordered worker queries.
+keep a per-worker integer revision for ETag/If-Match; answer filtered, stably ordered worker
+queries.
 Every public method takes the one shared lock, so the state may be used from any thread.
 
 Does not: speak HTTP, render JSON, inject faults or know about Flex users (see the sibling
-``fakeflex_*`` modules). Errors are raised as :class:`FakeApiError`, which the HTTP layer turns into
-Twilio's error body.
+``fakeflex_*`` modules). Errors are raised as ``FakeApiError`` (``fakeflex_records``), which the
+HTTP layer turns into Twilio's error body.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import secrets
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable
 
 from scimbridge.testing.fakeflex_options import FakeFlexOptions
-
-MAX_FRIENDLY_NAME = 64
-MAX_ATTRIBUTES = 4096
-SEEDED_ACTIVITIES = (("Offline", False), ("Available", True), ("Unavailable", False))
-TRUE_WORDS = frozenset({"true", "1", "yes"})
-
-Clock = Callable[[], datetime]
-
-
-class FakeApiError(Exception):
-    """A Twilio-style API error: rendered as ``{"code","message","more_info","status"}``."""
-
-    def __init__(
-        self, status: int, code: int, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-def invalid(message: str) -> FakeApiError:
-    """400/20001, the code TaskRouter uses for invalid parameters and invalid state."""
-    return FakeApiError(400, 20001, message)
-
-
-def not_found(path: str) -> FakeApiError:
-    """404/20404 with the live API's message wording."""
-    return FakeApiError(404, 20404, f"The requested resource {path} was not found")
-
-
-def new_sid(prefix: str) -> str:
-    """A Twilio-shaped SID: two-letter prefix + 32 lowercase hex characters."""
-    return prefix + secrets.token_hex(16)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Activity:
-    sid: str
-    workspace_sid: str
-    friendly_name: str
-    available: bool
-    date_created: datetime
-
-
-@dataclass
-class Workspace:
-    sid: str
-    friendly_name: str
-    date_created: datetime
-    activities: dict[str, Activity] = field(default_factory=dict)
-    default_activity_sid: str = ""
-
-
-@dataclass
-class WorkerRecord:
-    """One worker as stored. ``attributes`` is the exact string the client sent."""
-
-    sid: str
-    workspace_sid: str
-    friendly_name: str
-    attributes: str
-    activity_sid: str
-    date_created: datetime
-    date_updated: datetime
-    date_status_changed: datetime
-    revision: int = 0
-
-    def sort_key(self) -> tuple[str, str]:
-        return (self.date_created.isoformat(), self.sid)
-
-
-@dataclass(frozen=True)
-class WorkerQuery:
-    """List filters, as the Workers list endpoint accepts them (None = not filtered)."""
-
-    friendly_name: str | None = None
-    activity_sid: str | None = None
-    activity_name: str | None = None
-    available: str | None = None
-    task_queue_sid: str | None = None
-    task_queue_name: str | None = None
-
-
-def parse_attributes(attributes: str) -> dict[str, object]:
-    """Validate a worker Attributes string: a JSON object of at most 4096 characters."""
-    if len(attributes) > MAX_ATTRIBUTES:
-        raise invalid(f"Attributes must be at most {MAX_ATTRIBUTES} characters")
-    try:
-        parsed = json.loads(attributes)
-    except ValueError:
-        raise invalid("Attributes must be a valid JSON object") from None
-    if not isinstance(parsed, dict):
-        raise invalid("Attributes must be a valid JSON object")
-    return parsed
-
-
-def if_match_accepts(if_match: str | None, revision: int) -> bool:
-    """True if an If-Match header value matches the revision (absent and ``*`` always match)."""
-    if if_match is None:
-        return True
-    for tag in if_match.split(","):
-        tag = tag.strip().removeprefix("W/").strip('"')
-        if tag in ("*", str(revision)):
-            return True
-    return False
+from scimbridge.testing.fakeflex_records import (
+    MAX_FRIENDLY_NAME,
+    SEEDED_ACTIVITIES,
+    TRUE_WORDS,
+    Activity,
+    Clock,
+    FakeApiError,
+    WorkerQuery,
+    WorkerRecord,
+    Workspace,
+    if_match_accepts,
+    invalid,
+    new_sid,
+    not_found,
+    parse_attributes,
+    utc_now,
+)
 
 
 class TaskRouterState:
@@ -290,7 +193,9 @@ class TaskRouterState:
             self._check_if_match(record, if_match)
             activity = self.workspace(record.workspace_sid).activities[record.activity_sid]
             if self.options.refuse_delete_available and activity.available:
-                raise invalid(f"Worker {record.sid} is in an available Activity and cannot be deleted")
+                raise invalid(
+                    f"Worker {record.sid} is in an available Activity and cannot be deleted"
+                )
             del self._workers[record.sid]
 
     def query_workers(
@@ -317,7 +222,9 @@ class TaskRouterState:
         self, friendly_name: str, *, workspace_sid: str | None = None
     ) -> WorkerRecord | None:
         """The worker with this friendly name (case-insensitive), if any."""
-        found = self.query_workers(WorkerQuery(friendly_name=friendly_name), workspace_sid=workspace_sid)
+        found = self.query_workers(
+            WorkerQuery(friendly_name=friendly_name), workspace_sid=workspace_sid
+        )
         return found[0] if found else None
 
     def activity_of(self, record: WorkerRecord) -> Activity:

@@ -1,0 +1,433 @@
+"""Converge one user's TaskRouter worker to the stored user: the reconciler.
+
+Does: read the stored user (absent = deleted), its groups and its worker link; compute the desired
+worker through the mapping; find the worker (linked SID, else friendly_name, else create it);
+merge only the owned keys into its attributes and write them back with ``If-Match``; rename,
+disable, re-enable and deprovision per the policy; remember the result in the worker link.
+Does not: pick users, retry, back off or dead-letter (``flex.worker`` does), or know SCIM's wire
+format. It is level-triggered: safe to run any number of times, for any user, at any moment.
+
+Costs in Twilio calls (``If-Match`` honoured and the link fresh): create 2 (lookup + create),
+owned-attribute change 1 (a conditional update against the link's snapshot), unchanged 1 (fetch
+to check nobody removed our keys). A 412 falls back to fetch + merge + update. Whether the
+server honours ``If-Match`` is probed once per reconciler with a bogus ETag on an empty update
+(a no-op either way); where it is not honoured every write is fetch + merge + update, since a
+write from the snapshot could erase someone else's change.
+
+Deleting safely: the worker moves to the unavailable activity with ``RejectPendingReservations``,
+then is deleted (404 = already gone). Re-enabling leaves the activity to the agent unless
+``available_activity`` is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from scimbridge.flex.mapping import (
+    AttributesTooLarge,
+    DesiredWorker,
+    FlexMapping,
+    IdentityError,
+    attributes_hash,
+    attributes_json,
+    desired_worker,
+    merge_attributes,
+)
+from scimbridge.flex.taskrouter import PreconditionFailed, TaskRouter, Worker
+from scimbridge.flex.users_api import FlexUsers
+from scimbridge.store import links
+from scimbridge.store.errors import NotFound
+from scimbridge.store.links import DISABLED, ENABLED, RETIRED, WorkerLink
+from scimbridge.store.repository import Repository
+
+log = logging.getLogger("scimbridge.sync")
+
+OUTCOMES = ("created", "updated", "unchanged", "renamed", "disabled", "enabled", "deleted")
+MAX_CONFLICT_RETRIES = 4
+PROBE_ETAG = '"scimbridge-if-match-probe"'
+
+
+class PermanentSyncError(Exception):
+    """Retrying cannot help until the user, the mapping or the worker changes; ``reason`` says
+    what to fix, fit for an operator (no attribute values)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one convergence did. ``outcome`` is one of :data:`OUTCOMES`."""
+
+    outcome: str
+    user_id: str
+    friendly_name: str | None = None
+    worker_sid: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass
+class _Changes:
+    """What the convergence did to the worker, to name the outcome."""
+
+    created: bool = False
+    renamed: bool = False
+    written: bool = False
+    flags: set[str] = field(default_factory=set)
+
+    def outcome(self) -> str:
+        for name in ("deleted", "enabled", "disabled"):
+            if name in self.flags:
+                return name
+        if self.created:
+            return "created"
+        if self.renamed:
+            return "renamed"
+        return "updated" if self.written else "unchanged"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Reconciler:
+    """Converges workers for ``mapping`` through ``taskrouter`` (and ``flex_users`` in Users API
+    mode). Thread-safe; one per process is enough.
+
+    ``conditional_writes``: True to write owned changes against the link's snapshot with
+    ``If-Match`` (1 call), False to always fetch first, None to probe the server once.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        repository: Repository,
+        taskrouter: TaskRouter,
+        mapping: FlexMapping,
+        *,
+        flex_users: FlexUsers | None = None,
+        conditional_writes: bool | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        if mapping.mode == "users_api" and flex_users is None:
+            raise ValueError("mode users_api needs the Flex Users API client")
+        self.engine = engine
+        self.repository = repository
+        self.taskrouter = taskrouter
+        self.mapping = mapping
+        self.policy = mapping.deprovision_policy
+        self.flex_users = flex_users if mapping.mode == "users_api" else None
+        self.conditional_writes = conditional_writes
+        self.clock = clock
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def converge(self, user_id: str) -> SyncResult:
+        """Make the worker of ``user_id`` match the stored user (or its absence).
+
+        Raises :class:`PermanentSyncError` for what retrying cannot cure, and the typed Twilio
+        errors of :mod:`scimbridge.flex.taskrouter` (``retryable`` says whether to try again).
+        """
+        link = links.get(self.engine, user_id) or WorkerLink(user_id)
+        try:
+            stored = self.repository.get_user(user_id)
+        except NotFound:
+            return self._retire(link)
+        groups = [name for _group_id, name in self.repository.user_groups(user_id)]
+        try:
+            desired = desired_worker(stored.document, groups, self.mapping)
+        except IdentityError as exc:
+            raise PermanentSyncError(exc.reason) from None
+        if desired.problems:
+            keys = ", ".join(sorted({problem.split(":")[0] for problem in desired.problems}))
+            log.warning(
+                "user %s: mapping left off %s (see `scimbridge check-config --user`)",
+                user_id,
+                keys,
+                extra={"event": "sync", "user_id": user_id},
+            )
+        changes = _Changes()
+        if not desired.active and self.policy.on_disable == "delete":
+            link = self._remove(link, desired.friendly_name, changes)
+            state = DISABLED
+            if link.activity_state != DISABLED:
+                changes.flags.add("disabled")
+            self._save(link.replace(activity_state=state, friendly_name=desired.friendly_name))
+            return self._result(link, desired, changes)
+        if self.flex_users is not None:
+            link = self._provision(link, desired)
+        link = self._converge_worker(link, desired, changes)
+        return self._result(link, desired, changes)
+
+    def _result(self, link: WorkerLink, desired: DesiredWorker, changes: _Changes) -> SyncResult:
+        return SyncResult(
+            changes.outcome(), link.user_id, desired.friendly_name, link.worker_sid,
+            desired.problems,
+        )  # fmt: skip
+
+    # -- an existing user ------------------------------------------------------------------------
+
+    def _converge_worker(
+        self, link: WorkerLink, desired: DesiredWorker, changes: _Changes
+    ) -> WorkerLink:
+        owned_hash = attributes_hash(desired.attributes)
+        if link.activity_state == DISABLED and desired.active:
+            changes.flags.add("enabled")
+        if link.activity_state in (ENABLED, None, RETIRED) and not desired.active:
+            changes.flags.add("disabled")
+        worker = self._write_from_snapshot(link, desired, owned_hash, changes)
+        if worker is None:
+            worker = self._find(link, desired, changes)
+            worker = self._write_merged(worker, link, desired, changes)
+        self._maybe_probe(worker)
+        saved = link.replace(
+            friendly_name=worker.friendly_name,
+            worker_sid=worker.sid,
+            attributes_hash=owned_hash,
+            activity_state=ENABLED if desired.active else DISABLED,
+            etag=worker.etag,
+            attributes=worker.attributes,
+            owned_keys=tuple(sorted(desired.owned_keys)),
+            last_synced_at=self.clock(),
+            last_error=None,
+        )
+        self._save(saved)
+        return saved
+
+    def _write_from_snapshot(
+        self, link: WorkerLink, desired: DesiredWorker, owned_hash: str, changes: _Changes
+    ) -> Worker | None:
+        """The 1-call path: update with ``If-Match`` against the link's snapshot, when the owned
+        attributes, the name or the enabled state changed. None: fetch and merge instead."""
+        if not (self.conditional_writes and link.worker_sid and link.etag):
+            return None
+        if link.attributes is None or link.friendly_name is None:
+            return None
+        renamed = link.friendly_name != desired.friendly_name
+        if owned_hash == link.attributes_hash and not renamed and not changes.flags:
+            return None  # nothing we know of changed: fetch to check nobody removed our keys
+        merged = merge_attributes(link.attributes, desired, link.owned_keys)
+        activity = self._activity_change(None, desired, link)
+        try:
+            worker = self.taskrouter.update(
+                link.worker_sid,
+                attributes=self._checked(merged) if merged != link.attributes else None,
+                friendly_name=desired.friendly_name if renamed else None,
+                activity_sid=activity,
+                reject_pending_reservations=activity is not None and not desired.active,
+                if_match=link.etag,
+            )
+        except PreconditionFailed:
+            log.debug("worker %s changed since our last write; merging", link.worker_sid)
+            return None
+        changes.written, changes.renamed = True, renamed
+        return worker
+
+    def _find(self, link: WorkerLink, desired: DesiredWorker, changes: _Changes) -> Worker:
+        """The worker by linked SID, else by friendly_name (new, then last known), else a new one
+        (the intended friendly_name is written to the link first, so a crash cannot orphan it)."""
+        worker = self.taskrouter.fetch(link.worker_sid) if link.worker_sid else None
+        if worker is not None:
+            return worker
+        names = [desired.friendly_name]
+        if link.friendly_name and link.friendly_name.casefold() != desired.friendly_name.casefold():
+            names.append(link.friendly_name)
+        for name in names:
+            worker = self.taskrouter.find_by_friendly_name(name)
+            if worker is not None:
+                self._check_not_linked_elsewhere(worker, link.user_id)
+                return worker
+        attributes = merge_attributes({}, desired, ())
+        self._checked(attributes)
+        self._save(link.replace(friendly_name=desired.friendly_name, worker_sid=None, etag=None))
+        activity = None if desired.active else self._unavailable_sid()
+        worker = self.taskrouter.create(desired.friendly_name, attributes, activity)
+        self._check_not_linked_elsewhere(worker, link.user_id)
+        changes.created = True
+        return worker
+
+    def _write_merged(
+        self, worker: Worker, link: WorkerLink, desired: DesiredWorker, changes: _Changes
+    ) -> Worker:
+        """Read-merge-write with ``If-Match`` from the read; on 412 read, merge and write again."""
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            merged = merge_attributes(worker.attributes, desired, link.owned_keys)
+            renamed = worker.friendly_name != desired.friendly_name
+            activity = self._activity_change(worker, desired, link)
+            if merged == worker.attributes and not renamed and activity is None:
+                return worker
+            try:
+                updated = self.taskrouter.update(
+                    worker.sid,
+                    attributes=self._checked(merged) if merged != worker.attributes else None,
+                    friendly_name=desired.friendly_name if renamed else None,
+                    activity_sid=activity,
+                    reject_pending_reservations=activity is not None and not desired.active,
+                    if_match=worker.etag,
+                )
+            except PreconditionFailed:
+                fresh = self.taskrouter.fetch(worker.sid)
+                if fresh is None:
+                    return self._write_merged(
+                        self._find(link.replace(worker_sid=None), desired, changes),
+                        link, desired, changes,
+                    )  # fmt: skip
+                worker = fresh
+                continue
+            changes.written = True
+            changes.renamed = changes.renamed or renamed
+            return updated
+        raise PreconditionFailed(
+            f"worker {worker.sid} kept changing under us ({MAX_CONFLICT_RETRIES} tries)",
+            endpoint="workers.update",
+            status=412,
+        )
+
+    def _activity_change(
+        self, worker: Worker | None, desired: DesiredWorker, link: WorkerLink
+    ) -> str | None:
+        """The activity to move to, if any. ``worker`` None: judge from the link's snapshot."""
+        if not desired.active:
+            if worker is None:
+                return None if link.activity_state == DISABLED else self._unavailable_sid()
+            target = self._unavailable_sid()
+            return target if worker.activity_sid != target else None
+        if link.activity_state == DISABLED and self.policy.available_activity:
+            target = self.taskrouter.activity_sid(self.policy.available_activity)
+            return target if worker is None or worker.activity_sid != target else None
+        return None
+
+    def _maybe_probe(self, worker: Worker) -> None:
+        """Learn once whether the server refuses a stale ``If-Match`` (the update is empty)."""
+        if self.conditional_writes is not None or not worker.etag:
+            return
+        try:
+            self.taskrouter.update(worker.sid, if_match=PROBE_ETAG)
+        except PreconditionFailed:
+            self.conditional_writes = True
+        else:
+            self.conditional_writes = False
+        log.info("If-Match on workers is %s", "honoured" if self.conditional_writes else "ignored")
+
+    # -- Flex Users API mode --------------------------------------------------------------------
+
+    def _provision(self, link: WorkerLink, desired: DesiredWorker) -> WorkerLink:
+        """Provision (create or update) the Flex user when it is new or its owned values or name
+        changed; the worker is then converged through TaskRouter like any other."""
+        assert self.flex_users is not None
+        unchanged = (
+            link.flex_user_sid
+            and link.worker_sid
+            and link.friendly_name == desired.friendly_name
+            and link.attributes_hash == attributes_hash(desired.attributes)
+        )
+        if unchanged:
+            return link
+        if link.worker_sid and link.friendly_name and link.friendly_name != desired.friendly_name:
+            # Provision keys on username: rename the worker first so the new user adopts it.
+            self.taskrouter.update(link.worker_sid, friendly_name=desired.friendly_name)
+        attributes = desired.attributes
+        roles = attributes.get("roles") or list(self.mapping.default_roles)
+        provisioned = self.flex_users.provision(
+            desired.friendly_name,
+            str(attributes.get("email") or ""),
+            str(attributes.get("full_name") or desired.friendly_name),
+            [str(role) for role in roles] if isinstance(roles, list) else [str(roles)],
+            {key: value for key, value in attributes.items() if value is not None},
+        )
+        return link.replace(
+            flex_user_sid=provisioned.flex_user_sid,
+            worker_sid=provisioned.worker_sid or link.worker_sid,
+            etag=None,
+        )
+
+    # -- a deleted user, or a disabled one under on_disable = "delete" -------------------------
+
+    def _retire(self, link: WorkerLink) -> SyncResult:
+        changes = _Changes(flags={"deleted"})
+        if self.policy.on_delete == "offline":
+            worker = self._locate(link)
+            if worker is None:
+                links.delete_link(self.engine, link.user_id)
+            else:
+                worker = self._offline(worker)
+                self._save(
+                    link.replace(
+                        activity_state=RETIRED, etag=worker.etag, attributes=worker.attributes,
+                        last_synced_at=self.clock(), last_error=None,
+                    )  # fmt: skip
+                )
+        else:
+            self._remove(link, link.friendly_name, changes)
+            links.delete_link(self.engine, link.user_id)
+        return SyncResult("deleted", link.user_id, link.friendly_name, link.worker_sid)
+
+    def _remove(self, link: WorkerLink, friendly_name: str | None, changes: _Changes) -> WorkerLink:
+        """Offline with RejectPendingReservations, then delete (or Deprovision); 404 = gone."""
+        worker = self._locate(link.replace(friendly_name=link.friendly_name or friendly_name))
+        if worker is not None:
+            self._offline(worker)
+        if self.flex_users is not None and link.flex_user_sid:
+            self.flex_users.deprovision(link.flex_user_sid)
+        if worker is not None:
+            self.taskrouter.delete(worker.sid)
+        return link.replace(
+            worker_sid=None, etag=None, attributes=None, attributes_hash=None,
+            flex_user_sid=None, last_synced_at=self.clock(), last_error=None,
+        )  # fmt: skip
+
+    def _locate(self, link: WorkerLink) -> Worker | None:
+        worker = self.taskrouter.fetch(link.worker_sid) if link.worker_sid else None
+        if worker is None and link.friendly_name:
+            worker = self.taskrouter.find_by_friendly_name(link.friendly_name)
+            if worker is not None:
+                self._check_not_linked_elsewhere(worker, link.user_id)
+        return worker
+
+    def _offline(self, worker: Worker) -> Worker:
+        target = self._unavailable_sid()
+        if worker.activity_sid == target:
+            return worker
+        return self.taskrouter.update(
+            worker.sid, activity_sid=target, reject_pending_reservations=True
+        )
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _unavailable_sid(self) -> str:
+        return self.taskrouter.activity_sid(self.policy.unavailable_activity)
+
+    def _check_not_linked_elsewhere(self, worker: Worker, user_id: str) -> None:
+        holder = links.get_by_worker(self.engine, worker.sid)
+        if holder is None or holder.user_id == user_id:
+            return
+        try:
+            self.repository.get_user(holder.user_id)
+        except NotFound:
+            return  # a deleted user's kept worker: ours to adopt
+        raise PermanentSyncError(
+            f"worker {worker.sid} ({worker.friendly_name}) is already linked to user "
+            f"{holder.user_id}; two users map to one friendly_name"
+        )
+
+    def _save(self, link: WorkerLink) -> None:
+        try:
+            links.upsert(self.engine, link)
+        except links.WorkerLinkConflict as exc:
+            raise PermanentSyncError(str(exc)) from None
+
+    @staticmethod
+    def _checked(attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """``attributes`` if TaskRouter can take them; never truncated."""
+        try:
+            attributes_json(attributes)
+        except AttributesTooLarge as exc:
+            raise PermanentSyncError(exc.reason) from None
+        return dict(attributes)

@@ -1,0 +1,410 @@
+"""The pure SCIM operations the HTTP layer calls: request body + stored document → new document.
+
+A *document* is a resource as stored: the scim2-models dump (``Context.DEFAULT``) without ``id``,
+``meta`` and ``password`` (never stored: nothing here authenticates users), with roles merged by
+value (``scim.roles``), ``schemas`` listing the core schema and every extension present, each
+undeclared custom extension as a top-level ``"<urn>": {attribute: scalar}`` key, and for groups
+without ``members`` (they live in their own table; a PATCH yields a ``MembershipChange``).
+
+Does: validate POST/PUT/PATCH bodies after ``scim.dialect`` normalized them, apply RFC 7644 PUT
+(readOnly kept, immutable checked, absent attributes cleared) and PATCH (atomic: any error raises,
+``current`` is never touched), and render documents as responses honouring ``attributes`` and
+``excludedAttributes`` (RFC 7644 §3.9; ``id``, ``schemas`` and ``meta`` are always returned).
+Every refusal is a scim2-models ``SCIMException`` subclass carrying its ``scimType``.
+Does not: read or write the database, enforce uniqueness (the repository does), or know HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from scim2_models import (
+    Context,
+    Error,
+    InvalidValueException,
+    Resource,
+    SCIMException,
+)
+
+from scimbridge.scim import dialect, roles
+from scimbridge.scim.extensions import GROUP_URN, USER_URN, ResourceModels
+from scimbridge.store.repository import MembershipChange
+
+R = TypeVar("R")
+_NOT_STORED = ("id", "meta", "password", "members")
+_FILTER = re.compile(r"\[[^\]]*\]")
+Selection = dict[tuple[str, str], frozenset[str] | None]
+
+
+def _scim_errors(call: Callable[[], R]) -> R:
+    """Run a scim2-models call, turning whatever it raises on client input into a SCIMException."""
+    try:
+        return call()
+    except SCIMException as exc:
+        cause = exc.__cause__
+        if not isinstance(cause, ValidationError) or not cause.errors():
+            raise
+        # scim2-models words a failed PATCH write as the whole pydantic report; keep its gist.
+        first = Error.from_validation_errors(cause)[0]
+        raise type(exc)(detail=first.detail or exc.detail) from None
+    except ValidationError as exc:
+        errors = Error.from_validation_errors(exc)
+        if errors and errors[0].scim_type:
+            raise SCIMException.from_error(errors[0]) from None
+        detail = errors[0].detail if errors else str(exc)
+        raise InvalidValueException(detail=detail) from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidValueException(detail=f"the request cannot apply: {exc}") from None
+
+
+def _validated(
+    model: type[Resource[Any]], body: dict[str, Any], context: Context, models: ResourceModels
+) -> Any:
+    return _scim_errors(
+        lambda: model.model_validate(body, scim_ctx=context, scim_policy=models.policy)
+    )
+
+
+def _undeclared_part(document: dict[str, Any], models: ResourceModels) -> dict[str, dict[str, Any]]:
+    return {
+        key: dict(value)
+        for key, value in document.items()
+        if isinstance(value, dict) and (custom := dialect.custom_urn(key, models)) and not custom[2]
+    }
+
+
+def _load(document: dict[str, Any], models: ResourceModels, model: type[Resource[Any]]) -> Any:
+    """The stored document as a model (a fresh copy: nothing done to it reaches ``document``)."""
+    undeclared = _undeclared_part(document, models)
+    declared = {k: v for k, v in document.items() if k not in undeclared}
+    return _validated(model, declared, Context.DEFAULT, models)
+
+
+def _document(
+    resource: Resource[Any], undeclared: dict[str, dict[str, Any]], core: str
+) -> dict[str, Any]:
+    dumped: dict[str, Any] = _scim_errors(lambda: resource.model_dump(scim_ctx=Context.DEFAULT))
+    for key in _NOT_STORED:
+        dumped.pop(key, None)
+    if "roles" in dumped:
+        merged = roles.merge_roles(dumped.pop("roles"))
+        if merged:
+            dumped["roles"] = merged
+    dumped.pop("schemas", None)
+    dumped.update({urn: part for urn, part in undeclared.items() if part})
+    extensions = [key for key in dumped if key.lower().startswith("urn:")]
+    return {"schemas": [core, *extensions], **dumped}
+
+
+def _apply_undeclared(store: dict[str, dict[str, Any]], step: dialect.UndeclaredOperation) -> None:
+    urn = next((key for key in store if key.lower() == step.urn.lower()), step.urn)
+    if step.op == "remove" and step.attribute is None:
+        store.pop(urn, None)
+        return
+    part = store.setdefault(urn, {})
+    values = {step.attribute: step.value} if step.attribute is not None else dict(step.value)
+    for name, value in values.items():
+        existing = next((key for key in part if key.lower() == name.lower()), None)
+        if existing is not None:
+            del part[existing]
+        if value is not None:
+            part[existing or name] = value
+    if not part:
+        del store[urn]
+
+
+def _patch_model(
+    resource: Resource[Any],
+    steps: Sequence[dialect.PatchStep],
+    patch_model: Any,
+    models: ResourceModels,
+) -> None:
+    operations = [step.payload() for step in steps if isinstance(step, dialect.ModelOperation)]
+    if not operations:
+        return
+
+    def apply() -> None:
+        patch = patch_model.model_validate(
+            {"Operations": operations},
+            scim_ctx=Context.RESOURCE_PATCH_REQUEST,
+            scim_policy=models.policy,
+        )
+        patch.patch(resource, scim_policy=models.policy)
+
+    _scim_errors(apply)
+
+
+def create_user(body: Any, models: ResourceModels) -> dict[str, Any]:
+    """The document a POST /Users body creates. ``userName`` missing → invalidValue."""
+    parsed = dialect.user_body(body, models)
+    resource = _validated(
+        models.user_model, parsed.attributes, Context.RESOURCE_CREATION_REQUEST, models
+    )
+    return _document(resource, parsed.undeclared, USER_URN)
+
+
+def replace_user(body: Any, current: dict[str, Any], models: ResourceModels) -> dict[str, Any]:
+    """The document a PUT /Users/{id} body leaves; unknown attributes are dropped."""
+    parsed = dialect.user_body(body, models)
+    resource = _validated(
+        models.user_model, parsed.attributes, Context.RESOURCE_REPLACEMENT_REQUEST, models
+    )
+    original = _load(current, models, models.user_model)
+    _scim_errors(lambda: resource.replace(original))
+    return _document(resource, parsed.undeclared, USER_URN)
+
+
+def patch_user(body: Any, current: dict[str, Any], models: ResourceModels) -> dict[str, Any]:
+    """The document a PATCH /Users/{id} body leaves; all operations apply, or none."""
+    steps = dialect.patch_steps(body, models, "User")
+    resource = _load(current, models, models.user_model)
+    undeclared = _undeclared_part(current, models)
+    _patch_model(resource, steps, models.user_patch, models)
+    for step in steps:
+        if isinstance(step, dialect.UndeclaredOperation):
+            _apply_undeclared(undeclared, step)
+    return _document(resource, undeclared, USER_URN)
+
+
+def create_group(body: Any, models: ResourceModels) -> tuple[dict[str, Any], list[str]]:
+    """The document a POST /Groups body creates, and its member ids (deduplicated, in order)."""
+    parsed = dialect.group_body(body, models)
+    resource = _validated(
+        models.group_model, parsed.attributes, Context.RESOURCE_CREATION_REQUEST, models
+    )
+    return _document(resource, {}, GROUP_URN), parsed.members or []
+
+
+def replace_group(
+    body: Any, current: dict[str, Any], models: ResourceModels
+) -> tuple[dict[str, Any], MembershipChange]:
+    """PUT /Groups/{id}: the new document and the membership it sets.
+
+    ``members`` absent (or null) keeps the membership: a rename by PUT must not empty a group of
+    50k members; ``"members": []`` empties it.
+    """
+    parsed = dialect.group_body(body, models)
+    resource = _validated(
+        models.group_model, parsed.attributes, Context.RESOURCE_REPLACEMENT_REQUEST, models
+    )
+    original = _load(current, models, models.group_model)
+    _scim_errors(lambda: resource.replace(original))
+    membership = (
+        MembershipChange()
+        if parsed.members is None
+        else MembershipChange(replace=frozenset(parsed.members))
+    )
+    return _document(resource, {}, GROUP_URN), membership
+
+
+def patch_group(
+    body: Any, current: dict[str, Any], models: ResourceModels
+) -> tuple[dict[str, Any], MembershipChange]:
+    """PATCH /Groups/{id}: the new document and the membership change, folded in order.
+
+    Add and remove stay disjoint; once a replace (or a remove of every member) happens, later
+    adds and removes fold into ``replace``, so the change never needs the current member list.
+    """
+    steps = dialect.patch_steps(body, models, "Group")
+    resource = _load(current, models, models.group_model)
+    _patch_model(resource, steps, models.group_patch, models)
+    add: set[str] = set()
+    remove: set[str] = set()
+    replace: set[str] | None = None
+    for step in steps:
+        if not isinstance(step, dialect.MembersOperation):
+            continue
+        ids = set(step.ids or ())
+        if step.op == "replace" or step.ids is None:
+            replace, add, remove = (ids if step.op == "replace" else set()), set(), set()
+        elif replace is not None:
+            replace = replace | ids if step.op == "add" else replace - ids
+        elif step.op == "add":
+            add, remove = add | ids, remove - ids
+        else:
+            add, remove = add - ids, remove | ids
+    membership = MembershipChange(
+        add=frozenset(add),
+        remove=frozenset(remove),
+        replace=None if replace is None else frozenset(replace),
+    )
+    return _document(resource, {}, GROUP_URN), membership
+
+
+def check_patch_size(body: Any, limit: int) -> None:
+    """Refuse (invalidValue) a PATCH body with more than ``limit`` operations; ignores the rest."""
+    if isinstance(body, dict):
+        for key, operations in body.items():
+            if (
+                isinstance(key, str)
+                and key.lower() == "operations"
+                and isinstance(operations, list)
+                and len(operations) > limit
+            ):
+                raise InvalidValueException(detail=f"a PATCH holds at most {limit} operations")
+
+
+def patch_summary(body: Any, limit: int = 100) -> list[dict[str, str]]:
+    """What a PATCH body touches, for the audit log: ops and paths, never values. Never raises."""
+    summary: list[dict[str, str]] = []
+    operations: Any = []
+    if isinstance(body, dict):
+        operations = next(
+            (v for k, v in body.items() if isinstance(k, str) and k.lower() == "operations"), []
+        )
+    for operation in operations if isinstance(operations, list) else []:
+        if not isinstance(operation, dict):
+            continue
+        folded = {k.lower(): v for k, v in operation.items() if isinstance(k, str)}
+        op = str(folded.get("op"))[:16].lower()
+        path = folded.get("path")
+        value = folded.get("value")
+        if isinstance(path, str) and path:
+            paths = [path]
+        elif isinstance(value, dict):
+            paths = [key for key in value if isinstance(key, str)]
+        else:
+            paths = [""]
+        summary.extend({"op": op, "path": p[:200]} for p in paths)
+    return summary[:limit]
+
+
+def _selection(names: Sequence[str], urns: Sequence[str], core: str) -> Selection:
+    """Requested attribute names as (scope, attribute) → sub-attributes (None: all of it).
+
+    The scope is "" for the core schema or a lower-cased extension URN; attribute "" means the
+    whole scope. A value filter (``emails[type eq "work"]``) selects the whole attribute.
+    """
+    selection: Selection = {}
+    scopes = sorted({core.lower(), *(urn.lower() for urn in urns)}, key=len, reverse=True)
+    for raw in names:
+        name = _FILTER.sub("", str(raw)).strip().lower()
+        scope = next((s for s in scopes if name == s or name.startswith(s + ":")), None)
+        if scope is not None:
+            name = name[len(scope) + 1 :]
+        elif name.startswith("urn:"):
+            continue
+        attribute, _, sub = name.partition(".")
+        key = ("" if scope in (None, core.lower()) else str(scope), attribute)
+        if not sub or selection.get(key, frozenset()) is None:
+            selection[key] = None
+        else:
+            selection[key] = (selection.get(key) or frozenset()) | {sub}
+    return selection
+
+
+def _project(value: Any, subs: frozenset[str], keep: bool) -> Any:
+    if isinstance(value, list):
+        entries = [_project(entry, subs, keep) for entry in value]
+        return [entry for entry in entries if entry]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if (k.lower() in subs) == keep}
+    return None if keep else value
+
+
+def _filtered(
+    obj: dict[str, Any], wanted: dict[str, frozenset[str] | None], keep: bool
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in obj.items():
+        folded = key.lower()
+        if folded not in wanted:
+            if not keep:
+                result[key] = value
+            continue
+        subs = wanted[folded]
+        if subs is None:
+            if keep:
+                result[key] = value
+            continue
+        projected = _project(value, subs, keep)
+        if projected not in (None, [], {}):
+            result[key] = projected
+    return result
+
+
+def _render(
+    body: dict[str, Any],
+    core: str,
+    id: str,
+    meta: dict[str, Any],
+    attributes: Sequence[str] | None,
+    excluded: Sequence[str] | None,
+) -> dict[str, Any]:
+    urns = [key for key in body if key.lower().startswith("urn:")]
+    names = attributes or excluded
+    if names:
+        keep = bool(attributes)
+        selection = _selection(names, urns, core)
+        result: dict[str, Any] = {}
+        core_part = {k: v for k, v in body.items() if k not in urns}
+        if keep and ("", "") in selection:
+            result.update(core_part)
+        elif not keep and ("", "") in selection:
+            pass
+        else:
+            result.update(
+                _filtered(core_part, {a: s for (sc, a), s in selection.items() if sc == ""}, keep)
+            )
+        for urn in urns:
+            scope = urn.lower()
+            if (scope, "") in selection:
+                if keep:
+                    result[urn] = body[urn]
+                continue
+            wanted = {a: s for (sc, a), s in selection.items() if sc == scope}
+            part = _filtered(body[urn], wanted, keep) if isinstance(body[urn], dict) else body[urn]
+            if part:
+                result[urn] = part
+        body = result
+    present = [key for key in body if key.lower().startswith("urn:")]
+    return {"schemas": [core, *present], "id": id, **body, "meta": meta}
+
+
+def render_user(
+    document: dict[str, Any],
+    *,
+    id: str,
+    meta: dict[str, Any],
+    attributes: Sequence[str] | None = None,
+    excluded: Sequence[str] | None = None,
+    models: ResourceModels | None = None,
+) -> dict[str, Any]:
+    """The response body for a stored user (``models`` is accepted for symmetry, unused)."""
+    body = {k: v for k, v in document.items() if k not in ("schemas", "id", "meta")}
+    return _render(body, USER_URN, id, meta, attributes, excluded)
+
+
+def render_group(
+    document: dict[str, Any],
+    members: Sequence[str | tuple[str, str]] | None,
+    *,
+    id: str,
+    meta: dict[str, Any],
+    base_url: str | None = None,
+    attributes: Sequence[str] | None = None,
+    excluded: Sequence[str] | None = None,
+    models: ResourceModels | None = None,
+) -> dict[str, Any]:
+    """The response body for a stored group; ``members`` are user ids or (id, userName) pairs.
+
+    ``members`` None leaves the attribute out (not loaded); with ``base_url`` each member gets
+    ``$ref`` and ``type: "User"`` (members are users: the membership table references users).
+    """
+    body = {k: v for k, v in document.items() if k not in ("schemas", "id", "meta", "members")}
+    entries = []
+    for member in members or ():
+        user_id, display = (member, None) if isinstance(member, str) else member
+        entry: dict[str, Any] = {"value": user_id}
+        if display:
+            entry["display"] = display
+        if base_url is not None:
+            entry["$ref"] = f"{base_url}/Users/{user_id}"
+            entry["type"] = "User"
+        entries.append(entry)
+    if entries:
+        body["members"] = entries
+    return _render(body, GROUP_URN, id, meta, attributes, excluded)

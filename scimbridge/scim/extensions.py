@@ -1,0 +1,167 @@
+"""The scim2-models classes this service validates with, custom extensions included.
+
+Does: turn the custom extensions declared in the configuration (``Settings.extensions``) into
+scim2-models ``Extension`` classes, compose ``User[EnterpriseUser | <declared>]`` and ``Group``
+with their ``PatchOp`` classes, hold the Entra-tolerant ``ScimPolicy``, and describe it all as
+the ``/Schemas`` and ``/ResourceTypes`` resources.
+Does not: read requests (``scim.dialect`` and ``scim.documents`` do), know HTTP, or add ``meta``
+to the discovery resources (``scim.discovery`` does, with the base URL it knows).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from functools import reduce
+from typing import Any, cast
+
+from scim2_models import (
+    Attribute,
+    CaseExact,
+    Context,
+    EnterpriseUser,
+    Extension,
+    Group,
+    Mutability,
+    PatchOp,
+    Required,
+    Resource,
+    Returned,
+    Schema,
+    ScimPolicy,
+    Uniqueness,
+    User,
+)
+
+from scimbridge.config import ConfigError, ExtensionSchema
+
+USER_URN = str(User.__schema__)
+GROUP_URN = str(Group.__schema__)
+ENTERPRISE_URN = str(EnterpriseUser.__schema__)
+
+_ATTRIBUTE_TYPES = {
+    "string": Attribute.Type.string,
+    "boolean": Attribute.Type.boolean,
+    "integer": Attribute.Type.integer,
+    "decimal": Attribute.Type.decimal,
+    "dateTime": Attribute.Type.date_time,
+    "reference": Attribute.Type.reference,
+}
+
+# RFC 7643 §8.7.1 names the core schemas; Entra's reference tests look for "User Account".
+_DESCRIPTIONS = {
+    USER_URN: ("User", "User Account"),
+    GROUP_URN: ("Group", "Group"),
+    ENTERPRISE_URN: ("EnterpriseUser", "Enterprise User"),
+}
+
+
+def _declared_schema(declared: ExtensionSchema, class_name: str) -> Schema:
+    """The RFC 7643 §7 schema of a declared extension; ``class_name`` names its Python class."""
+    return Schema(
+        id=declared.urn,
+        name=class_name,
+        description=declared.description or declared.name,
+        attributes=[
+            Attribute(
+                name=attribute.name,
+                type=_ATTRIBUTE_TYPES[attribute.type],
+                multi_valued=False,
+                description=attribute.description or None,
+                required=Required.true if attribute.required else Required.false,
+                case_exact=CaseExact.false,
+                mutability=Mutability.read_write,
+                returned=Returned.default,
+                uniqueness=Uniqueness.none,
+                reference_types=["external"] if attribute.type == "reference" else None,
+            )
+            for attribute in declared.attributes
+        ],
+    )
+
+
+class ResourceModels:
+    """Everything scim2-models needs to read and write this service's users and groups.
+
+    Built once per process from ``Settings.extensions``; immutable afterwards. Raises
+    :class:`~scimbridge.config.ConfigError` when a declared extension reuses the enterprise URN,
+    repeats another one, or cannot be turned into a model.
+    """
+
+    def __init__(self, extensions: Sequence[ExtensionSchema]) -> None:
+        self.declared: tuple[ExtensionSchema, ...] = tuple(extensions)
+        self.extension_models: dict[str, type[Extension]] = {ENTERPRISE_URN.lower(): EnterpriseUser}
+        self._declared_names: dict[str, str] = {}
+        for index, declared in enumerate(self.declared):
+            key = declared.urn.lower()
+            if key in self.extension_models:
+                raise ConfigError(f"the extension {declared.urn} is declared twice or is built in")
+            try:
+                model = Extension.from_schema(_declared_schema(declared, f"Declared{index}"))
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"the extension {declared.urn} cannot be built: {exc}") from exc
+            self.extension_models[key] = model
+            self._declared_names[key] = declared.name
+
+        union: Any = reduce(operator.or_, self.extension_models.values())
+        self.user_model: type[User[Any]] = cast("type[User[Any]]", User.__class_getitem__(union))
+        self.group_model: type[Group] = Group
+        self.user_patch: type[PatchOp[Any]] = PatchOp.__class_getitem__(self.user_model)
+        self.group_patch: type[PatchOp[Any]] = PatchOp.__class_getitem__(Group)
+        self.policy = ScimPolicy(
+            unknown=ScimPolicy.Unknown.ignore,
+            remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+            unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+        )
+        self.declared_urns: frozenset[str] = frozenset(self.extension_models)
+        # Lower-cased URN -> the spelling the configuration (or RFC 7643) gives it.
+        self.urn_spelling: dict[str, str] = {
+            key: str(model.__schema__) for key, model in self.extension_models.items()
+        }
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """The ``/Schemas`` resources: User, Group, EnterpriseUser and each declared extension.
+
+        JSON-ready, camelCase characteristics, nulls omitted, no ``meta``.
+        """
+        resources = []
+        described: list[type[Resource[Any]] | type[Extension]] = [User, Group]
+        described.extend(self.extension_models.values())
+        for model in described:
+            schema = model.to_schema()
+            urn = str(schema.id)
+            name, description = _DESCRIPTIONS.get(urn, (None, None))
+            key = urn.lower()
+            if key in self._declared_names:
+                name = self._declared_names[key]
+                description = schema.description
+            schema.name = name or schema.name
+            schema.description = description or schema.description
+            resources.append(schema.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+        return resources
+
+    def resource_types(self) -> list[dict[str, Any]]:
+        """The ``/ResourceTypes`` resources, User (with its extensions) then Group; no ``meta``."""
+        resource_type_schema = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
+        return [
+            {
+                "schemas": [resource_type_schema],
+                "id": "User",
+                "name": "User",
+                "description": "User Account",
+                "endpoint": "/Users",
+                "schema": USER_URN,
+                "schemaExtensions": [
+                    {"schema": urn, "required": False} for urn in self.urn_spelling.values()
+                ],
+            },
+            {
+                "schemas": [resource_type_schema],
+                "id": "Group",
+                "name": "Group",
+                "description": "Group",
+                "endpoint": "/Groups",
+                "schema": GROUP_URN,
+                "schemaExtensions": [],
+            },
+        ]

@@ -1,0 +1,27 @@
+"""Test doubles shipped with scimbridge.
+
+Does: provide a faithful, stateful fake of Twilio TaskRouter Workers and the Flex APIs the sync uses
+(``FakeFlexServer``, ``FakeFlexState``, ``Fault``), reached over real HTTP by the real ``twilio``
+client, with fault injection, request recording and an SSO-login simulation; also what
+``scimbridge fake-flex`` serves for demos.
+
+Does not: talk to Twilio, hold real credentials, or get imported by the production code paths.
+"""
+
+from scimbridge.testing.fakeflex import (
+    FakeFlexOptions,
+    FakeFlexServer,
+    FakeFlexState,
+    Fault,
+    FaultKind,
+    serve_fake_flex,
+)
+
+__all__ = [
+    "FakeFlexOptions",
+    "FakeFlexServer",
+    "FakeFlexState",
+    "Fault",
+    "FaultKind",
+    "serve_fake_flex",
+]
