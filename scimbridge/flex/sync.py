@@ -39,7 +39,7 @@ from scimbridge.flex.mapping import (
     desired_worker,
     merge_attributes,
 )
-from scimbridge.flex.taskrouter import PreconditionFailed, TaskRouter, Worker
+from scimbridge.flex.taskrouter import PreconditionFailed, TaskRouter, Worker, WorkerNotFound
 from scimbridge.flex.users_api import FlexUsers
 from scimbridge.store import links
 from scimbridge.store.errors import NotFound
@@ -155,11 +155,10 @@ class Reconciler:
             )
         changes = _Changes()
         if not desired.active and self.policy.on_disable == "delete":
-            link = self._remove(link, desired.friendly_name, changes)
-            state = DISABLED
             if link.activity_state != DISABLED:
                 changes.flags.add("disabled")
-            self._save(link.replace(activity_state=state, friendly_name=desired.friendly_name))
+            link = self._remove(link, desired.friendly_name)
+            self._save(link.replace(activity_state=DISABLED, friendly_name=desired.friendly_name))
             return self._result(link, desired, changes)
         if self.flex_users is not None:
             link = self._provision(link, desired)
@@ -180,13 +179,13 @@ class Reconciler:
         owned_hash = attributes_hash(desired.attributes)
         if link.activity_state == DISABLED and desired.active:
             changes.flags.add("enabled")
-        if link.activity_state in (ENABLED, None, RETIRED) and not desired.active:
+        if link.activity_state in (ENABLED, RETIRED) and not desired.active:
             changes.flags.add("disabled")
         worker = self._write_from_snapshot(link, desired, owned_hash, changes)
         if worker is None:
             worker = self._find(link, desired, changes)
             worker = self._write_merged(worker, link, desired, changes)
-        self._maybe_probe(worker)
+        worker = self._maybe_probe(worker)
         saved = link.replace(
             friendly_name=worker.friendly_name,
             worker_sid=worker.sid,
@@ -215,6 +214,8 @@ class Reconciler:
             return None  # nothing we know of changed: fetch to check nobody removed our keys
         merged = merge_attributes(link.attributes, desired, link.owned_keys)
         activity = self._activity_change(None, desired, link)
+        if merged == link.attributes and not renamed and activity is None:
+            return None
         try:
             worker = self.taskrouter.update(
                 link.worker_sid,
@@ -224,7 +225,7 @@ class Reconciler:
                 reject_pending_reservations=activity is not None and not desired.active,
                 if_match=link.etag,
             )
-        except PreconditionFailed:
+        except (PreconditionFailed, WorkerNotFound):
             log.debug("worker %s changed since our last write; merging", link.worker_sid)
             return None
         changes.written, changes.renamed = True, renamed
@@ -272,14 +273,9 @@ class Reconciler:
                     reject_pending_reservations=activity is not None and not desired.active,
                     if_match=worker.etag,
                 )
-            except PreconditionFailed:
+            except (PreconditionFailed, WorkerNotFound):
                 fresh = self.taskrouter.fetch(worker.sid)
-                if fresh is None:
-                    return self._write_merged(
-                        self._find(link.replace(worker_sid=None), desired, changes),
-                        link, desired, changes,
-                    )  # fmt: skip
-                worker = fresh
+                worker = fresh or self._find(link.replace(worker_sid=None), desired, changes)
                 continue
             changes.written = True
             changes.renamed = changes.renamed or renamed
@@ -304,17 +300,19 @@ class Reconciler:
             return target if worker is None or worker.activity_sid != target else None
         return None
 
-    def _maybe_probe(self, worker: Worker) -> None:
-        """Learn once whether the server refuses a stale ``If-Match`` (the update is empty)."""
+    def _maybe_probe(self, worker: Worker) -> Worker:
+        """Learn once whether the server refuses a stale ``If-Match``; the probe is an empty
+        update, so it changes nothing either way. Returns the worker as it now is."""
         if self.conditional_writes is not None or not worker.etag:
-            return
+            return worker
         try:
-            self.taskrouter.update(worker.sid, if_match=PROBE_ETAG)
+            worker = self.taskrouter.update(worker.sid, if_match=PROBE_ETAG)
         except PreconditionFailed:
             self.conditional_writes = True
         else:
             self.conditional_writes = False
         log.info("If-Match on workers is %s", "honoured" if self.conditional_writes else "ignored")
+        return worker
 
     # -- Flex Users API mode --------------------------------------------------------------------
 
@@ -351,7 +349,6 @@ class Reconciler:
     # -- a deleted user, or a disabled one under on_disable = "delete" -------------------------
 
     def _retire(self, link: WorkerLink) -> SyncResult:
-        changes = _Changes(flags={"deleted"})
         if self.policy.on_delete == "offline":
             worker = self._locate(link)
             if worker is None:
@@ -360,23 +357,27 @@ class Reconciler:
                 worker = self._offline(worker)
                 self._save(
                     link.replace(
-                        activity_state=RETIRED, etag=worker.etag, attributes=worker.attributes,
-                        last_synced_at=self.clock(), last_error=None,
-                    )  # fmt: skip
+                        activity_state=RETIRED,
+                        etag=worker.etag,
+                        attributes=worker.attributes,
+                        last_synced_at=self.clock(),
+                        last_error=None,
+                    )
                 )
         else:
-            self._remove(link, link.friendly_name, changes)
+            self._remove(link, link.friendly_name)
             links.delete_link(self.engine, link.user_id)
         return SyncResult("deleted", link.user_id, link.friendly_name, link.worker_sid)
 
-    def _remove(self, link: WorkerLink, friendly_name: str | None, changes: _Changes) -> WorkerLink:
+    def _remove(self, link: WorkerLink, friendly_name: str | None) -> WorkerLink:
         """Offline with RejectPendingReservations, then delete (or Deprovision); 404 = gone."""
         worker = self._locate(link.replace(friendly_name=link.friendly_name or friendly_name))
         if worker is not None:
             self._offline(worker)
+        deprovisioned = False
         if self.flex_users is not None and link.flex_user_sid:
-            self.flex_users.deprovision(link.flex_user_sid)
-        if worker is not None:
+            deprovisioned = self.flex_users.deprovision(link.flex_user_sid)
+        if worker is not None and not deprovisioned:
             self.taskrouter.delete(worker.sid)
         return link.replace(
             worker_sid=None, etag=None, attributes=None, attributes_hash=None,

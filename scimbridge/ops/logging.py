@@ -98,3 +98,5 @@ def configure_logging(fmt: str = "plain", level: str = "INFO", secrets: Iterable
         logging.getLogger(name).propagate = True
     # The request middleware writes one line per request; uvicorn's own access log is redundant.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # twilio logs every request URL at INFO, and lookups carry FriendlyName=<email> in the query.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -87,6 +87,10 @@ def _document(
     resource: Resource[Any], undeclared: dict[str, dict[str, Any]], core: str
 ) -> dict[str, Any]:
     dumped: dict[str, Any] = _scim_errors(lambda: resource.model_dump(scim_ctx=Context.DEFAULT))
+    # RFC 7643 §4.1.1: a non-empty userName; the same holds for the name a group is known by.
+    identifier = "userName" if core == USER_URN else "displayName"
+    if not str(dumped.get(identifier) or "").strip():
+        raise InvalidValueException(detail=f"{identifier} must not be empty")
     for key in _NOT_STORED:
         dumped.pop(key, None)
     if "roles" in dumped:

@@ -47,6 +47,7 @@ from sqlalchemy import (
     true,
 )
 
+from scimbridge.config import CUSTOM_EXTENSION_PREFIX
 from scimbridge.store.json_sql import (
     JsonDialect,
     Node,
@@ -211,7 +212,11 @@ class Scope:
     def is_undeclared(self, attr_path: AttrPath) -> bool:
         """An extension URN the model does not declare (Entra's custom extension attributes)."""
         uri = (attr_path.uri or "").lower()
-        return bool(uri) and self.undeclared is not None and uri not in self.known_schemas
+        return (
+            self.undeclared is not None
+            and uri.startswith(CUSTOM_EXTENSION_PREFIX)
+            and uri not in self.known_schemas
+        )
 
     def _column(self, binding: AttributeBinding) -> ColumnTarget | None:
         key = (binding.field_name, binding.sub_field_name)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, RowMapping, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from scimbridge.store.tables import service_state, users, worker_links
@@ -75,7 +75,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _link(row: Mapping[str, Any]) -> WorkerLink:
+def _link(row: RowMapping) -> WorkerLink:
     owned = row["owned_keys"]
     return WorkerLink(
         user_id=row["user_id"],

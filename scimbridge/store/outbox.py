@@ -15,7 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from scimbridge.store.tables import outbox
 
@@ -49,7 +60,8 @@ class DeadLetter:
 def enqueue(conn: Connection, user_id: str, reason: str, *, now: datetime | None = None) -> None:
     """Queue ``user_id`` for a sync, inside the caller's transaction.
 
-    An existing row (pending, leased or dead) is revived: due now, attempts reset, generation bumped.
+    An existing row (pending, leased or dead) is revived: due now, attempts reset, generation
+    bumped.
     """
     now = now or utcnow()
     revived = conn.execute(
@@ -127,7 +139,7 @@ def claim(
     ]
 
 
-def _owned(c: Claim) -> object:
+def _owned(c: Claim) -> ColumnElement[bool]:
     return and_(outbox.c.id == c.id, outbox.c.lease_owner == c.owner)
 
 
@@ -232,7 +244,7 @@ def oldest_pending_age(engine: Engine, now: datetime | None = None) -> float | N
         return None
     if oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
-    return max(0.0, (now - oldest).total_seconds())
+    return max(0.0, float((now - oldest).total_seconds()))
 
 
 def dead_letters(engine: Engine) -> list[DeadLetter]:

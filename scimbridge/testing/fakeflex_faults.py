@@ -112,6 +112,7 @@ class FaultPlan:
         self._latency: dict[str, float] = {}
         self._windows: dict[str, tuple[int, int]] = {}
         self._expression_calls: list[float] = []
+        self._in_flight = 0
 
     def add(self, fault: Fault) -> int:
         """Register a rule; returns its id (for :meth:`remove`)."""
@@ -173,6 +174,22 @@ class FaultPlan:
         """Sum of the latency entries whose glob matches the route."""
         with self._lock:
             return sum(s for glob, s in self._latency.items() if fnmatch.fnmatchcase(route, glob))
+
+    def begin_request(self) -> int:
+        """Count an API request as in flight; returns how many are now in flight."""
+        with self._lock:
+            self._in_flight += 1
+            return self._in_flight
+
+    def end_request(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    @property
+    def in_flight(self) -> int:
+        """API requests being served right now (including ones whose client gave up)."""
+        with self._lock:
+            return self._in_flight
 
     def count_rate(self, bucket: str, limit: int) -> int:
         """Count one request in this second's window of ``bucket``; return the remaining budget."""

@@ -83,17 +83,16 @@ class FakeFlexMiddleware:
         self.state = state
         self.routes = routes
         self.connections = connections
-        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
-        self.in_flight += 1
+        self.state.faults.begin_request()
         try:
             await self._api_call(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self.state.faults.end_request()
 
     async def _api_call(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
@@ -138,14 +137,14 @@ class FakeFlexMiddleware:
         if credentials is None or not self.state.authenticate(*credentials):
             raise FakeApiError(401, 20003, "Authenticate")
         cap = self.state.options.max_concurrent_requests
-        if cap is not None and self.in_flight > cap:
+        if cap is not None and self.state.faults.in_flight > cap:
             raise FakeApiError(429, 20429, "Too many concurrent requests")
         if self.state.options.enforce_rate_limit and exhausted:
             raise FakeApiError(429, 20429, "Too many requests")
 
     def _rate_headers(self, route: str, scope: Scope) -> tuple[dict[str, str], bool]:
         """Headers for every response, and whether this second's rate budget is exhausted."""
-        extra = {"Twilio-Concurrent-Requests": str(self.in_flight)}
+        extra = {"Twilio-Concurrent-Requests": str(self.state.faults.in_flight)}
         if not scope["path"].startswith("/v1/Workspaces"):
             return extra, False
         config = rate_config(route, scope)

@@ -57,14 +57,20 @@ def test_list_429_is_a_plain_twilio_exception_with_retry_after(
     assert ws.workers.list() == []
 
 
-def test_429_without_retry_after_on_a_write_is_a_rest_exception(ws: WorkspaceContext) -> None:
-    fake_route = Fault(FaultKind.RATE_LIMIT, route="workers.create", concurrent_requests=7)
-    server_state = ws._version.domain.twilio  # the client, to reach the fake through the fixture
-    assert server_state is not None
-    # injected through the fixture-independent HTTP control API below
-    with pytest.raises(TwilioRestException):
-        raise TwilioRestException(429, "", "", 20429)  # placeholder replaced below
-    del fake_route
+def test_429_without_retry_after_on_a_write(ws: WorkspaceContext, fake: FakeFlexServer) -> None:
+    fake.faults.add(Fault(FaultKind.RATE_LIMIT, route="workers.create", concurrent_requests=7))
+    fake.faults.add(Fault(FaultKind.RATE_LIMIT, route="workers.create", code=45780, after=1))
+    with pytest.raises(TwilioRestException) as limited:
+        ws.workers.create(friendly_name="w")
+    assert (limited.value.status, limited.value.code) == (429, 20429)
+    raw = requests.post(
+        f"{fake.url}/v1/Workspaces/{fake.workspace_sid}/Workers",
+        data={"FriendlyName": "w"},
+        auth=(fake.account_sid, fake.auth_token),
+    )
+    assert (raw.status_code, raw.json()["code"]) == (429, 45780)
+    assert "Retry-After" not in raw.headers
+    assert fake.state.workers() == []
 
 
 def test_503_and_500_are_never_processed(ws: WorkspaceContext, fake: FakeFlexServer) -> None:
@@ -143,6 +149,10 @@ def test_delay_fault_makes_a_client_time_out(fake: FakeFlexServer) -> None:
     with pytest.raises(requests.Timeout):
         ws.workers.list()
     assert ws.workers.list() == []
+    deadline = time.monotonic() + 5
+    while fake.faults.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)  # the abandoned request is still being served; let it finish
+    assert fake.faults.in_flight == 0
 
 
 def test_latency_global_and_per_route(ws: WorkspaceContext, fake: FakeFlexServer) -> None:

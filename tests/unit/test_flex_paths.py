@@ -48,7 +48,7 @@ USER: dict[str, Any] = {
         ("urn:ietf:params:scim:schemas:extension:Other:2.0:User:x", None),
         ("missing", None),
         ("userName.deeper", None),
-        ("name[givenName eq \"Ann\"].familyName", "Lee"),
+        ('name[givenName eq "Ann"].familyName', "Lee"),
     ],
 )
 def test_read_path(path: str, value: Any) -> None:

@@ -23,7 +23,9 @@ def role(value: str, display: str | None = None) -> dict[str, Any]:
     }
 
 
-def role_map(aliases: dict[str, Any] | None = None, groups: dict[str, Any] | None = None) -> RoleMap:
+def role_map(
+    aliases: dict[str, Any] | None = None, groups: dict[str, Any] | None = None
+) -> RoleMap:
     parsed_aliases, problems = parse_role_table(aliases or {}, "flex.role_map")
     parsed_groups, more = parse_role_table(groups or {}, "flex.group_roles")
     assert not problems + more
@@ -39,7 +41,9 @@ def test_flex_role_names_pass_through_lower_cased() -> None:
 
 
 def test_role_map_matches_value_or_display_case_insensitively() -> None:
-    mapping = role_map({"Flex Supervisor": "supervisor", "Contact Centre Admin": ["admin", "wfo.full_access"]})
+    mapping = role_map(
+        {"Flex Supervisor": "supervisor", "Contact Centre Admin": ["admin", "wfo.full_access"]}
+    )
     by_value = resolve_roles([role("flex supervisor")], [], mapping)
     by_display = resolve_roles([role("8c2f-role-id", "Contact Centre Admin")], [], mapping)
     assert by_value.roles == ("supervisor",)
@@ -47,7 +51,9 @@ def test_role_map_matches_value_or_display_case_insensitively() -> None:
 
 
 def test_role_map_wins_over_pass_through() -> None:
-    assert resolve_roles([role("admin")], [], role_map({"admin": "supervisor"})).roles == ("supervisor",)
+    assert resolve_roles([role("admin")], [], role_map({"admin": "supervisor"})).roles == (
+        "supervisor",
+    )
 
 
 def test_comma_separated_roles_are_split() -> None:
@@ -60,7 +66,9 @@ def test_comma_separated_roles_are_split() -> None:
 
 
 def test_unknown_roles_are_dropped_and_reported() -> None:
-    result = resolve_roles([role("supervisor"), role("Janitor"), role("42", "Night Shift")], [], RoleMap())
+    result = resolve_roles(
+        [role("supervisor"), role("Janitor"), role("42", "Night Shift")], [], RoleMap()
+    )
     assert result.roles == ("supervisor",)
     assert result.unknown == ("Janitor", "42 (Night Shift)")
 
@@ -73,14 +81,18 @@ def test_unknown_part_of_a_comma_separated_value_is_reported() -> None:
 
 def test_duplicates_are_removed_in_first_seen_order() -> None:
     mapping = role_map({"Flex Supervisor": "supervisor, agent"})
-    result = resolve_roles([role("Flex Supervisor"), role("agent"), role("Supervisor")], [], mapping)
+    result = resolve_roles(
+        [role("Flex Supervisor"), role("agent"), role("Supervisor")], [], mapping
+    )
     assert result.roles == ("supervisor", "agent")
 
 
 def test_default_roles_when_user_has_none_or_only_unknown() -> None:
     assert resolve_roles([], [], RoleMap()).roles == ("agent",)
     assert resolve_roles(None, [], RoleMap()).defaulted
-    only_unknown = resolve_roles([role("Janitor")], [], RoleMap(default_roles=("agent", "wfo.dashboard_viewer")))
+    only_unknown = resolve_roles(
+        [role("Janitor")], [], RoleMap(default_roles=("agent", "wfo.dashboard_viewer"))
+    )
     assert only_unknown.roles == ("agent", "wfo.dashboard_viewer")
     assert only_unknown.unknown == ("Janitor",)
 
@@ -104,7 +116,12 @@ def test_readonly_admin_is_never_passed_through() -> None:
 
 @pytest.mark.parametrize(
     "entries",
-    [["supervisor"], [{"value": "supervisor"}], [{"displayName": "supervisor"}], {"value": "supervisor"}],
+    [
+        ["supervisor"],
+        [{"value": "supervisor"}],
+        [{"displayName": "supervisor"}],
+        {"value": "supervisor"},
+    ],
 )
 def test_tolerates_role_entry_shapes(entries: Any) -> None:
     assert resolve_roles(entries, [], RoleMap()).roles == ("supervisor",)
@@ -118,7 +135,9 @@ def test_config_parsing_reports_each_bad_role_with_its_key() -> None:
         "flex.role_map.Readonly: 'flex.readonlyadmin' is not a Flex role (admin, supervisor, agent or wfo.*)",
         "flex.role_map.x: must be a role name or an array of role names",
     ]
-    assert parse_role_table(["x"], "flex.role_map")[1] == ["flex.role_map: must be a table of names to Flex roles"]
+    assert parse_role_table(["x"], "flex.role_map")[1] == [
+        "flex.role_map: must be a table of names to Flex roles"
+    ]
 
 
 def test_config_role_keys_with_spaces_are_quoted_in_problems() -> None:
@@ -127,6 +146,9 @@ def test_config_role_keys_with_spaces_are_quoted_in_problems() -> None:
 
 
 def test_default_roles_parse_from_string_or_list() -> None:
-    assert parse_role_names("agent, Supervisor", "flex.default_roles") == (("agent", "supervisor"), [])
+    assert parse_role_names("agent, Supervisor", "flex.default_roles") == (
+        ("agent", "supervisor"),
+        [],
+    )
     assert parse_role_names(["agent", "agent"], "flex.default_roles") == (("agent",), [])
     assert parse_role_names([1], "flex.default_roles")[1]

@@ -68,7 +68,10 @@ def test_friendly_name_defaults_to_the_configured_path() -> None:
 
 
 def test_friendly_name_is_used_exactly_as_stored() -> None:
-    assert select_friendly_name({"userName": "Ann.Lee@Contoso.com"}, "userName") == "Ann.Lee@Contoso.com"
+    assert (
+        select_friendly_name({"userName": "Ann.Lee@Contoso.com"}, "userName")
+        == "Ann.Lee@Contoso.com"
+    )
 
 
 def test_friendly_name_of_64_characters_is_accepted_and_65_refused() -> None:
@@ -90,7 +93,9 @@ def test_friendly_name_of_64_characters_is_accepted_and_65_refused() -> None:
         ({"userName": "a\nb"}, "control characters"),
     ],
 )
-def test_unusable_friendly_names_are_refused_with_a_reason(user: dict[str, Any], reason: str) -> None:
+def test_unusable_friendly_names_are_refused_with_a_reason(
+    user: dict[str, Any], reason: str
+) -> None:
     with pytest.raises(IdentityError) as caught:
         select_friendly_name(user, "userName")
     assert reason in caught.value.reason
