@@ -58,13 +58,24 @@ def serve(
     proxy_headers: Annotated[
         bool, typer.Option(help="Trust X-Forwarded-* from the reverse proxy.")
     ] = True,
+    fake_flex: Annotated[
+        bool,
+        typer.Option(
+            "--fake-flex",
+            help="Without Twilio settings: sync to an in-process, in-memory fake Flex (demos).",
+        ),
+    ] = False,
 ) -> None:
     """Serve SCIM on HOST:PORT (SQLite: migrations are applied at start)."""
+    import dataclasses
+
     import uvicorn
 
     from scimbridge.app import build_components, create_app
 
     settings = _settings()
+    if fake_flex:
+        settings = dataclasses.replace(settings, fake_flex=True)
     engine = _engine_at_head(settings, auto_migrate=settings.is_sqlite)
     components = build_components(settings, engine)  # type: ignore[arg-type]
     if not settings.bearer_token and not any(t.live for t in tokens.list_tokens(components.engine)):
@@ -76,7 +87,18 @@ def serve(
         console.print(f"    {secret}\n", highlight=False, soft_wrap=True)
     from scimbridge.wiring import sync_services
 
-    services = sync_services(settings, components, run_worker=workers > 0)
+    try:
+        services = sync_services(
+            settings, components, run_worker=workers > 0, threads=max(1, workers)
+        )
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if settings.fake_flex and services:
+        err.print(
+            "[bold yellow]FAKE FLEX:[/bold yellow] workers go to an in-memory fake Flex in this "
+            "process, not to Twilio."
+        )
     application = create_app(settings, components=components, services=services)
     uvicorn.run(
         application,
@@ -87,6 +109,64 @@ def serve(
         forwarded_allow_ips="*" if proxy_headers else None,
         access_log=False,
     )
+
+
+@app.command("worker")
+def worker_command(
+    threads: Annotated[int, typer.Option(help="Drainer threads in this process.")] = 1,
+) -> None:
+    """Run the sync worker alone: drain the outbox into TaskRouter until interrupted."""
+    import signal
+    import threading
+
+    from scimbridge.app import build_components
+    from scimbridge.wiring import sync_services
+
+    settings = _settings()
+    if not settings.twilio:
+        err.print("[red]the sync worker needs Twilio settings (TWILIO_ACCOUNT_SID…)[/red]")
+        raise typer.Exit(2)
+    engine = _engine_at_head(settings, auto_migrate=settings.is_sqlite)
+    components = build_components(settings, engine)  # type: ignore[arg-type]
+    try:
+        services = sync_services(settings, components, run_worker=True, threads=max(1, threads))
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if not services:
+        err.print("[red]the sync is off (SCIMBRIDGE_SYNC=false); nothing to run[/red]")
+        raise typer.Exit(2)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    for service in services:
+        service.start()
+    try:
+        stopping.wait()
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+@app.command("fake-flex")
+def fake_flex_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8089,
+    account_sid: Annotated[
+        str | None, typer.Option(help="Fake account SID (random AC… if unset).")
+    ] = None,
+    auth_token: Annotated[
+        str | None, typer.Option(help="Fake auth token (random if unset).")
+    ] = None,
+) -> None:
+    """Serve a fake, in-memory Twilio TaskRouter + Flex API for demos and tests (not Twilio)."""
+    from scimbridge.testing.fakeflex import serve_fake_flex
+
+    err.print(
+        "[bold yellow]FAKE FLEX:[/bold yellow] an in-memory imitation of TaskRouter and Flex; "
+        "nothing here reaches Twilio."
+    )
+    serve_fake_flex(host, port, account_sid=account_sid, auth_token=auth_token)
 
 
 @app.command("migrate")
@@ -116,7 +196,9 @@ def check_config(
 
 
 @token_app.command("create")
-def token_create(name: Annotated[str, typer.Option("--name", help="A label for the token.")]) -> None:
+def token_create(
+    name: Annotated[str, typer.Option("--name", help="A label for the token.")],
+) -> None:
     """Create a token and print it once (only its hash is stored)."""
     settings = _settings()
     engine = _engine_at_head(settings, auto_migrate=settings.is_sqlite)

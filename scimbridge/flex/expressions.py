@@ -91,7 +91,7 @@ class Node:
 
 
 @dataclass(frozen=True)
-class Literal(Node):
+class Constant(Node):
     value: str | int | float
     offset: int = 0
 
@@ -298,7 +298,7 @@ class _Parser:
     def operand(self, depth: int) -> Node:
         token = self.advance()
         if token.kind in ("string", "number"):
-            return Literal(token.value, token.offset)
+            return Constant(token.value, token.offset)
         if token.kind == "attribute":
             self.paths.append(token.value)
             return Attribute(token.value, token.offset)
@@ -349,7 +349,7 @@ class _Parser:
             empty = isinstance(arg, EmptyArgument)
             if empty and index not in spec.may_be_empty:
                 raise _error(f"argument {index + 1} of {name} may not be empty", arg.offset)
-            literal = arg.value if isinstance(arg, Literal) else NOT_LITERAL
+            literal = arg.value if isinstance(arg, Constant) else NOT_LITERAL
             if index in spec.integers and literal is not NOT_LITERAL and integer(literal) is None:
                 raise _error(f"argument {index + 1} of {name} must be a whole number", arg.offset)
             shapes.append(ArgShape(empty=empty, literal=literal))

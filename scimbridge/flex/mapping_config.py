@@ -38,8 +38,8 @@ Built-in keys (overridable): ``email`` (work, else primary, else first email, el
 ``roles``) and ``contact_uri`` (``client:`` + escaped friendly_name). Targets must be bare names
 (no ``/`` or ``:``, not ``http…``) and may not be keys others own (``routing``, ``team_*``, …).
 Without ``type``, a rule gives a string, as an SSO claim would, except that a constant keeps its
-TOML type. Active re-enabling does not force an activity by default: the agent chooses when to
-become available, so tasks never route to someone who has not logged in.
+TOML type. Re-enabling a user does not force an activity unless ``available_activity`` is set: the
+agent chooses when to become available, so tasks never route to someone who has not logged in.
 """
 
 from __future__ import annotations
@@ -52,7 +52,13 @@ from scimbridge.config import CUSTOM_EXTENSION_PREFIX
 from scimbridge.flex.expression_functions import integer, is_empty, text
 from scimbridge.flex.expressions import Expression, MappingError, compile_expression
 from scimbridge.flex.paths import PathError, get_key, parse_path
-from scimbridge.flex.roles import DEFAULT_ROLES, RoleMap, parse_role_names, parse_role_table
+from scimbridge.flex.roles import (
+    DEFAULT_ROLES,
+    RoleMap,
+    parse_role_names,
+    parse_role_table,
+    toml_key,
+)
 from scimbridge.flex.worker_attributes import is_foreign_key
 
 AttributeType = Literal["string", "int", "bool", "string_list"]
@@ -157,12 +163,6 @@ def _builtin_rules() -> dict[str, AttributeRule]:
     }
 
 
-def _key(base: str, name: str) -> str:
-    return (
-        f"{base}.{name}" if name.replace("_", "").replace("-", "").isalnum() else f'{base}."{name}"'
-    )
-
-
 class _Problems(list[str]):
     def choice(
         self, raw: Mapping[str, Any], key: str, default: str, allowed: tuple[str, ...]
@@ -220,7 +220,7 @@ def parse_mapping(raw: Mapping[str, Any]) -> FlexMapping:
         problems.append("flex.attributes: must be a table of worker keys")
         attributes = {}
     for target, spec in attributes.items():
-        rule = _parse_rule(str(target), spec, _key("flex.attributes", str(target)), problems)
+        rule = _parse_rule(str(target), spec, toml_key("flex.attributes", str(target)), problems)
         if rule is None:
             rules.pop(str(target), None)
         else:

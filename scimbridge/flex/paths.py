@@ -27,7 +27,7 @@ _NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$\-]*")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _KEYWORD = re.compile(r"[A-Za-z]+")
 
-Literal = str | int | float | bool | None
+FilterValue = str | int | float | bool | None
 
 
 class PathError(ValueError):
@@ -45,7 +45,7 @@ class Comparison:
 
     attribute: str
     operator: str
-    value: Literal = None
+    value: FilterValue = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ class _PathParser:
         self._skip_spaces()
         return Comparison(attribute, operator, self._value())
 
-    def _value(self) -> Literal:
+    def _value(self) -> FilterValue:
         char = self._peek()
         if char == '"':
             return self._string()
@@ -164,7 +164,7 @@ class _PathParser:
             return float(number.group()) if number.group(1) else int(number.group())
         at = self.pos
         word = _KEYWORD.match(self.text, self.pos)
-        literals: dict[str, Literal] = {"true": True, "false": False, "null": None}
+        literals: dict[str, FilterValue] = {"true": True, "false": False, "null": None}
         if word and word.group().lower() in literals:
             self.pos = word.end()
             return literals[word.group().lower()]

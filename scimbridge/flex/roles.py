@@ -87,7 +87,7 @@ def parse_role_table(raw: Any, where: str) -> tuple[dict[str, tuple[str, ...]], 
     table: dict[str, tuple[str, ...]] = {}
     problems: list[str] = []
     for key, value in raw.items():
-        roles, found = parse_role_names(value, f"{where}.{_quote(str(key))}")
+        roles, found = parse_role_names(value, toml_key(where, str(key)))
         problems.extend(found)
         if not str(key).strip():
             problems.append(f"{where}: an empty name cannot be matched")
@@ -95,8 +95,10 @@ def parse_role_table(raw: Any, where: str) -> tuple[dict[str, tuple[str, ...]], 
     return table, problems
 
 
-def _quote(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else f'"{key}"'
+def toml_key(base: str, name: str) -> str:
+    """``base.name`` as TOML spells it, quoting ``name`` unless it is a bare key."""
+    bare = name.replace("_", "").replace("-", "").isalnum() and name.isascii()
+    return f"{base}.{name}" if bare else f'{base}."{name}"'
 
 
 def _entries(scim_roles: Any) -> Iterable[tuple[str, str]]:

@@ -332,9 +332,8 @@ def _pathless(op: str, value: Any, models: ResourceModels, kind: Kind) -> list[P
         raise InvalidValueException(detail=f"a {op} without path takes an object value")
     steps: list[PatchStep] = []
     for key, item in value.items():
-        if key.lower() in _READ_ONLY_KEYS:
-            continue
-        steps.extend(_path_steps(op, key, item, models, kind, pathless=True))
+        if key.strip() and key.lower() not in _READ_ONLY_KEYS:
+            steps.extend(_path_steps(op, key.strip(), item, models, kind, pathless=True))
     return steps
 
 

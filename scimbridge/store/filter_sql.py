@@ -18,10 +18,10 @@ from inspect import isclass
 from typing import Any, Protocol, cast
 from unicodedata import normalize
 
-from scim2_models import BaseModel, Extension, InvalidFilterException, ScimFilter
+from scim2_models import BaseModel, Extension, InvalidFilterException, SCIMException, ScimFilter
 from scim2_models.path import (
-    AttrPath,
     AttributeBinding,
+    AttrPath,
     CompareOperator,
     Comparison,
     FilterVisitor,
@@ -49,15 +49,15 @@ from sqlalchemy import (
 
 from scimbridge.config import CUSTOM_EXTENSION_PREFIX
 from scimbridge.store.json_sql import (
+    PATTERNS,
     JsonDialect,
     Node,
     compare,
     compare_strings,
+    order,
     present,
     present_object,
 )
-
-_PATTERNS = frozenset({CompareOperator.co, CompareOperator.sw, CompareOperator.ew})
 
 
 @dataclass(frozen=True)
@@ -120,14 +120,15 @@ def _fold(value: str) -> str:
     return normalize("NFC", normalize("NFC", value).lower())
 
 
-def _is_complex(binding: AttributeBinding) -> bool:
+def is_complex(binding: AttributeBinding) -> bool:
+    """Whether the bound attribute (not its sub-attribute) holds sub-attributes."""
     return isclass(binding.field_type) and issubclass(binding.field_type, BaseModel)
 
 
 def json_keys(binding: AttributeBinding) -> tuple[tuple[str, ...], str | None]:
     """The document keys of a bound attribute (extension URN first) and its sub-attribute key."""
     schema = getattr(binding.model, "__schema__", None)
-    rest, prefix = binding.urn, ()
+    rest, prefix = binding.urn, cast(tuple[str, ...], ())
     if schema and binding.urn.lower().startswith(f"{schema}:".lower()):
         rest = binding.urn[len(schema) + 1 :]
         if issubclass(binding.model, Extension):
@@ -149,25 +150,14 @@ def compare_column(
         if not isinstance(expr.type, String):
             return false()
         test = compare_strings(d, expr, op, operand)
-    elif op in _PATTERNS:
+    elif op in PATTERNS:
         return false()
     elif isinstance(operand, datetime):
         moment = operand if operand.tzinfo else operand.replace(tzinfo=UTC)
-        test = _order(op, expr, moment.astimezone(UTC))
+        test = order(op, expr, moment.astimezone(UTC))
     else:
-        test = _order(op, expr, operand)
+        test = order(op, expr, operand)
     return and_(expr.is_not(None), test) if target.nullable else test
-
-
-def _order(op: CompareOperator, left: ColumnElement[Any], right: Any) -> ColumnElement[bool]:
-    if op == CompareOperator.eq:
-        return left == right
-    return {
-        CompareOperator.gt: left > right,
-        CompareOperator.ge: left >= right,
-        CompareOperator.lt: left < right,
-        CompareOperator.le: left <= right,
-    }[op]
 
 
 def present_column(target: ColumnTarget) -> ColumnElement[bool]:
@@ -262,7 +252,7 @@ class Scope:
         if (relation := self._relation(binding)) is not None:
             source, correlated, column, _ = self._relation_rows(relation, binding.sub_field_name)
             assert column is not None  # comparisons on members address members.value at least
-            rows = select(literal_column("1")).select_from(source).where(correlated)
+            rows: Select[Any] = select(literal_column("1")).select_from(source).where(correlated)
             if operand is None and node.op == CompareOperator.eq:
                 return or_(~rows.exists(), rows.where(column.expr.is_(None)).exists())
             return rows.where(compare_column(self.d, column, node.op, operand)).exists()
@@ -271,10 +261,14 @@ class Scope:
             items = self.d.elements(head)
             leaf = items.node.child(sub) if sub else items.node
             if operand is None and node.op == CompareOperator.eq:
-                missing = and_(~self.d.kind_is(items.node, "absent"), self.d.kind_is(leaf, "absent"))
+                missing = and_(
+                    ~self.d.kind_is(items.node, "absent"), self.d.kind_is(leaf, "absent")
+                )
                 return or_(self.d.kind_is(head, "absent"), items.exists(missing))
-            return items.exists(compare(self.d, leaf, node.op, operand, case_exact=binding.case_exact))
-        if sub is None and _is_complex(binding):
+            return items.exists(
+                compare(self.d, leaf, node.op, operand, case_exact=binding.case_exact)
+            )
+        if sub is None and is_complex(binding):
             # A complex value equals no scalar (scim2-models), only null when it is absent.
             is_null = operand is None and node.op == CompareOperator.eq
             return self.d.kind_is(head, "absent") if is_null else false()
@@ -283,7 +277,7 @@ class Scope:
 
     def present(self, node: Present) -> ColumnElement[bool]:
         if self.is_undeclared(node.attr_path):
-            rows, value = self._undeclared_items(node.attr_path)
+            rows, value = self.undeclared_rows(node.attr_path)
             return rows.where(present(self.d, value)).exists()
         binding = self.bound.resolve(node.attr_path, strict=True)
         assert binding is not None
@@ -298,12 +292,12 @@ class Scope:
             items = self.d.elements(head)
             if sub:
                 return items.exists(present(self.d, items.node.child(sub)))
-            if _is_complex(binding):
+            if is_complex(binding):
                 return items.exists(present_object(self.d, items.node))
             return items.exists(present(self.d, items.node))
         if sub:
             return present(self.d, head.child(sub))
-        return present_object(self.d, head) if _is_complex(binding) else present(self.d, head)
+        return present_object(self.d, head) if is_complex(binding) else present(self.d, head)
 
     def select(self, node: ValuePath) -> ColumnElement[bool]:
         """``attr[filter]``: some value of the multi-valued attribute satisfies ``filter``."""
@@ -317,12 +311,17 @@ class Scope:
         if (relation := self._relation(binding)) is not None:
             source, correlated, _, columns = self._relation_rows(relation, None)
             targets = Targets(columns={(name, None): col for name, col in columns.items()})
-            inner = Scope(self.d, bound_filter(cast(type[BaseModel], item_model), node.val_filter), None, targets)
+            inner = Scope(
+                self.d,
+                bound_filter(cast(type[BaseModel], item_model), node.val_filter),
+                None,
+                targets,
+            )
             where = SqlVisitor(inner).visit(node.val_filter)
             return select(literal_column("1")).select_from(source).where(correlated, where).exists()
         head, _ = self._document(binding)
         items = self.d.elements(head)
-        if not _is_complex(binding):
+        if not is_complex(binding):
             where = SqlVisitor(_ScalarScope(self.d, items.node, binding)).visit(node.val_filter)
             return items.exists(where)
         bound = bound_filter(cast(type[BaseModel], item_model), node.val_filter)
@@ -331,16 +330,16 @@ class Scope:
 
     # -- extension attributes no model declares ----------------------------------------------
 
-    def _undeclared_items(self, attr_path: AttrPath) -> tuple[Select[Any], Node]:
-        """Rows of every member named ``attr`` (any case) of every object named ``uri`` (any case)."""
+    def undeclared_rows(
+        self, attr_path: AttrPath, *, refuse: type[SCIMException] = InvalidFilterException
+    ) -> tuple[Select[Any], Node]:
+        """Rows of each member ``attr`` of each object ``uri`` in the document (any case)."""
         if attr_path.sub_attr is not None or self.undeclared is None:
-            raise InvalidFilterException(
-                detail=f"'{attr_path}' is not declared; its sub-attributes cannot be filtered on"
-            )
+            raise refuse(detail=f"'{attr_path}' is not declared; only its own value can be used")
         extensions, extension_name = self.d.members(self.undeclared)
         attributes, attribute_name = self.d.members(extensions.node)
         source = extensions.source.join(attributes.source, true())
-        rows = (
+        rows: Select[Any] = (
             select(literal_column("1"))
             .select_from(source)
             .where(
@@ -354,7 +353,7 @@ class Scope:
         return rows, attributes.node
 
     def _compare_undeclared(self, node: Comparison) -> ColumnElement[bool]:
-        rows, value = self._undeclared_items(node.attr_path)
+        rows, value = self.undeclared_rows(node.attr_path)
         operand = _fold(node.value) if isinstance(node.value, str) else node.value
         if operand is None and node.op == CompareOperator.eq:
             return ~rows.where(~self.d.kind_is(value, "absent")).exists()

@@ -36,10 +36,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import replace
-from decimal import Decimal
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 
 from scim2_models import (
@@ -50,8 +49,8 @@ from scim2_models import (
     ScimFilter,
 )
 from scim2_models.path import (
-    AttrPath,
     AttributeBinding,
+    AttrPath,
     Comparison,
     FilterNode,
     LogicalExpr,
@@ -59,9 +58,19 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, String, Table, case, cast as sql_cast, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Table,
+    case,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
 
-from scimbridge.config import CUSTOM_EXTENSION_PREFIX
 from scimbridge.store.filter_sql import (
     ALWAYS_PRESENT,
     ColumnTarget,
@@ -70,6 +79,7 @@ from scimbridge.store.filter_sql import (
     SqlVisitor,
     Targets,
     bound_filter,
+    is_complex,
     json_keys,
 )
 from scimbridge.store.json_sql import JsonDialect, Node, json_dialect
@@ -90,7 +100,9 @@ def _etag(table: Table) -> ColumnElement[Any]:
     )
 
 
-def _common_columns(table: Table, resource_type: str) -> dict[tuple[str, str | None], ColumnTarget | None]:
+def _common_columns(
+    table: Table, resource_type: str
+) -> dict[tuple[str, str | None], ColumnTarget | None]:
     return {
         ("id", None): ColumnTarget(table.c.id),
         ("external_id", None): ColumnTarget(table.c.external_id, nullable=True),
@@ -127,7 +139,7 @@ _GROUP_TARGETS = Targets(
 
 
 def parse_filter(expression: str, *, max_length: int = 2048, max_terms: int = 50) -> FilterNode:
-    """The syntax tree of a filter, refused past ``max_length`` characters or ``max_terms`` tests."""
+    """The syntax tree of a filter; refused past ``max_length`` chars or ``max_terms`` tests."""
     if len(expression) > max_length:
         raise InvalidFilterException(detail=f"the filter is longer than {max_length} characters")
     try:
@@ -149,7 +161,7 @@ def parse_filter(expression: str, *, max_length: int = 2048, max_terms: int = 50
 
 
 def _quote_bare_operands(expression: str) -> str:
-    """Quote a bare word after an operator, outside quoted strings (``eq jyoung`` → ``eq "jyoung"``)."""
+    """Quote a bare word after an operator outside strings: ``eq jyoung`` → ``eq "jyoung"``."""
 
     def quote(match: re.Match[str]) -> str:
         operator, space, word = match.groups()
@@ -198,8 +210,10 @@ def _entra_path(path: AttrPath, probe: ScimFilter[Any], *, comparison: bool) -> 
 
 def _has_value(binding: AttributeBinding) -> bool:
     field_type = binding.field_type
-    return isinstance(field_type, type) and issubclass(field_type, BaseModel) and (
-        "value" in field_type.model_fields
+    return (
+        isinstance(field_type, type)
+        and issubclass(field_type, BaseModel)
+        and ("value" in field_type.model_fields)
     )
 
 
@@ -235,7 +249,9 @@ def _filter(
     max_terms: int,
 ) -> ColumnElement[bool]:
     d = json_dialect(dialect_name)
-    ast = _entra_paths(parse_filter(expression, max_length=max_length, max_terms=max_terms), _probe(model))
+    ast = _entra_paths(
+        parse_filter(expression, max_length=max_length, max_terms=max_terms), _probe(model)
+    )
     bound = bound_filter(model, ast)
     document = Node(table.c.resource)
     scope = Scope(
@@ -258,8 +274,13 @@ def user_filter(
         attribute cannot take, a filter too long or with too many comparisons.
     """
     return _filter(
-        expression, user_model, dialect_name, users, _USER_TARGETS,
-        max_length=max_length, max_terms=max_terms,
+        expression,
+        user_model,
+        dialect_name,
+        users,
+        _USER_TARGETS,
+        max_length=max_length,
+        max_terms=max_terms,
     )
 
 
@@ -271,10 +292,15 @@ def group_filter(
     max_length: int = 2048,
     max_terms: int = 50,
 ) -> ColumnElement[bool]:
-    """A WHERE clause on ``groups`` selecting the groups ``expression`` matches (see user_filter)."""
+    """A WHERE clause on ``groups`` selecting what ``expression`` matches (see user_filter)."""
     return _filter(
-        expression, group_model, dialect_name, groups, _GROUP_TARGETS,
-        max_length=max_length, max_terms=max_terms,
+        expression,
+        group_model,
+        dialect_name,
+        groups,
+        _GROUP_TARGETS,
+        max_length=max_length,
+        max_terms=max_terms,
     )
 
 
@@ -292,7 +318,9 @@ def _sort_path(sort_by: str) -> AttrPath:
         raise InvalidValueException(detail="sortBy must name an attribute") from None
 
 
-def _sort_value(d: JsonDialect, node: Node, target_type: Any, case_exact: bool) -> ColumnElement[Any]:
+def _sort_value(
+    d: JsonDialect, node: Node, target_type: Any, case_exact: bool
+) -> ColumnElement[Any]:
     """The value to order by: typed as the attribute is, NULL when the JSON type differs."""
     if target_type is bool:
         return case((d.kind_is(node, "boolean"), d.kind_is(node, "true")))
@@ -311,38 +339,40 @@ def _sort_key(
     probe = _probe(model)
     path = _entra_path(_sort_path(sort_by), probe, comparison=True)
     document = Node(table.c.resource)
-    scope = Scope(d, probe, document, targets, undeclared=document, known_schemas=_known_schemas(model))
+    scope = Scope(
+        d, probe, document, targets, undeclared=document, known_schemas=_known_schemas(model)
+    )
     if scope.is_undeclared(path):
-        rows, value = scope.undeclared_rows(path)
-        return rows.with_only_columns(_sort_value(d, value, str, False)).limit(1).scalar_subquery()
+        rows, member = scope.undeclared_rows(path, refuse=InvalidValueException)
+        member_value = _sort_value(d, member, str, False)
+        return rows.with_only_columns(member_value).limit(1).scalar_subquery()
     binding = probe.resolve_comparison(path, strict=False)
     if binding is None:
         raise InvalidValueException(detail=f"sortBy names no attribute of {model.__name__}: {path}")
-    refuse: Callable[[], InvalidValueException] = lambda: InvalidValueException(
-        detail=f"cannot sort by {binding.urn}"
-    )
+    refuse = InvalidValueException(detail=f"sortBy cannot order by {binding.urn}")
     key = (binding.field_name, binding.sub_field_name)
     if binding.model is model and key in targets.columns:
         target = targets.columns[key]
         if target is None or target is ALWAYS_PRESENT:
-            raise refuse()
+            raise refuse
         expr = target.expr
         return d.ordered(expr) if isinstance(expr.type, String) else expr
     if binding.model is model and binding.field_name in targets.relations:
-        raise refuse()
+        raise refuse
     keys, sub = json_keys(binding)
     head = document.child(*keys)
     target_type, case_exact = binding.target_type, binding.case_exact
     if not binding.is_multivalued:
-        if sub is None and _has_value(binding) or isinstance(binding.field_type, type) and issubclass(binding.field_type, BaseModel) and sub is None:
-            raise refuse()
+        if sub is None and is_complex(binding):
+            raise refuse
         return _sort_value(d, head.child(sub) if sub else head, target_type, case_exact)
     # RFC 7644 §3.4.2.3: a multi-valued attribute sorts by its primary value, else its first.
     items = d.elements(head)
     leaf = items.node.child(sub) if sub else items.node
     value = _sort_value(d, leaf, target_type, case_exact)
-    primary = d.kind_is(items.node.child("primary"), "true") if sub else None
-    order = [primary.desc()] if primary is not None else []
+    item_fields = binding.field_type.model_fields if is_complex(binding) else {}  # type: ignore[union-attr]
+    primary = d.kind_is(items.node.child("primary"), "true")
+    order = [primary.desc()] if "primary" in item_fields else []
     return (
         select(value)
         .select_from(items.source)

@@ -45,14 +45,14 @@ from sqlalchemy.types import TIMESTAMP
 
 Kind = Literal["string", "number", "boolean", "true", "false", "absent", "array", "object"]
 
-_ORDERING: dict[CompareOperator, Callable[[Any, Any], Any]] = {
+_ORDERING: dict[CompareOperator, Callable[[Any, Any], ColumnElement[bool]]] = {
     CompareOperator.eq: operator.eq,
     CompareOperator.gt: operator.gt,
     CompareOperator.ge: operator.ge,
     CompareOperator.lt: operator.lt,
     CompareOperator.le: operator.le,
 }
-_PATTERNS = frozenset({CompareOperator.co, CompareOperator.sw, CompareOperator.ew})
+PATTERNS = frozenset({CompareOperator.co, CompareOperator.sw, CompareOperator.ew})
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,9 @@ class Items:
 
     def exists(self, where: ColumnElement[bool]) -> ColumnElement[bool]:
         """True when some item satisfies ``where``."""
-        return select(literal_column("1")).select_from(self.source).where(self.guard, where).exists()
+        return (
+            select(literal_column("1")).select_from(self.source).where(self.guard, where).exists()
+        )
 
 
 class JsonDialect(ABC):
@@ -224,15 +226,15 @@ class _Postgres(JsonDialect):
         "object": ("object",),
     }
     # What ::timestamptz reads; a string of another shape would raise instead of not matching.
-    _RFC3339 = (
-        r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
-    )
+    _RFC3339 = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
 
     @staticmethod
     def _expr(node: Node) -> ColumnElement[Any]:
         if not node.keys:
             return node.doc
-        return func.jsonb_extract_path(node.doc, *[literal(key, Text) for key in node.keys], type_=JSONB)
+        return func.jsonb_extract_path(
+            node.doc, *[literal(key, Text) for key in node.keys], type_=JSONB
+        )
 
     def kind_is(self, node: Node, *kinds: Kind) -> ColumnElement[bool]:
         raw = func.coalesce(func.jsonb_typeof(self._expr(node)), "missing")
@@ -261,18 +263,29 @@ class _Postgres(JsonDialect):
 
     def timestamp_guard(self, node: Node) -> ColumnElement[bool]:
         return case(
-            (self.kind_is(node, "string"), self.text(node).op("~", is_comparison=True)(self._RFC3339)),
+            (
+                self.kind_is(node, "string"),
+                self.text(node).op("~", is_comparison=True)(self._RFC3339),
+            ),
             else_=false(),
         )
 
     def _iterate(self, node: Node, function: str, empty: str, *names: str) -> FromClause:
         guarded = case(
-            (self.kind_is(node, "array" if function.endswith("elements") else "object"), self._expr(node)),
+            (
+                self.kind_is(node, "array" if function.endswith("elements") else "object"),
+                self._expr(node),
+            ),
             else_=literal_column(f"'{empty}'::jsonb"),
         )
         columns = [column(name, JSONB if name == "value" else Text) for name in names]
         ordinality = "ordinality" if function.endswith("elements") else None
-        return getattr(func, function)(guarded).table_valued(*columns, with_ordinality=ordinality).alias()
+        rows: FromClause = (
+            getattr(func, function)(guarded)
+            .table_valued(*columns, with_ordinality=ordinality)
+            .alias()
+        )
+        return rows
 
     def elements(self, node: Node) -> Items:
         rows = self._iterate(node, "jsonb_array_elements", "[]", "value")
@@ -317,15 +330,20 @@ def json_dialect(dialect_name: str) -> JsonDialect:
         raise ValueError(f"filters support sqlite and postgresql, not {dialect_name!r}") from None
 
 
+def order(op: CompareOperator, left: ColumnElement[Any], right: Any) -> ColumnElement[bool]:
+    """``left op right`` for ``eq`` and the ordering operators."""
+    return _ORDERING[op](left, right)
+
+
 def compare_strings(
     d: JsonDialect, left: ColumnElement[Any], op: CompareOperator, right: str
 ) -> ColumnElement[bool]:
     """``left op right`` for a non-NULL string ``left`` (``ne`` is the caller's ``NOT eq``)."""
-    if op in _PATTERNS:
+    if op in PATTERNS:
         return d.pattern(left, op, right)
     if op == CompareOperator.eq:
         return left == right
-    return _ORDERING[op](d.ordered(left), right)  # type: ignore[no-any-return]
+    return order(op, d.ordered(left), right)
 
 
 def compare(
@@ -347,19 +365,19 @@ def compare(
             return false()
         return d.kind_is(node, "true" if operand else "false")
     if isinstance(operand, int | float | Decimal):
-        if op in _PATTERNS:
+        if op in PATTERNS:
             return false()
-        number = _ORDERING[op](d.number(node), operand)
+        number = order(op, d.number(node), operand)
         return case((d.kind_is(node, "number"), number), else_=false())
     if isinstance(operand, datetime):
-        if op in _PATTERNS:
+        if op in PATTERNS:
             return false()
         moment = operand if operand.tzinfo else operand.replace(tzinfo=UTC)
         left = d.timestamp(d.text(node))
         right = d.timestamp(moment.astimezone(UTC).isoformat())
         # A string SQLite cannot read as a time gives NULL; it does not match.
         return func.coalesce(
-            case((d.timestamp_guard(node), _ORDERING[op](left, right)), else_=false()), false()
+            case((d.timestamp_guard(node), order(op, left, right)), else_=false()), false()
         )
     if isinstance(operand, bytes):
         operand, case_exact = base64.b64encode(operand).decode("ascii"), True

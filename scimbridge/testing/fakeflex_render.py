@@ -107,7 +107,7 @@ def workspace_json(workspace: Workspace, account_sid: str, base: str) -> dict[st
         "date_updated": iso(workspace.date_created),
         "default_activity_name": default.friendly_name,
         "default_activity_sid": default.sid,
-        "event_callback_url": "",
+        "event_callback_url": None,
         "events_filter": None,
         "friendly_name": workspace.friendly_name,
         "multi_task_enabled": True,

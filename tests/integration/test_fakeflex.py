@@ -129,7 +129,9 @@ def test_delete_answers_204_with_an_empty_body(fake: FakeFlexServer) -> None:
     assert (response.status_code, response.content) == (204, b"")
 
 
-def test_update_dates_follow_the_documented_rules(ws: WorkspaceContext, fake: FakeFlexServer) -> None:
+def test_update_dates_follow_the_documented_rules(
+    ws: WorkspaceContext, fake: FakeFlexServer
+) -> None:
     fake.state.clock = SteppingClock()
     created = ws.workers.create(friendly_name="dates")
     renamed = ws.workers(created.sid).update(friendly_name="dates2")
@@ -348,7 +350,9 @@ def test_if_match_is_ignored_unless_enforcement_is_on(
     ws: WorkspaceContext, fake: FakeFlexServer
 ) -> None:
     worker = ws.workers.create(friendly_name="etag")
-    assert ws.workers(worker.sid).update(attributes='{"v":1}', if_match='"7"').attributes == '{"v":1}'
+    assert (
+        ws.workers(worker.sid).update(attributes='{"v":1}', if_match='"7"').attributes == '{"v":1}'
+    )
     fake.state.set_options(enforce_if_match=True)
     with pytest.raises(TwilioRestException) as stale:
         ws.workers(worker.sid).update(attributes='{"v":2}', if_match='"0"')
@@ -380,7 +384,9 @@ def test_deleting_an_available_worker_can_be_refused(
     ws: WorkspaceContext, fake: FakeFlexServer
 ) -> None:
     fake.state.set_options(refuse_delete_available=True)
-    worker = ws.workers.create(friendly_name="busy", activity_sid=fake.state.activity_sid("Available"))
+    worker = ws.workers.create(
+        friendly_name="busy", activity_sid=fake.state.activity_sid("Available")
+    )
     with pytest.raises(TwilioRestException) as refused:
         ws.workers(worker.sid).delete()
     assert (refused.value.status, refused.value.code) == (400, 20001)

@@ -749,7 +749,44 @@ _PATHS = st.sampled_from(
         "x509Certificates",
     ]
 ) | st.text(max_size=16)
-_OPERATION = st.fixed_dictionaries(
+_VALUES = (
+    st.sampled_from(
+        [
+            "True",
+            "False",
+            "x",
+            "u1",
+            "a@b.com",
+            "",
+            True,
+            False,
+            3,
+            '{"id":"1","value":"25","displayName":"R"}',
+            {"value": "u1"},
+            {"value": ""},
+            [{"value": "u1"}, {"value": "u2"}],
+            [{"value": "r", "primary": "True"}],
+            {"givenName": "B", "familyName": None},
+            {"manager": "m", "department": "D"},
+        ]
+    )
+    | _JSON
+)
+_WELL_FORMED = st.one_of(
+    st.builds(
+        lambda op, path, value: {"op": op, "path": path, "value": value},
+        st.sampled_from(["add", "Add", "replace", "Replace"]),
+        _PATHS.filter(bool),
+        _VALUES,
+    ),
+    st.builds(
+        lambda op, value: {"op": op, "value": value},
+        st.sampled_from(["add", "replace"]),
+        st.dictionaries(_KEYS, _VALUES, max_size=4),
+    ),
+    st.builds(lambda path: {"op": "remove", "path": path}, _PATHS.filter(bool)),
+)
+_OPERATION = _WELL_FORMED | st.fixed_dictionaries(
     {"op": st.sampled_from(["add", "Add", "remove", "Remove", "replace", "Replace", "move"])},
     optional={"path": _PATHS, "value": _JSON, "name": st.text(max_size=4)},
 )

@@ -1,4 +1,4 @@
-"""Entra attribute-mapping expressions: every function, Entra's documented examples, parse errors."""
+"""Entra mapping expressions: every function, Entra's documented examples, parse errors."""
 
 from __future__ import annotations
 
@@ -77,16 +77,16 @@ ENTRA_DOCUMENTED = [
     ),
     ('Replace([userPrincipalName], , "(?<Suffix>@(.)*)", "Suffix", "", , )', "jsmith"),
     (
-        'Replace([missing], , "\\\\+(?<isdCode>\\\\d* )(?<phoneNumber>\\\\d{10})", "phoneNumber" , , '
-        "[telephoneNumber], )",
+        'Replace([missing], , "\\\\+(?<isdCode>\\\\d* )(?<phoneNumber>\\\\d{10})", '
+        '"phoneNumber" , , [telephoneNumber], )',
         "9998887777",
     ),
     ('Replace([mailNickname], , "[a-zA-Z_]*", , "", , )', "72"),
     ('Replace([userPrincipalName], "@contoso.com", , ,"", ,)', "jsmith"),
     ('Split([extensionAttribute5], ",")', ["PermissionSetOne", "PermissionSetTwo"]),
     (
-        'Switch([state], "Australia/Sydney", "NSW", "Australia/Sydney","QLD", "Australia/Brisbane", '
-        '"SA", "Australia/Adelaide")',
+        'Switch([state], "Australia/Sydney", "NSW", "Australia/Sydney","QLD", '
+        '"Australia/Brisbane", "SA", "Australia/Adelaide")',
         "Australia/Brisbane",
     ),
     (
@@ -153,7 +153,7 @@ FUNCTION_CASES = [
     ('IIF([missing] <> "x", "yes", "no")', "no"),
     ('IIF([count] > 2, "big", "small")', "big"),
     ('IIF([count] >= "3", "big", "small")', "big"),
-    ('IIF("10" < "9", "numeric", "text")', "text"),
+    ('IIF("10" > "9", "numeric order", "text order")', "numeric order"),
     ('IIF("b" > "a", "yes", "no")', "yes"),
     ('IIF("a" = "A", "yes", "no")', "no"),
     ('IIF(IsPresent([state]), "yes", "no")', "yes"),

@@ -132,7 +132,8 @@ def test_config_parsing_reports_each_bad_role_with_its_key() -> None:
         {"Flex Supervisor": "supervisor", "Readonly": "flex.readonlyadmin", "x": 3}, "flex.role_map"
     )
     assert problems == [
-        "flex.role_map.Readonly: 'flex.readonlyadmin' is not a Flex role (admin, supervisor, agent or wfo.*)",
+        "flex.role_map.Readonly: 'flex.readonlyadmin' is not a Flex role "
+        "(admin, supervisor, agent or wfo.*)",
         "flex.role_map.x: must be a role name or an array of role names",
     ]
     assert parse_role_table(["x"], "flex.role_map")[1] == [

@@ -1,0 +1,272 @@
+"""The outbox drainer: lease due users, converge each one, finish, retry or dead-letter the claim.
+
+Does: run ``threads`` loops that claim due outbox rows under a lease (``FOR UPDATE SKIP LOCKED``
+on PostgreSQL), hand each user to :class:`~scimbridge.flex.sync.Reconciler`, and then complete
+the claim (a newer change keeps the row due), reschedule it with exponential backoff and full
+jitter, or dead-letter it with a human reason (at once for permanent problems, after
+``max_attempts`` otherwise); write a ``worker:<owner>`` heartbeat every loop and
+``last_successful_sync`` after each success; report each outcome to a log line and ``on_outcome``.
+Does not: decide what a worker should look like (``flex.sync``) or talk to Twilio itself.
+
+Several drainers, in one process or many, may share one outbox: the lease gives each user to one
+of them at a time, and TaskRouter's unique friendly_name keeps even an expired lease from
+producing a second worker. A failure never loses a change: the row stays until a sync succeeds
+or is dead-lettered with its reason (``outbox.revive_dead`` or a newer change brings it back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from scimbridge.config import Settings
+from scimbridge.flex.mapping import FlexMapping
+from scimbridge.flex.retry import (
+    FlexApiError,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+    Unauthorized,
+    WorkerNotFound,
+)
+from scimbridge.flex.sync import PermanentSyncError, Reconciler
+from scimbridge.flex.taskrouter import TaskRouter
+from scimbridge.flex.users_api import FlexUsers
+from scimbridge.store import links, outbox
+from scimbridge.store.errors import StoreError
+from scimbridge.store.repository import Repository
+
+log = logging.getLogger("scimbridge.sync")
+
+OutcomeHook = Callable[[str, str, float], None]
+STOP_TIMEOUT = 1.0
+
+
+def default_owner() -> str:
+    """``host:pid:random``, short enough to leave room for a thread suffix in a 64-char lease."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def classify(error: Exception) -> tuple[bool, str]:
+    """(permanent?, reason) for a failed convergence. Reasons carry no secrets or user data."""
+    if isinstance(error, PermanentSyncError):
+        return True, error.reason
+    if isinstance(error, Unauthorized):
+        return True, f"Twilio refused the credentials ({error.message}); fix them, then resync"
+    if isinstance(error, WorkerNotFound | PreconditionFailed):
+        return False, error.message
+    if isinstance(error, InvalidRequest | NotFound):
+        return True, error.message
+    if isinstance(error, FlexApiError):
+        return False, error.message
+    if isinstance(error, StoreError | SQLAlchemyError):
+        # Driver messages can quote row values; the class name is enough to act on.
+        return False, f"database error ({type(error).__name__})"
+    return False, f"unexpected {type(error).__name__}"
+
+
+class SyncWorker:
+    """A :class:`~scimbridge.app.BackgroundService` draining the outbox into TaskRouter.
+
+    ``start()`` spawns the threads; ``stop()`` returns within about a second (a convergence in
+    flight finishes in its daemon thread, or its lease simply expires); ``drain_once()`` processes
+    everything due now, synchronously, for tests and one-shot runs; ``notify()`` wakes the loops
+    early (call it after enqueueing). ``on_outcome(outcome, user_id, seconds)`` sees every
+    outcome: created, updated, unchanged, renamed, disabled, enabled, deleted, retry, dead.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        repository: Repository,
+        taskrouter: TaskRouter,
+        mapping: FlexMapping,
+        *,
+        owner: str | None = None,
+        threads: int = 1,
+        flex_users: FlexUsers | None = None,
+        on_outcome: OutcomeHook | None = None,
+        reconciler: Reconciler | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.sync = settings.sync
+        self.engine = engine
+        self.owner = (owner or default_owner())[:56]
+        self.threads = threads
+        self.on_outcome = on_outcome
+        self.reconciler = reconciler or Reconciler(
+            engine, repository, taskrouter, mapping, flex_users=flex_users
+        )
+        self._jitter = jitter
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def __repr__(self) -> str:
+        return f"SyncWorker(owner={self.owner!r}, threads={self.threads})"
+
+    # -- BackgroundService ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        for index in range(self.threads):
+            lease_owner = f"{self.owner}/{index}"
+            thread = threading.Thread(
+                target=self._run, args=(lease_owner,), name=f"sync-{index}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+        log.info("sync worker %s started with %d thread(s)", self.owner, self.threads)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+        log.info("sync worker %s stopped", self.owner)
+
+    def notify(self) -> None:
+        """Something was enqueued: look at the outbox now rather than at the next poll."""
+        self._wake.set()
+
+    def drain_once(self) -> int:
+        """Converge every user due now (including changes that arrive meanwhile); return how
+        many claims were processed."""
+        lease_owner = f"{self.owner}/once"
+        self._heartbeat()
+        processed = 0
+        while True:
+            batch = self._claim(lease_owner)
+            if not batch:
+                return processed
+            for claim in batch:
+                self._process(claim)
+                processed += 1
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _run(self, lease_owner: str) -> None:
+        while not self._stop.is_set():
+            try:
+                self._heartbeat()
+                batch = self._claim(lease_owner)
+                for index, claim in enumerate(batch):
+                    if self._stop.is_set():
+                        self._release(batch[index:])
+                        return
+                    self._process(claim)
+            except Exception:
+                # Keep draining: whatever broke, the rows stay in the outbox.
+                log.exception("sync loop error")
+                batch = []
+            if not batch and self._wake.wait(self.sync.poll_interval):
+                self._wake.clear()
+
+    def _heartbeat(self) -> None:
+        try:
+            links.heartbeat(self.engine, self.owner, datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            log.warning("sync heartbeat not written: %s", type(exc).__name__)
+
+    def _claim(self, lease_owner: str) -> list[outbox.Claim]:
+        try:
+            return outbox.claim(
+                self.engine,
+                lease_owner,
+                limit=self.sync.batch_size,
+                lease_seconds=self.sync.lease_seconds,
+            )
+        except SQLAlchemyError as exc:
+            log.warning("outbox not readable: %s", type(exc).__name__)
+            self._stop.wait(self.sync.poll_interval)
+            return []
+
+    def _release(self, claims: list[outbox.Claim]) -> None:
+        for claim in claims:
+            # On failure the lease simply expires.
+            with contextlib.suppress(SQLAlchemyError):
+                outbox.release(self.engine, claim)
+
+    def _process(self, claim: outbox.Claim) -> None:
+        if claim.lease_expires_at <= datetime.now(UTC):
+            return  # we came too late: another drainer may hold it now
+        started = time.monotonic()
+        try:
+            result = self.reconciler.converge(claim.user_id)
+        except Exception as exc:
+            self._fail(claim, exc, started)
+            return
+        try:
+            outbox.complete(self.engine, claim)
+            links.record_success(self.engine, datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            # The worker converged; the row stays and the next pass finds nothing to do.
+            log.warning("sync of user %s not recorded: %s", claim.user_id, type(exc).__name__)
+        self._report(
+            result.outcome,
+            claim.user_id,
+            started,
+            logging.INFO,
+            f"sync {result.outcome}: user {claim.user_id} worker {result.worker_sid or '-'} "
+            f"({result.friendly_name or '-'})",
+        )
+
+    def _fail(self, claim: outbox.Claim, error: Exception, started: float) -> None:
+        permanent, reason = classify(error)
+        if not permanent and not isinstance(error, FlexApiError | StoreError | SQLAlchemyError):
+            log.exception("sync of user %s failed unexpectedly", claim.user_id)
+        outcome, level = "retry", logging.WARNING
+        try:
+            if permanent or claim.attempts >= self.sync.max_attempts:
+                if outbox.dead_letter(self.engine, claim, reason):
+                    outcome, level = "dead", logging.ERROR
+                    line = f"sync dead-lettered after {claim.attempts} attempt(s)"
+                else:
+                    line = "sync retry now (a newer change arrived)"
+            else:
+                retry_after = error.retry_after if isinstance(error, FlexApiError) else None
+                delay = self.backoff(claim.attempts, retry_after)
+                outbox.reschedule(
+                    self.engine, claim, reason, datetime.now(UTC) + timedelta(seconds=delay)
+                )
+                line = f"sync retry in {delay:.1f}s (attempt {claim.attempts})"
+        except SQLAlchemyError as exc:
+            line = f"sync retry when the lease expires (outbox: {type(exc).__name__})"
+        with contextlib.suppress(SQLAlchemyError):  # the outbox row keeps the error too
+            links.record_error(self.engine, claim.user_id, reason)
+        self._report(
+            outcome, claim.user_id, started, level, f"{line}: user {claim.user_id}: {reason}"
+        )
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Full jitter: uniform(0, min(cap, base * 2**(attempts-1))), never below Retry-After."""
+        ceiling = min(self.sync.backoff_cap, self.sync.backoff_base * 2.0 ** max(0, attempts - 1))
+        delay = self._jitter() * ceiling
+        return max(delay, retry_after or 0.0)
+
+    def _report(self, outcome: str, user_id: str, started: float, level: int, line: str) -> None:
+        seconds = time.monotonic() - started
+        log.log(level, line, extra={"event": "sync", "outcome": outcome, "user_id": user_id})
+        if self.on_outcome is not None:
+            try:
+                self.on_outcome(outcome, user_id, seconds)
+            except Exception:
+                log.exception("on_outcome hook failed")
