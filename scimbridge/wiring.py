@@ -134,6 +134,7 @@ def build_sync_worker(
     retry: RetryPolicy | None = None,
 ) -> SyncWorker:
     """A :class:`SyncWorker` for ``twilio`` sharing one process-wide rate limiter."""
+    components.repository.sync_groups = reads_groups(mapping)
     limiter = RateLimiter(twilio.max_rps, burst=max(1.0, twilio.max_rps))
     retry = retry or RetryPolicy()
     taskrouter = TaskRouter(twilio, limiter=limiter, retry=retry)

@@ -385,6 +385,9 @@ def _path_steps(
     ):
         single = path.value_filter is not None and not isinstance(value, list)
         value = roles.canonical_role(value) if single else roles.canonical_roles(value)
+    if op == "remove" and binding is not None and not binding.is_multivalued:
+        # Only a multi-valued attribute has entries a value can select; elsewhere it says nothing.
+        value = None
     if value is None and op != "remove":
         return [ModelOperation("remove", text)]
     return [ModelOperation(op, text, value)]

@@ -87,7 +87,8 @@ class Relation:
         columns: dict[str, ColumnTarget | None] = {
             "value": ColumnTarget(link.c[self.other_key]),
             "display": ColumnTarget(other.c.display_name_key, nullable=True),
-            "type": ColumnTarget(literal_column(f"'{self.item_type}'", String)),
+            # type is not caseExact: kept folded, as operands arrive.
+            "type": ColumnTarget(literal_column(f"'{_fold(self.item_type)}'", String)),
             "ref": None,
         }
         return source, link.c[self.owner_key] == owner_id, columns

@@ -16,12 +16,19 @@ from scimbridge.testing.fakeflex import (
     FaultKind,
     serve_fake_flex,
 )
+from scimbridge.testing.fakeflex_recording import RecordedRequest
+from scimbridge.testing.fakeflex_records import FakeApiError, WorkerRecord
+from scimbridge.testing.fakeflex_users import FlexUserRecord
 
 __all__ = [
+    "FakeApiError",
     "FakeFlexOptions",
     "FakeFlexServer",
     "FakeFlexState",
     "Fault",
     "FaultKind",
+    "FlexUserRecord",
+    "RecordedRequest",
+    "WorkerRecord",
     "serve_fake_flex",
 ]

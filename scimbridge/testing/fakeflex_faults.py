@@ -76,11 +76,15 @@ class Fault:
         return fault
 
     def validate(self) -> None:
+        """Raise ValueError unless every field has a usable type and range."""
         ints = (self.after, self.times if self.times is not None else 0)
         if any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in ints):
             raise ValueError("after and times must be non-negative integers")
-        if not isinstance(self.delay, int | float) or self.delay < 0:
-            raise ValueError("delay must be a non-negative number")
+        numbers = (self.delay, self.retry_after or 0, self.concurrent_requests or 0, self.code or 0)
+        if any(not isinstance(n, int | float) or isinstance(n, bool) or n < 0 for n in numbers):
+            raise ValueError("delay, retry_after, concurrent_requests and code must be >= 0")
+        if not isinstance(self.route, str) or not isinstance(self.method, str | None):
+            raise ValueError("route must be a glob string and method a string or null")
 
     def matches(self, route: str, method: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():

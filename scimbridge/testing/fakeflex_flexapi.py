@@ -3,7 +3,8 @@
 Does: serve ``GET /v1/Configuration`` (workspace, Offline activity and Flex instance SIDs), the v2
 FlexUser fetch/update that ``client.flex_api.v2.flex_user(instance, sid)`` calls, and the v4 Users
 API (``Provision`` and ``Deprovision`` with JSON bodies, list by ``Username``, fetch by SID), in the
-shapes the Flex docs describe.
+shapes the Flex docs describe. Provision answers 201 when it created the user and 200 when it
+updated one (the live codes are unconfirmed); Deprovision answers 204 with an empty body.
 
 Does not: authenticate, record or inject faults (``fakeflex_http`` does), or emulate Flex Insights.
 """

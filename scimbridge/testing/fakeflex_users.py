@@ -168,6 +168,7 @@ class FlexUsers:
         with self.taskrouter.lock:
             user, _ = self._user_for(username)
             worker = self._write_worker(user, changes, cleared)
+            self._users[user.sid] = user
             user.email = _text(changes.get("email"), user.email)
             user.full_name = _text(changes.get("full_name"), user.full_name)
             user.roles = _roles(changes.get("roles"), user.roles)
@@ -195,8 +196,9 @@ class FlexUsers:
         with self.taskrouter.lock:
             self.check_instance(instance_sid)
             user, created = self._user_for(username)
-            user.deactivated, user.deactivated_date = False, None
             self._write_worker(user, changes, set())
+            self._users[user.sid] = user
+            user.deactivated, user.deactivated_date = False, None
             user.email = email if email is not None else user.email
             user.full_name = full_name if full_name is not None else user.full_name
             user.roles = list(roles) if roles is not None else user.roles
@@ -267,8 +269,7 @@ class FlexUsers:
             created_date=now,
             updated_date=now,
         )
-        self._users[user.sid] = user
-        return user, True
+        return user, True  # stored by the caller once its worker write succeeded
 
     def _linked_worker(self, user: FlexUserRecord) -> WorkerRecord | None:
         if user.worker_sid is not None:

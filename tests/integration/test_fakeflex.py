@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +24,7 @@ from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 
 from scimbridge.testing import FakeFlexServer
 from scimbridge.testing.fakeflex_records import utc_now
+from tests.support import free_port
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +282,7 @@ def test_list_meta_urls_are_absolute_and_keep_the_filters(fake: FakeFlexServer) 
     for n in range(3):
         fake.state.create_worker(f"w{n}")
     session = http(fake)
-    first = session.get(workers_url(fake), params={"Available": "false", "PageSize": 2}).json()
+    first = session.get(workers_url(fake), params={"Available": "false", "PageSize": "2"}).json()
     meta = first["meta"]
     assert meta["key"] == "workers" and meta["page"] == 0 and meta["page_size"] == 2
     assert meta["previous_page_url"] is None
@@ -300,7 +304,7 @@ def test_list_filters(ws: WorkspaceContext, fake: FakeFlexServer) -> None:
     ws.workers.create(friendly_name="off@example.com")
 
     def names(**filters: str) -> list[str]:
-        return sorted(w.friendly_name for w in ws.workers.list(**filters))  # type: ignore[arg-type]
+        return sorted(w.friendly_name for w in ws.workers.list(**filters))
 
     assert names(friendly_name="on@EXAMPLE.com") == ["On@Example.com"]
     assert names(activity_sid=available) == ["On@Example.com"]
@@ -431,3 +435,43 @@ def test_async_client_smoke(fake: FakeFlexServer) -> None:
     sid, listed, etag = asyncio.run(scenario())
     assert listed == [sid]
     assert etag == '"0"'
+
+
+def test_serve_fake_flex_runs_in_another_process_driven_over_http() -> None:
+    port = free_port()
+    code = (
+        "from scimbridge.testing import serve_fake_flex;"
+        f"serve_fake_flex('127.0.0.1', {port}, account_sid=None, auth_token=None)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        printed: dict[str, str] = {}
+        while "FLEX_INSTANCE_SID" not in printed:
+            line = process.stdout.readline()
+            assert line, "serve_fake_flex exited before printing its credentials"
+            if "=" in line:
+                key, value = line.strip().split("=", 1)
+                printed[key] = value
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                requests.get(f"{base}/__fake__/health", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "serve_fake_flex did not start"
+                time.sleep(0.05)
+        auth = (printed["TWILIO_ACCOUNT_SID"], printed["TWILIO_AUTH_TOKEN"])
+        url = f"{base}/v1/Workspaces/{printed['TASKROUTER_WORKSPACE_SID']}/Workers"
+        fault = {"kind": "unavailable", "route": "workers.*"}
+        assert requests.post(f"{base}/__fake__/faults", json=fault).status_code == 201
+        assert requests.get(url, auth=auth).status_code == 503
+        assert requests.post(url, data={"FriendlyName": "x"}, auth=auth).status_code == 201
+        dump = requests.get(f"{base}/__fake__/workers").json()["workers"]
+        assert [w["friendly_name"] for w in dump] == ["x"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

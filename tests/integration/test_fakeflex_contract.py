@@ -28,18 +28,20 @@ SPEC_URI = "urn:twilio-oai:{}"
 FORMATS = FormatChecker()
 
 
-@FORMATS.checks("date-time")
 def _is_twilio_date(value: object) -> bool:
     pattern = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
     return not isinstance(value, str) or re.fullmatch(pattern, value) is not None
 
 
-@FORMATS.checks("uri")
 def _is_absolute_uri(value: object) -> bool:
     if not isinstance(value, str):
         return True
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+FORMATS.checks("date-time")(_is_twilio_date)
+FORMATS.checks("uri")(_is_absolute_uri)
 
 
 def _jsonschema(node: Any) -> Any:

@@ -1,7 +1,7 @@
-"""Fault injection of the fake Flex server, in-process and over ``/__fake__``, seen by the real client.
+"""Fault injection of the fake Flex server, in-process and over ``/__fake__``.
 
-Each kind of fault is checked from the client's side (what it raises, which headers it gets) and from
-the state's side (whether the write happened).
+Each kind of fault is checked from the real client's side (what it raises, which headers it gets)
+and from the state's side (whether the write happened).
 """
 
 from __future__ import annotations
@@ -222,7 +222,8 @@ def test_faults_options_and_state_over_the_control_api(
     ]
 
     recorded = control(fake, "GET", "requests", params={"route": "workers.create"}).json()
-    [first, second] = recorded["requests"]
+    [refused, second] = recorded["requests"]
+    assert refused["form"] == {"FriendlyName": "remote"}
     assert second["form"] == {"FriendlyName": "remote", "Attributes": '{"x":1}'}
     assert second["auth_username"] == fake.account_sid
     assert "authorization" not in second["headers"]

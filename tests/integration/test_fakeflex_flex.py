@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -123,7 +124,7 @@ def test_sso_login_refuses_missing_claims_and_bad_casts_without_writing(
     assert (over_http.status_code, over_http.json()["code"]) == (400, 45050)
 
 
-def provision(fake: FakeFlexServer, body: dict[str, object]) -> requests.Response:
+def provision(fake: FakeFlexServer, body: dict[str, Any]) -> requests.Response:
     return requests.post(
         f"{fake.url}/v4/Instances/{fake.flex_instance_sid}/Users/Provision",
         json=body,
@@ -169,10 +170,18 @@ def test_provision_is_idempotent_on_username(fake: FakeFlexServer) -> None:
 
 
 def test_provision_validates_its_body(fake: FakeFlexServer) -> None:
-    for body in ({"worker": {}}, {"username": "x"}, {"username": "", "worker": {}}):
-        response = provision(fake, body)  # type: ignore[arg-type]
+    bodies: list[dict[str, Any]] = [
+        {"worker": {}},
+        {"username": "x"},
+        {"username": "", "worker": {}},
+        {"username": "x", "worker": {}, "roles": "agent"},
+        {"username": "u" * 65, "worker": {}},  # the worker's friendly_name cannot hold it
+    ]
+    for body in bodies:
+        response = provision(fake, body)
         assert (response.status_code, response.json()["code"]) == (400, 20001), body
     assert fake.state.workers() == []
+    assert fake.state.users.all() == []
 
 
 def test_deprovision_deletes_the_worker_and_deactivates_the_user(fake: FakeFlexServer) -> None:

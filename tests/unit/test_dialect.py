@@ -336,3 +336,12 @@ def test_member_operations_that_cannot_apply(
 ) -> None:
     with pytest.raises(error):
         steps(operation, kind="Group")
+
+
+def test_a_value_on_removing_a_single_valued_attribute_is_ignored() -> None:
+    assert steps({"op": "Remove", "path": "title", "value": "Dr"}) == [
+        ModelOperation("remove", "title")
+    ]
+    assert steps({"op": "Remove", "path": "emails", "value": [{"value": "a@x.com"}]}) == [
+        ModelOperation("remove", "emails", [{"value": "a@x.com"}])
+    ]

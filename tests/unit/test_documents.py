@@ -828,3 +828,7 @@ def test_any_patch_applies_or_is_refused_and_never_mutates_current(body: Any) ->
         document = result if isinstance(result, dict) else result[0]
         _stored_form(document)
         documents.render_user(document, id="1", meta=META, attributes=["userName", CUSTOM])
+        if function is not documents.patch_group:
+            # What was stored can be patched again: the document is a valid resource.
+            renamed = patch(document, {"op": "replace", "path": "nickName", "value": "n"})
+            assert renamed["nickName"] == "n"
