@@ -148,18 +148,24 @@ class SyncWorker:
         self._wake.set()
 
     def drain_once(self) -> int:
-        """Converge every user due now (including changes that arrive meanwhile); return how
-        many claims were processed."""
+        """Converge every user due now, and again any whose change arrived meanwhile; a user
+        whose sync failed is not tried twice in one call. Returns how many claims were
+        processed."""
         lease_owner = f"{self.owner}/once"
         self._heartbeat()
         processed = 0
+        failed: set[str] = set()
         while True:
             batch = self._claim(lease_owner)
-            if not batch:
-                return processed
+            again = [claim for claim in batch if claim.user_id in failed]
+            self._release(again)
             for claim in batch:
-                self._process(claim)
-                processed += 1
+                if claim.user_id not in failed:
+                    if not self._process(claim):
+                        failed.add(claim.user_id)
+                    processed += 1
+            if not batch or again:
+                return processed
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -205,15 +211,16 @@ class SyncWorker:
             with contextlib.suppress(SQLAlchemyError):
                 outbox.release(self.engine, claim)
 
-    def _process(self, claim: outbox.Claim) -> None:
+    def _process(self, claim: outbox.Claim) -> bool:
+        """Converge the claimed user and settle the claim; False if the sync failed."""
         if claim.lease_expires_at <= datetime.now(UTC):
-            return  # we came too late: another drainer may hold it now
+            return True  # we came too late: another drainer may hold it now
         started = time.monotonic()
         try:
             result = self.reconciler.converge(claim.user_id)
         except Exception as exc:
             self._fail(claim, exc, started)
-            return
+            return False
         try:
             outbox.complete(self.engine, claim)
             links.record_success(self.engine, datetime.now(UTC))
@@ -228,6 +235,7 @@ class SyncWorker:
             f"sync {result.outcome}: user {claim.user_id} worker {result.worker_sid or '-'} "
             f"({result.friendly_name or '-'})",
         )
+        return True
 
     def _fail(self, claim: outbox.Claim, error: Exception, started: float) -> None:
         permanent, reason = classify(error)

@@ -7,9 +7,10 @@ undeclared custom extension as a top-level ``"<urn>": {attribute: scalar}`` key,
 without ``members`` (they live in their own table; a PATCH yields a ``MembershipChange``).
 
 Does: validate POST/PUT/PATCH bodies after ``scim.dialect`` normalized them, apply RFC 7644 PUT
-(readOnly kept, immutable checked, absent attributes cleared) and PATCH (atomic: any error raises,
-``current`` is never touched), and render documents as responses honouring ``attributes`` and
-``excludedAttributes`` (RFC 7644 §3.9; ``id``, ``schemas`` and ``meta`` are always returned).
+(readOnly kept, immutable checked, absent attributes cleared; a group PUT without ``members``
+keeps its membership) and PATCH (atomic: any error raises, ``current`` is never touched), and
+render documents as responses honouring ``attributes`` and ``excludedAttributes`` (RFC 7644 §3.9;
+``id``, ``schemas`` and ``meta`` are always returned).
 Every refusal is a scim2-models ``SCIMException`` subclass carrying its ``scimType``.
 Does not: read or write the database, enforce uniqueness (the repository does), or know HTTP.
 """

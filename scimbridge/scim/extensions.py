@@ -13,12 +13,14 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from functools import reduce
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from scim2_models import (
     Attribute,
     CaseExact,
+    ComplexAttribute,
     Context,
+    Email,
     EnterpriseUser,
     Extension,
     Group,
@@ -54,6 +56,24 @@ _DESCRIPTIONS = {
     GROUP_URN: ("Group", "Group"),
     ENTERPRISE_URN: ("EnterpriseUser", "Enterprise User"),
 }
+
+
+class _EmailAsSent(Email):
+    """An email whose value is kept as sent.
+
+    pydantic's ``EmailStr`` lower-cases the domain and refuses addresses Entra does send
+    (on-premises ``.local`` domains, bare hosts); RFC 7643 §4.1.2 types it as a plain string.
+    """
+
+    value: str | None = None
+
+
+class _User(User[Any]):
+    """The core User, with emails stored exactly as sent."""
+
+    # A narrower entry type than the base declares: what pydantic validates emails with.
+    emails: list[_EmailAsSent] | None = None  # type: ignore[assignment]
+    Emails: ClassVar[type[ComplexAttribute]] = _EmailAsSent
 
 
 def _declared_schema(declared: ExtensionSchema, class_name: str) -> Schema:
@@ -104,7 +124,7 @@ class ResourceModels:
             self._declared_names[key] = declared.name
 
         union: Any = reduce(operator.or_, self.extension_models.values())
-        self.user_model: type[User[Any]] = cast("type[User[Any]]", User.__class_getitem__(union))
+        self.user_model: type[User[Any]] = cast("type[User[Any]]", _User.__class_getitem__(union))
         self.group_model: type[Group] = Group
         self.user_patch: type[PatchOp[Any]] = PatchOp.__class_getitem__(self.user_model)
         self.group_patch: type[PatchOp[Any]] = PatchOp.__class_getitem__(Group)

@@ -6,17 +6,14 @@ correlated ``EXISTS`` for multi-valued attributes and value selections. Meanings
 ``ScimFilter.match`` (scim2-models' ``_Evaluator``): ``ne`` is ``NOT eq`` (on a multi-valued
 attribute: no value equals), values of another type never match, ``pr`` per RFC 7644.
 Does not: parse or bound filters, apply Entra's leniencies (``store.filters`` does), or know
-which columns a table has (``store.filters`` passes them in as :class:`Targets`).
+which columns a table has (``store.filter_columns`` does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from inspect import isclass
 from typing import Any, Protocol, cast
-from unicodedata import normalize
 
 from scim2_models import BaseModel, Extension, InvalidFilterException, SCIMException, ScimFilter
 from scim2_models.path import (
@@ -35,8 +32,6 @@ from scim2_models.path import (
 from sqlalchemy import (
     ColumnElement,
     Select,
-    String,
-    Table,
     and_,
     false,
     func,
@@ -48,77 +43,20 @@ from sqlalchemy import (
 )
 
 from scimbridge.config import CUSTOM_EXTENSION_PREFIX
-from scimbridge.store.json_sql import (
-    PATTERNS,
-    JsonDialect,
-    Node,
-    compare,
-    compare_strings,
-    order,
-    present,
-    present_object,
+from scimbridge.store.filter_columns import (
+    ColumnTarget,
+    Relation,
+    Targets,
+    compare_column,
+    fold,
+    present_column,
 )
-
-
-@dataclass(frozen=True)
-class ColumnTarget:
-    """An attribute kept in a column; strings there are in the attribute's comparison form."""
-
-    expr: ColumnElement[Any]
-    nullable: bool = False
-
-
-@dataclass(frozen=True)
-class Relation:
-    """A multi-valued attribute kept as rows of a link table (``members``, ``groups``)."""
-
-    link: Table
-    owner_key: str
-    other_key: str
-    other: Table
-    item_type: str
-
-    def rows(
-        self, owner_id: ColumnElement[Any]
-    ) -> tuple[Any, ColumnElement[bool], dict[str, ColumnTarget | None]]:
-        """A fresh FROM clause, its correlation to ``owner_id``, and each sub-attribute's column."""
-        link, other = self.link.alias(), self.other.alias()
-        source = link.join(other, other.c.id == link.c[self.other_key])
-        columns: dict[str, ColumnTarget | None] = {
-            "value": ColumnTarget(link.c[self.other_key]),
-            "display": ColumnTarget(other.c.display_name_key, nullable=True),
-            # type is not caseExact: kept folded, as operands arrive.
-            "type": ColumnTarget(literal_column(f"'{_fold(self.item_type)}'", String)),
-            "ref": None,
-        }
-        return source, link.c[self.owner_key] == owner_id, columns
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Where a scope's attributes live besides the JSON document.
-
-    ``columns`` maps (attribute, sub-attribute) Python names to a column, ``ALWAYS_PRESENT``
-    for a complex attribute the store always fills (``meta``), or None when it cannot be
-    filtered on. ``relations`` maps an attribute name to its link table.
-    """
-
-    columns: Mapping[tuple[str, str | None], ColumnTarget | None] = field(default_factory=dict)
-    relations: Mapping[str, Relation] = field(default_factory=dict)
-    owner_id: ColumnElement[Any] | None = None
-
-
-ALWAYS_PRESENT = ColumnTarget(literal_column("1"))
+from scimbridge.store.json_sql import JsonDialect, Node, compare, present, present_object
 
 
 def bound_filter(model: type[BaseModel], node: Any) -> ScimFilter[Any]:
     """``ScimFilter[model](node)``: checks operators and values against the model."""
     return cast(ScimFilter[Any], ScimFilter[model](node))  # type: ignore[valid-type]
-
-
-def _fold(value: str) -> str:
-    """The comparison form of a string of an attribute no model declares (case-insensitive)."""
-    return normalize("NFC", normalize("NFC", value).lower())
 
 
 def is_complex(binding: AttributeBinding) -> bool:
@@ -136,37 +74,6 @@ def json_keys(binding: AttributeBinding) -> tuple[tuple[str, ...], str | None]:
             prefix = (str(schema),)
     attr, _, sub = rest.partition(".")
     return (*prefix, attr), sub or None
-
-
-def compare_column(
-    d: JsonDialect, target: ColumnTarget, op: CompareOperator, operand: Any
-) -> ColumnElement[bool]:
-    """``column op operand`` (not ``ne``), False on a NULL column or an operand of another type."""
-    expr = target.expr
-    if target is ALWAYS_PRESENT:
-        return false()
-    if operand is None:
-        return expr.is_(None) if op == CompareOperator.eq and target.nullable else false()
-    if isinstance(operand, str):
-        if not isinstance(expr.type, String):
-            return false()
-        test = compare_strings(d, expr, op, operand)
-    elif op in PATTERNS:
-        return false()
-    elif isinstance(operand, datetime):
-        moment = operand if operand.tzinfo else operand.replace(tzinfo=UTC)
-        test = order(op, expr, moment.astimezone(UTC))
-    else:
-        test = order(op, expr, operand)
-    return and_(expr.is_not(None), test) if target.nullable else test
-
-
-def present_column(target: ColumnTarget) -> ColumnElement[bool]:
-    expr = target.expr
-    if target is ALWAYS_PRESENT:
-        return true()
-    test = expr != "" if isinstance(expr.type, String) else true()
-    return and_(expr.is_not(None), test) if target.nullable else test
 
 
 class Leaves(Protocol):
@@ -346,7 +253,6 @@ class Scope:
             .where(
                 extensions.guard,
                 attributes.guard,
-                self.d.kind_is(extensions.node, "object"),
                 func.lower(extension_name) == (attr_path.uri or "").lower(),
                 func.lower(attribute_name) == attr_path.attr.lower(),
             )
@@ -355,7 +261,7 @@ class Scope:
 
     def _compare_undeclared(self, node: Comparison) -> ColumnElement[bool]:
         rows, value = self.undeclared_rows(node.attr_path)
-        operand = _fold(node.value) if isinstance(node.value, str) else node.value
+        operand = fold(node.value) if isinstance(node.value, str) else node.value
         if operand is None and node.op == CompareOperator.eq:
             return ~rows.where(~self.d.kind_is(value, "absent")).exists()
         return rows.where(compare(self.d, value, node.op, operand, case_exact=False)).exists()

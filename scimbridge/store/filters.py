@@ -36,103 +36,25 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from scim2_models import (
-    BaseModel,
-    InvalidFilterException,
-    InvalidValueException,
-    Resource,
-    ScimFilter,
-)
-from scim2_models.path import (
-    AttributeBinding,
-    AttrPath,
-    Comparison,
-    FilterNode,
-    LogicalExpr,
-    Not,
-    Present,
-    ValuePath,
-)
-from sqlalchemy import (
-    ColumnElement,
-    String,
-    Table,
-    case,
-    func,
-    literal_column,
-    select,
-)
-from sqlalchemy import (
-    cast as sql_cast,
-)
+from scim2_models import InvalidFilterException, Resource, ScimFilter
+from scim2_models.path import FilterNode, LogicalExpr, Not, ValuePath
+from sqlalchemy import ColumnElement, Table
 
-from scimbridge.store.filter_sql import (
-    ALWAYS_PRESENT,
-    ColumnTarget,
-    Relation,
-    Scope,
-    SqlVisitor,
-    Targets,
-    bound_filter,
-    is_complex,
-    json_keys,
-)
-from scimbridge.store.json_sql import JsonDialect, Node, json_dialect
-from scimbridge.store.tables import group_members, groups, users
+from scimbridge.store.filter_columns import GROUP_TARGETS, USER_TARGETS, Targets
+from scimbridge.store.filter_names import entra_paths, known_schemas, model_binder
+from scimbridge.store.filter_sql import Scope, SqlVisitor, bound_filter
+from scimbridge.store.json_engines import json_dialect
+from scimbridge.store.json_sql import Node
+from scimbridge.store.sort_keys import group_sort_key, user_sort_key
+from scimbridge.store.tables import groups, users
 
 __all__ = ["group_filter", "group_sort_key", "parse_filter", "user_filter", "user_sort_key"]
 
 _OPERATOR_THEN_WORD = re.compile(r"(?i)(?<=\s)(eq|ne|co|sw|ew|gt|ge|lt|le)(\s+)([^\s\"()\[\]]+)")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _LITERAL = re.compile(r"(?i)^(?:true|false|null|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)$")
-
-
-def _etag(table: Table) -> ColumnElement[Any]:
-    return (
-        literal_column("'W/\"'", String)
-        + sql_cast(table.c.version, String)
-        + literal_column("'\"'", String)
-    )
-
-
-def _common_columns(
-    table: Table, resource_type: str
-) -> dict[tuple[str, str | None], ColumnTarget | None]:
-    return {
-        ("id", None): ColumnTarget(table.c.id),
-        ("external_id", None): ColumnTarget(table.c.external_id, nullable=True),
-        ("display_name", None): ColumnTarget(
-            table.c.display_name_key, nullable=bool(table.c.display_name_key.nullable)
-        ),
-        ("meta", None): ALWAYS_PRESENT,
-        ("meta", "created"): ColumnTarget(table.c.created_at),
-        ("meta", "last_modified"): ColumnTarget(table.c.updated_at),
-        ("meta", "resource_type"): ColumnTarget(literal_column(f"'{resource_type}'", String)),
-        ("meta", "version"): ColumnTarget(_etag(table)),
-        ("meta", "location"): None,
-    }
-
-
-_USER_TARGETS = Targets(
-    columns={
-        **_common_columns(users, "User"),
-        ("user_name", None): ColumnTarget(users.c.user_name_key),
-        ("active", None): ColumnTarget(users.c.active),
-        ("password", None): None,
-    },
-    relations={"groups": Relation(group_members, "user_id", "group_id", groups, "direct")},
-    owner_id=users.c.id,
-)
-_GROUP_TARGETS = Targets(
-    columns=_common_columns(groups, "Group"),
-    relations={"members": Relation(group_members, "group_id", "user_id", users, "User")},
-    owner_id=groups.c.id,
-)
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -185,56 +107,6 @@ def _count_terms(node: FilterNode) -> int:
     return 1
 
 
-# -- Entra's attribute names ------------------------------------------------------------------
-
-
-def _probe(model: type[Resource[Any]]) -> ScimFilter[Any]:
-    return bound_filter(model, "id pr")
-
-
-def _entra_path(path: AttrPath, probe: ScimFilter[Any], *, comparison: bool) -> AttrPath:
-    """Qualify a core-unknown name by the extension declaring it; compare ``manager`` by value."""
-    model = cast(type[Resource[Any]], probe.model)
-    if path.uri is None and probe.resolve(path, strict=False) is None:
-        for schema in model.get_extension_models():
-            candidate = AttrPath(path.attr, path.sub_attr, str(schema))
-            if probe.resolve(candidate, strict=False) is not None:
-                path = candidate
-                break
-    if comparison and path.sub_attr is None:
-        binding = probe.resolve(path, strict=False)
-        if binding is not None and _has_value(binding) and not binding.is_multivalued:
-            path = AttrPath(path.attr, "value", path.uri)
-    return path
-
-
-def _has_value(binding: AttributeBinding) -> bool:
-    field_type = binding.field_type
-    return (
-        isinstance(field_type, type)
-        and issubclass(field_type, BaseModel)
-        and ("value" in field_type.model_fields)
-    )
-
-
-def _entra_paths(node: FilterNode, probe: ScimFilter[Any]) -> FilterNode:
-    """Apply :func:`_entra_path` to the attributes of the filter (not inside value selections)."""
-    if isinstance(node, LogicalExpr):
-        return replace(node, terms=tuple(_entra_paths(term, probe) for term in node.terms))
-    if isinstance(node, Not):
-        return replace(node, expr=_entra_paths(node.expr, probe))
-    if isinstance(node, Comparison):
-        return replace(node, attr_path=_entra_path(node.attr_path, probe, comparison=True))
-    if isinstance(node, Present | ValuePath):
-        return replace(node, attr_path=_entra_path(node.attr_path, probe, comparison=False))
-    return node
-
-
-def _known_schemas(model: type[Resource[Any]]) -> frozenset[str]:
-    schemas = [str(model.__schema__), *model.get_extension_models()]
-    return frozenset(schema.lower() for schema in schemas)
-
-
 # -- filters ----------------------------------------------------------------------------------
 
 
@@ -249,13 +121,13 @@ def _filter(
     max_terms: int,
 ) -> ColumnElement[bool]:
     d = json_dialect(dialect_name)
-    ast = _entra_paths(
-        parse_filter(expression, max_length=max_length, max_terms=max_terms), _probe(model)
+    ast = entra_paths(
+        parse_filter(expression, max_length=max_length, max_terms=max_terms), model_binder(model)
     )
     bound = bound_filter(model, ast)
     document = Node(table.c.resource)
     scope = Scope(
-        d, bound, document, targets, undeclared=document, known_schemas=_known_schemas(model)
+        d, bound, document, targets, undeclared=document, known_schemas=known_schemas(model)
     )
     return SqlVisitor(scope).visit(bound.ast)
 
@@ -278,7 +150,7 @@ def user_filter(
         user_model,
         dialect_name,
         users,
-        _USER_TARGETS,
+        USER_TARGETS,
         max_length=max_length,
         max_terms=max_terms,
     )
@@ -298,106 +170,7 @@ def group_filter(
         group_model,
         dialect_name,
         groups,
-        _GROUP_TARGETS,
+        GROUP_TARGETS,
         max_length=max_length,
         max_terms=max_terms,
     )
-
-
-# -- sortBy -----------------------------------------------------------------------------------
-
-
-def _sort_path(sort_by: str) -> AttrPath:
-    raw, uri = sort_by.strip(), None
-    if raw.lower().startswith("urn:"):
-        uri, _, raw = raw.rpartition(":")
-    attr, _, sub = raw.partition(".")
-    try:
-        return AttrPath(attr=attr, sub_attr=sub or None, uri=uri)
-    except ValueError:
-        raise InvalidValueException(detail="sortBy must name an attribute") from None
-
-
-def _sort_value(
-    d: JsonDialect, node: Node, target_type: Any, case_exact: bool
-) -> ColumnElement[Any]:
-    """The value to order by: typed as the attribute is, NULL when the JSON type differs."""
-    if target_type is bool:
-        return case((d.kind_is(node, "boolean"), d.kind_is(node, "true")))
-    if isinstance(target_type, type) and issubclass(target_type, int | float | Decimal):
-        return case((d.kind_is(node, "number"), d.number(node)))
-    if target_type is datetime:
-        return case((d.timestamp_guard(node), d.timestamp(d.text(node))))
-    text = d.text(node) if case_exact else func.lower(d.text(node))
-    return d.ordered(case((d.kind_is(node, "string"), text)))
-
-
-def _sort_key(
-    sort_by: str, model: type[Resource[Any]], dialect_name: str, table: Table, targets: Targets
-) -> ColumnElement[Any]:
-    d = json_dialect(dialect_name)
-    probe = _probe(model)
-    path = _entra_path(_sort_path(sort_by), probe, comparison=True)
-    document = Node(table.c.resource)
-    scope = Scope(
-        d, probe, document, targets, undeclared=document, known_schemas=_known_schemas(model)
-    )
-    if scope.is_undeclared(path):
-        rows, member = scope.undeclared_rows(path, refuse=InvalidValueException)
-        member_value = _sort_value(d, member, str, False)
-        return rows.with_only_columns(member_value).limit(1).scalar_subquery()
-    binding = probe.resolve_comparison(path, strict=False)
-    if binding is None:
-        raise InvalidValueException(detail=f"sortBy names no attribute of {model.__name__}: {path}")
-    refuse = InvalidValueException(detail=f"sortBy cannot order by {binding.urn}")
-    key = (binding.field_name, binding.sub_field_name)
-    if binding.model is model and key in targets.columns:
-        target = targets.columns[key]
-        if target is None or target is ALWAYS_PRESENT:
-            raise refuse
-        expr = target.expr
-        return d.ordered(expr) if isinstance(expr.type, String) else expr
-    if binding.model is model and binding.field_name in targets.relations:
-        raise refuse
-    keys, sub = json_keys(binding)
-    head = document.child(*keys)
-    target_type, case_exact = binding.target_type, binding.case_exact
-    if not binding.is_multivalued:
-        if sub is None and is_complex(binding):
-            raise refuse
-        return _sort_value(d, head.child(sub) if sub else head, target_type, case_exact)
-    # RFC 7644 §3.4.2.3: a multi-valued attribute sorts by its primary value, else its first.
-    items = d.elements(head)
-    leaf = items.node.child(sub) if sub else items.node
-    value = _sort_value(d, leaf, target_type, case_exact)
-    item_fields = binding.field_type.model_fields if is_complex(binding) else {}  # type: ignore[union-attr]
-    primary = d.kind_is(items.node.child("primary"), "true")
-    order = [primary.desc()] if "primary" in item_fields else []
-    return (
-        select(value)
-        .select_from(items.source)
-        .where(items.guard, value.is_not(None))
-        .order_by(*order, items.position)
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def user_sort_key(
-    sort_by: str, user_model: type[Resource[Any]], dialect_name: str
-) -> ColumnElement[Any]:
-    """The ORDER BY expression for ``sortBy`` on users (ascending; ``.desc()`` for descending).
-
-    NULLs (users without the attribute) sort where the database puts them.
-
-    :raises InvalidValueException: not an attribute path, an unknown attribute, or one that
-        cannot be ordered (a complex attribute, memberships, ``meta.location``).
-    """
-    return _sort_key(sort_by, user_model, dialect_name, users, _USER_TARGETS)
-
-
-def group_sort_key(
-    sort_by: str, group_model: type[Resource[Any]], dialect_name: str
-) -> ColumnElement[Any]:
-    """The ORDER BY expression for ``sortBy`` on groups (see user_sort_key)."""
-    return _sort_key(sort_by, group_model, dialect_name, groups, _GROUP_TARGETS)

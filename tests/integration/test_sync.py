@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from scimbridge.flex.sync import PROBE_ETAG
 from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.wiring import sync_services
@@ -366,7 +367,8 @@ def test_sso_login_before_the_first_sync_is_adopted(sync: Harness) -> None:
     sync.drain()
     assert len(sync.workers()) == 1
     assert sync.attributes(ANN) == ANN_ATTRIBUTES
-    assert [r for r in sync.fake.state.requests.all() if r.route == "worker.update"][:-1] == []
+    writes = [r for r in sync.fake.state.requests.all() if r.route == "worker.update"]
+    assert [r.if_match for r in writes] == [PROBE_ETAG], "only the one-time If-Match probe"
 
 
 def test_two_sync_workers_draining_together_converge_each_user_once(sync: Harness) -> None:

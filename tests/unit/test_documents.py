@@ -190,6 +190,11 @@ def test_invalid_creations_are_invalid_value(body: dict[str, Any]) -> None:
         create(body)
 
 
+def test_emails_are_stored_exactly_as_sent() -> None:
+    emails = [{"value": "John.Doe@Contoso.COM", "type": "work"}, {"value": "jd@corp.local"}]
+    assert user(emails=emails)["emails"] == emails
+
+
 def test_passwords_are_never_stored() -> None:
     assert "password" not in user(password="Secret!23")
 
@@ -428,7 +433,7 @@ def test_a_failing_operation_changes_nothing() -> None:
             current,
             {"op": "replace", "path": "title", "value": "Prof"},
             {"op": "replace", "path": f"{CUSTOM}:a", "value": "2"},
-            {"op": "add", "path": "emails", "value": [{"value": "not-an-email"}]},
+            {"op": "add", "path": f"{ACME}:skillLevel", "value": "four"},
         )
     assert current == before
 
@@ -446,6 +451,19 @@ def test_rfc_refusals_keep_their_scim_type(
 ) -> None:
     with pytest.raises(error):
         patch(user(), operation)
+
+
+def test_string_boolean_filters_match_existing_primary_entries() -> None:
+    current = user(
+        emails=[{"value": "a@x.com", "primary": True}], roles=[{"value": "r", "primary": True}]
+    )
+    document = patch(
+        current,
+        {"op": "replace", "path": 'emails[primary eq "True"].value', "value": "b@x.com"},
+        {"op": "replace", "path": 'roles[primary eq "true"].display', "value": "R"},
+    )
+    assert document["emails"] == [{"value": "b@x.com", "primary": True}]
+    assert document["roles"] == [{"value": "r", "display": "R", "primary": True}]
 
 
 def test_unknown_attributes_in_patch_are_ignored() -> None:
