@@ -79,7 +79,7 @@ def serve(
     engine = _engine_at_head(settings, auto_migrate=settings.is_sqlite)
     components = build_components(settings, engine)  # type: ignore[arg-type]
     if not settings.bearer_token and not any(t.live for t in tokens.list_tokens(components.engine)):
-        record, secret = tokens.create_token(components.engine, "default")
+        _, secret = tokens.create_token(components.engine, "default")
         console.print(
             "No SCIM token existed, so one was created. Paste it into Entra's Secret Token; "
             "it is shown only this once:\n"

@@ -1,8 +1,9 @@
 """One typed settings object, read from environment variables and an optional TOML file.
 
-Does: read ``SCIMBRIDGE_*`` / ``TWILIO_*`` variables and the TOML file named by ``SCIMBRIDGE_CONFIG``,
-check their types, and hand every other module a frozen :class:`Settings`.
-Does not: open connections, touch the database, or interpret the Flex mapping (``flex.mapping`` does).
+Does: read ``SCIMBRIDGE_*`` / ``TWILIO_*`` variables and the TOML file named by
+``SCIMBRIDGE_CONFIG``, check their types, and hand every other module a frozen :class:`Settings`.
+Does not: open connections, touch the database, or interpret the Flex mapping
+(``flex.mapping`` does).
 """
 
 from __future__ import annotations

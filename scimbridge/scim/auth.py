@@ -1,4 +1,4 @@
-"""Who is calling: bearer tokens (hashed at rest, several live at once, plus an optional static one).
+"""Who is calling: bearer tokens (hashed at rest, several live at once, plus a static one).
 
 Does: read ``Authorization: Bearer …``, compare a static token in constant time, look stored
 tokens up by hash (with a short cache so revocation takes effect within seconds), and name the

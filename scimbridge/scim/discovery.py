@@ -48,7 +48,10 @@ def schemas(models: ResourceModels, base_url: str) -> list[dict[str, Any]]:
     result = []
     for schema in models.schemas():
         schema = dict(schema)
-        schema["meta"] = {"resourceType": "Schema", "location": f"{base_url}/Schemas/{schema['id']}"}
+        schema["meta"] = {
+            "resourceType": "Schema",
+            "location": f"{base_url}/Schemas/{schema['id']}",
+        }
         result.append(schema)
     return result
 

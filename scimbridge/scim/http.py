@@ -67,17 +67,13 @@ async def read_json(request: Request, limits: Limits) -> Any:
         if not declared.isdigit():
             raise InvalidSyntaxException(detail="Content-Length is not a number")
         if int(declared) > limits.max_body_bytes:
-            raise PayloadTooLargeException(
-                detail=f"the body exceeds {limits.max_body_bytes} bytes"
-            )
+            raise PayloadTooLargeException(detail=f"the body exceeds {limits.max_body_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limits.max_body_bytes:
-            raise PayloadTooLargeException(
-                detail=f"the body exceeds {limits.max_body_bytes} bytes"
-            )
+            raise PayloadTooLargeException(detail=f"the body exceeds {limits.max_body_bytes} bytes")
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():

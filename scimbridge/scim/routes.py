@@ -126,7 +126,9 @@ class ScimApi:
             "version": etag(stored.version),
         }
 
-    def _resource_headers(self, request: Request, kind: str, stored: StoredResource) -> dict[str, str]:
+    def _resource_headers(
+        self, request: Request, kind: str, stored: StoredResource
+    ) -> dict[str, str]:
         return {
             "ETag": etag(stored.version),
             "Location": self._meta(request, kind, stored)["location"],

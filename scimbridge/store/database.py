@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 
 def _migrations_dir() -> Path:
-    """The alembic scripts: ``migrations/`` beside the package in a checkout, inside it once installed."""
+    """The alembic scripts: beside the package in a checkout, inside it once installed."""
     here = Path(__file__).resolve().parent
     for candidate in (here.parent.parent / "migrations", here.parent / "migrations"):
         if (candidate / "env.py").is_file():

@@ -21,6 +21,7 @@ from scim2_models.path import (
     AttrPath,
     CompareOperator,
     Comparison,
+    FilterNode,
     FilterVisitor,
     LogicalExpr,
     LogicalOperator,
@@ -52,6 +53,11 @@ from scimbridge.store.filter_columns import (
     present_column,
 )
 from scimbridge.store.json_sql import JsonDialect, Node, compare, present, present_object
+
+# Operators whose string operand every matching value contains.
+_HINTED = frozenset(
+    {CompareOperator.eq, CompareOperator.co, CompareOperator.sw, CompareOperator.ew}
+)
 
 
 def bound_filter(model: type[BaseModel], node: Any) -> ScimFilter[Any]:
@@ -88,8 +94,9 @@ class Scope:
     """The attributes one filter (or the inner filter of a value selection) can name.
 
     ``bound`` resolves names against the model; ``root`` is the JSON document (None when there
-    is none, as in a membership row); ``undeclared`` is the document holding extension objects
-    no model declares, compared as strings (None inside value selections).
+    is none, as in a membership row); ``row`` is the whole stored document of the row (None
+    inside value selections): extension objects no model declares are read from it, and its
+    text is searched first for compared strings, to skip parsing rows that cannot match.
     """
 
     def __init__(
@@ -99,11 +106,11 @@ class Scope:
         root: Node | None,
         targets: Targets,
         *,
-        undeclared: Node | None = None,
+        row: Node | None = None,
         known_schemas: frozenset[str] = frozenset(),
     ) -> None:
         self.d, self.bound, self.root, self.targets = d, bound, root, targets
-        self.undeclared, self.known_schemas = undeclared, known_schemas
+        self.row, self.known_schemas = row, known_schemas
 
     # -- resolution -----------------------------------------------------------------------
 
@@ -111,7 +118,7 @@ class Scope:
         """An extension URN the model does not declare (Entra's custom extension attributes)."""
         uri = (attr_path.uri or "").lower()
         return (
-            self.undeclared is not None
+            self.row is not None
             and uri.startswith(CUSTOM_EXTENSION_PREFIX)
             and uri not in self.known_schemas
         )
@@ -164,24 +171,36 @@ class Scope:
             if operand is None and node.op == CompareOperator.eq:
                 return or_(~rows.exists(), rows.where(column.expr.is_(None)).exists())
             return rows.where(compare_column(self.d, column, node.op, operand)).exists()
+        hinted = [operand] if node.op in _HINTED and isinstance(operand, str) else []
+        return self._hinted(self._compare_document(binding, node.op, operand), hinted)
+
+    def _compare_document(
+        self, binding: AttributeBinding, op: CompareOperator, operand: Any
+    ) -> ColumnElement[bool]:
         head, sub = self._document(binding)
         if binding.is_multivalued:
             items = self.d.elements(head)
             leaf = items.node.child(sub) if sub else items.node
-            if operand is None and node.op == CompareOperator.eq:
+            if operand is None and op == CompareOperator.eq:
                 missing = and_(
                     ~self.d.kind_is(items.node, "absent"), self.d.kind_is(leaf, "absent")
                 )
                 return or_(self.d.kind_is(head, "absent"), items.exists(missing))
-            return items.exists(
-                compare(self.d, leaf, node.op, operand, case_exact=binding.case_exact)
-            )
+            return items.exists(compare(self.d, leaf, op, operand, case_exact=binding.case_exact))
         if sub is None and is_complex(binding):
             # A complex value equals no scalar (scim2-models), only null when it is absent.
-            is_null = operand is None and node.op == CompareOperator.eq
+            is_null = operand is None and op == CompareOperator.eq
             return self.d.kind_is(head, "absent") if is_null else false()
         leaf = head.child(sub) if sub else head
-        return compare(self.d, leaf, node.op, operand, case_exact=binding.case_exact)
+        return compare(self.d, leaf, op, operand, case_exact=binding.case_exact)
+
+    def _hinted(self, test: ColumnElement[bool], values: list[str]) -> ColumnElement[bool]:
+        """``test``, preceded by the engine's cheap text search for ``values`` in the row."""
+        if self.row is None:
+            return test
+        hints = [self.d.text_hint(self.row.doc, value) for value in values]
+        usable = [hint for hint in hints if hint is not None]
+        return and_(*usable, test) if usable else test
 
     def present(self, node: Present) -> ColumnElement[bool]:
         if self.is_undeclared(node.attr_path):
@@ -234,7 +253,7 @@ class Scope:
             return items.exists(where)
         bound = bound_filter(cast(type[BaseModel], item_model), node.val_filter)
         where = SqlVisitor(Scope(self.d, bound, items.node, Targets())).visit(node.val_filter)
-        return items.exists(where)
+        return self._hinted(items.exists(where), _required_strings(bound, node.val_filter))
 
     # -- extension attributes no model declares ----------------------------------------------
 
@@ -242,9 +261,9 @@ class Scope:
         self, attr_path: AttrPath, *, refuse: type[SCIMException] = InvalidFilterException
     ) -> tuple[Select[Any], Node]:
         """Rows of each member ``attr`` of each object ``uri`` in the document (any case)."""
-        if attr_path.sub_attr is not None or self.undeclared is None:
+        if attr_path.sub_attr is not None or self.row is None:
             raise refuse(detail=f"'{attr_path}' is not declared; only its own value can be used")
-        extensions, extension_name = self.d.members(self.undeclared)
+        extensions, extension_name = self.d.members(self.row)
         attributes, attribute_name = self.d.members(extensions.node)
         source = extensions.source.join(attributes.source, true())
         rows: Select[Any] = (
@@ -264,7 +283,24 @@ class Scope:
         operand = fold(node.value) if isinstance(node.value, str) else node.value
         if operand is None and node.op == CompareOperator.eq:
             return ~rows.where(~self.d.kind_is(value, "absent")).exists()
-        return rows.where(compare(self.d, value, node.op, operand, case_exact=False)).exists()
+        test = rows.where(compare(self.d, value, node.op, operand, case_exact=False)).exists()
+        return self._hinted(
+            test, [operand] if node.op in _HINTED and isinstance(operand, str) else []
+        )
+
+
+def _required_strings(bound: ScimFilter[Any], val_filter: FilterNode) -> list[str]:
+    """Strings every matching item holds: operands of eq/co/sw/ew terms joined by ``and``."""
+    and_terms = isinstance(val_filter, LogicalExpr) and val_filter.op == LogicalOperator.and_
+    terms = val_filter.terms if isinstance(val_filter, LogicalExpr) and and_terms else (val_filter,)
+    required = []
+    for term in terms:
+        if isinstance(term, Comparison) and term.op in _HINTED:
+            binding = bound.resolve_comparison(term.attr_path, strict=False)
+            operand = coerce_value(binding, term.value, term.op) if binding else None
+            if binding is not None and isinstance(operand, str):
+                required.append(binding.comparable(operand))
+    return required
 
 
 class _ScalarScope:

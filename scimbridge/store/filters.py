@@ -126,9 +126,7 @@ def _filter(
     )
     bound = bound_filter(model, ast)
     document = Node(table.c.resource)
-    scope = Scope(
-        d, bound, document, targets, undeclared=document, known_schemas=known_schemas(model)
-    )
+    scope = Scope(d, bound, document, targets, row=document, known_schemas=known_schemas(model))
     return SqlVisitor(scope).visit(bound.ast)
 
 

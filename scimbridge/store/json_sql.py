@@ -124,6 +124,10 @@ class JsonDialect(ABC):
         """A string expression compared by code point, as Python compares strings."""
         return expr
 
+    def text_hint(self, document: ColumnElement[Any], value: str) -> ColumnElement[bool] | None:
+        """A cheap test every row whose ``document`` holds ``value`` (any case) passes, or None."""
+        return None
+
 
 def order(op: CompareOperator, left: ColumnElement[Any], right: Any) -> ColumnElement[bool]:
     """``left op right`` for ``eq`` and the ordering operators."""

@@ -77,7 +77,7 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _stored(row: Mapping[str, Any]) -> StoredResource:
+def _stored(row: Mapping[Any, Any]) -> StoredResource:
     return StoredResource(
         id=row["id"],
         document=dict(row["resource"]),
@@ -158,7 +158,7 @@ class Repository:
                 type(exc.orig).__name__ if exc.orig else "database error"
             ) from exc
 
-    def _lock(self, conn: Connection, table: Any, resource_id: str) -> Mapping[str, Any]:
+    def _lock(self, conn: Connection, table: Any, resource_id: str) -> Mapping[Any, Any]:
         query = select(table).where(table.c.id == resource_id)
         if self.is_postgres:
             query = query.with_for_update()

@@ -58,9 +58,7 @@ def _sort_key(
     binder = model_binder(model)
     path = entra_path(_sort_path(sort_by), binder, comparison=True)
     document = Node(table.c.resource)
-    scope = Scope(
-        d, binder, document, targets, undeclared=document, known_schemas=known_schemas(model)
-    )
+    scope = Scope(d, binder, document, targets, row=document, known_schemas=known_schemas(model))
     if scope.is_undeclared(path):
         rows, member = scope.undeclared_rows(path, refuse=InvalidValueException)
         member_value = _sort_value(d, member, str, False)

@@ -1,4 +1,4 @@
-"""A running scimbridge (real HTTP, real database on each engine) and a client that talks like Entra."""
+"""A running scimbridge (real HTTP, a real database on each engine) and an Entra-like client."""
 
 from __future__ import annotations
 
@@ -43,7 +43,10 @@ class EntraClient:
         return self.http.put(self.url(path), json=body)
 
     def patch(self, path: str, *operations: dict[str, Any]) -> httpx.Response:
-        body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": list(operations)}
+        body = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": list(operations),
+        }
         return self.http.patch(self.url(path), json=body)
 
     def delete(self, path: str) -> httpx.Response:

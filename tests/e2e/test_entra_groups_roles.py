@@ -52,18 +52,26 @@ def test_membership_add_remove_non_rfc_and_replace(entra: EntraClient) -> None:
     a, b, c = (new_user(entra)["id"] for _ in range(3))
     added = entra.patch(
         f"/Groups/{gid}",
-        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": a}, {"value": b}, {"value": c}]},
+        {
+            "op": "Add",
+            "path": "members",
+            "value": [{"$ref": None, "value": a}, {"value": b}, {"value": c}],
+        },
     )
     assert added.status_code == 204, added.text
     assert member_ids(entra, gid) == {a, b, c}
     # Without the flag Entra removes with a value list: only the listed members go.
-    removed = entra.patch(f"/Groups/{gid}", {"op": "Remove", "path": "members", "value": [{"value": a}]})
+    removed = entra.patch(
+        f"/Groups/{gid}", {"op": "Remove", "path": "members", "value": [{"value": a}]}
+    )
     assert removed.status_code == 204, removed.text
     assert member_ids(entra, gid) == {b, c}
     flagged = entra.patch(f"/Groups/{gid}", {"op": "remove", "path": f'members[value eq "{b}"]'})
     assert flagged.status_code == 204
     assert member_ids(entra, gid) == {c}
-    replaced = entra.patch(f"/Groups/{gid}", {"op": "replace", "path": "members", "value": [{"value": a}]})
+    replaced = entra.patch(
+        f"/Groups/{gid}", {"op": "replace", "path": "members", "value": [{"value": a}]}
+    )
     assert replaced.status_code == 204
     assert member_ids(entra, gid) == {a}
     both = entra.patch(
@@ -80,10 +88,13 @@ def test_membership_add_remove_non_rfc_and_replace(entra: EntraClient) -> None:
 
 def test_rename_and_path_less_replace(entra: EntraClient) -> None:
     group = new_group(entra)
-    renamed = entra.patch(f"/Groups/{group['id']}", {"op": "Replace", "path": "displayName", "value": "Tier 2"})
+    renamed = entra.patch(
+        f"/Groups/{group['id']}", {"op": "Replace", "path": "displayName", "value": "Tier 2"}
+    )
     assert renamed.status_code == 204
     external = entra.patch(
-        f"/Groups/{group['id']}", {"op": "replace", "value": {"externalId": "x-1", "displayName": "Tier 3"}}
+        f"/Groups/{group['id']}",
+        {"op": "replace", "value": {"externalId": "x-1", "displayName": "Tier 3"}},
     )
     assert external.status_code == 204
     body = entra.get(f"/Groups/{group['id']}").json()
@@ -93,7 +104,10 @@ def test_rename_and_path_less_replace(entra: EntraClient) -> None:
 def test_deleting_a_user_removes_it_from_its_groups(entra: EntraClient) -> None:
     group = new_group(entra)
     a, b = (new_user(entra)["id"] for _ in range(2))
-    entra.patch(f"/Groups/{group['id']}", {"op": "Add", "path": "members", "value": [{"value": a}, {"value": b}]})
+    entra.patch(
+        f"/Groups/{group['id']}",
+        {"op": "Add", "path": "members", "value": [{"value": a}, {"value": b}]},
+    )
     assert entra.delete(f"/Users/{a}").status_code == 204
     assert member_ids(entra, group["id"]) == {b}
     assert entra.delete(f"/Groups/{group['id']}").status_code == 204
@@ -105,11 +119,15 @@ def test_single_app_role_post_and_json_string_patch(entra: EntraClient) -> None:
         entra,
         roles=[{"primary": "True", "type": "WindowsAzureActiveDirectoryRole", "value": "Admin"}],
     )
-    assert user["roles"] == [
-        {"primary": True, "type": "WindowsAzureActiveDirectoryRole", "value": "Admin"}
-    ] or user["roles"][0]["value"] == "Admin"  # type: ignore[index]
+    assert (
+        user["roles"]
+        == [{"primary": True, "type": "WindowsAzureActiveDirectoryRole", "value": "Admin"}]
+        or user["roles"][0]["value"] == "Admin"
+    )  # type: ignore[index]
     encoded = json.dumps({"id": "06b0", "value": "25", "displayName": "Role1234"})
-    patched = entra.patch(f"/Users/{user['id']}", {"op": "Add", "path": "roles", "value": [{"value": encoded}]})
+    patched = entra.patch(
+        f"/Users/{user['id']}", {"op": "Add", "path": "roles", "value": [{"value": encoded}]}
+    )
     assert patched.status_code == 200, patched.text
     roles = patched.json()["roles"]
     assert {"value": "25", "display": "Role1234"}.items() <= next(
@@ -122,15 +140,29 @@ def test_complex_roles_are_add_only_and_assertive_replace_replaces(entra: EntraC
     user = new_user(
         entra,
         roles=[
-            {"primary": False, "type": "WindowsAzureActiveDirectoryRole", "displayName": "Agent", "value": "agent"},
-            {"primary": False, "type": "WindowsAzureActiveDirectoryRole", "displayName": "Sup", "value": "supervisor"},
+            {
+                "primary": False,
+                "type": "WindowsAzureActiveDirectoryRole",
+                "displayName": "Agent",
+                "value": "agent",
+            },
+            {
+                "primary": False,
+                "type": "WindowsAzureActiveDirectoryRole",
+                "displayName": "Sup",
+                "value": "supervisor",
+            },
         ],
     )
     assert {r["value"] for r in user["roles"]} == {"agent", "supervisor"}  # type: ignore[union-attr]
     assert {r.get("display") for r in user["roles"]} == {"Agent", "Sup"}  # type: ignore[union-attr]
     added = entra.patch(
         f"/Users/{user['id']}",
-        {"op": "Add", "path": "roles", "value": [{"value": json.dumps({"value": "admin", "displayName": "Admin"})}]},
+        {
+            "op": "Add",
+            "path": "roles",
+            "value": [{"value": json.dumps({"value": "admin", "displayName": "Admin"})}],
+        },
     )
     assert {r["value"] for r in added.json()["roles"]} == {"agent", "supervisor", "admin"}
     replaced = entra.patch(
@@ -138,7 +170,14 @@ def test_complex_roles_are_add_only_and_assertive_replace_replaces(entra: EntraC
         {
             "op": "replace",
             "path": "roles",
-            "value": [{"primary": False, "type": "WindowsAzureActiveDirectoryRole", "display": "Agent", "value": "agent"}],
+            "value": [
+                {
+                    "primary": False,
+                    "type": "WindowsAzureActiveDirectoryRole",
+                    "display": "Agent",
+                    "value": "agent",
+                }
+            ],
         },
     )
     assert [r["value"] for r in replaced.json()["roles"]] == ["agent"]
@@ -150,11 +189,20 @@ def test_validator_adds_primary_role_through_a_filter(entra: EntraClient) -> Non
         f"/Users/{user['id']}",
         {"op": "add", "path": 'roles[primary eq "True"].display', "value": "Supervisor"},
         {"op": "add", "path": 'roles[primary eq "True"].value', "value": "supervisor"},
-        {"op": "add", "path": 'roles[primary eq "True"].type', "value": "WindowsAzureActiveDirectoryRole"},
+        {
+            "op": "add",
+            "path": 'roles[primary eq "True"].type',
+            "value": "WindowsAzureActiveDirectoryRole",
+        },
     )
     assert response.status_code == 200, response.text
     assert response.json()["roles"] == [
-        {"display": "Supervisor", "value": "supervisor", "type": "WindowsAzureActiveDirectoryRole", "primary": True}
+        {
+            "display": "Supervisor",
+            "value": "supervisor",
+            "type": "WindowsAzureActiveDirectoryRole",
+            "primary": True,
+        }
     ]
 
 

@@ -1,4 +1,4 @@
-"""Entra's documented user sequences, replayed end to end over HTTP, with and without aadOptscim062020."""
+"""Entra's documented user sequences over HTTP, with and without aadOptscim062020."""
 
 from __future__ import annotations
 
@@ -63,9 +63,7 @@ def test_matching_query_is_case_insensitive_on_user_name(entra: EntraClient) -> 
 
 def test_duplicate_user_name_is_409_uniqueness(entra: EntraClient) -> None:
     user = new_user(entra)
-    again = entra.post(
-        "/Users", {"schemas": [CORE], "userName": str(user["userName"]).swapcase()}
-    )
+    again = entra.post("/Users", {"schemas": [CORE], "userName": str(user["userName"]).swapcase()})
     assert again.status_code == 409
     assert again.json()["scimType"] == "uniqueness"
     assert again.json()["status"] == "409"
@@ -119,18 +117,27 @@ def test_path_less_replace_with_dotted_and_urn_keys(entra: EntraClient) -> None:
 def test_disable_with_string_false_keeps_the_user_visible(entra: EntraClient) -> None:
     user = new_user(entra)
     uid = user["id"]
-    assert entra.patch(f"/Users/{uid}", {"op": "Replace", "path": "active", "value": "False"}).json()[
-        "active"
-    ] is False
+    assert (
+        entra.patch(f"/Users/{uid}", {"op": "Replace", "path": "active", "value": "False"}).json()[
+            "active"
+        ]
+        is False
+    )
     assert entra.get(f"/Users/{uid}").json()["active"] is False
     found = entra.get("/Users", filter=f'userName eq "{user["userName"]}"').json()
     assert found["Resources"][0]["active"] is False
-    assert entra.patch(f"/Users/{uid}", {"op": "replace", "value": {"active": "True"}}).json()[
-        "active"
-    ] is True
-    assert entra.patch(f"/Users/{uid}", {"op": "replace", "path": "active", "value": False}).json()[
-        "active"
-    ] is False
+    assert (
+        entra.patch(f"/Users/{uid}", {"op": "replace", "value": {"active": "True"}}).json()[
+            "active"
+        ]
+        is True
+    )
+    assert (
+        entra.patch(f"/Users/{uid}", {"op": "replace", "path": "active", "value": False}).json()[
+            "active"
+        ]
+        is False
+    )
 
 
 def test_manager_set_change_and_remove_in_every_shape(entra: EntraClient) -> None:
@@ -148,7 +155,9 @@ def test_manager_set_change_and_remove_in_every_shape(entra: EntraClient) -> Non
     )
     assert legacy.status_code == 200, legacy.text
     assert legacy.json()[ENTERPRISE]["manager"]["value"] == boss["id"]
-    found = entra.get("/Users", filter=f'id eq "{uid}" and manager eq "{boss["id"]}"', attributes="id")
+    found = entra.get(
+        "/Users", filter=f'id eq "{uid}" and manager eq "{boss["id"]}"', attributes="id"
+    )
     assert found.json()["totalResults"] == 1
     as_string = entra.patch(
         f"/Users/{uid}", {"op": "Replace", "path": f"{ENTERPRISE}:manager", "value": other["id"]}
@@ -164,7 +173,9 @@ def test_manager_set_change_and_remove_in_every_shape(entra: EntraClient) -> Non
         {"op": "Replace", "path": f"{ENTERPRISE}:manager", "value": ""},
         {"op": "Remove", "path": f"{ENTERPRISE}:manager"},
     ):
-        entra.patch(f"/Users/{uid}", {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": boss["id"]})
+        entra.patch(
+            f"/Users/{uid}", {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": boss["id"]}
+        )
         removed = entra.patch(f"/Users/{uid}", removal)
         assert removed.status_code == 200, (removal, removed.text)
         assert "manager" not in removed.json().get(ENTERPRISE, {}), removal
@@ -177,7 +188,9 @@ def test_delete_then_404_and_delete_twice_404(entra: EntraClient) -> None:
     assert gone.status_code == 404
     assert gone.json()["status"] == "404"
     assert entra.delete(f"/Users/{user['id']}").status_code == 404
-    assert entra.get("/Users", filter=f'userName eq "{user["userName"]}"').json()["totalResults"] == 0
+    assert (
+        entra.get("/Users", filter=f'userName eq "{user["userName"]}"').json()["totalResults"] == 0
+    )
 
 
 def test_legacy_post_with_nulls_and_malformed_urn_is_accepted(entra: EntraClient) -> None:
@@ -209,7 +222,9 @@ def test_custom_extension_undeclared_is_stored_as_sent(entra: EntraClient) -> No
     urn = "urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User"
     user = new_user(entra, **{urn: {"site": "London", "skillLevel": 3}})
     assert user[urn] == {"site": "London", "skillLevel": 3}
-    patched = entra.patch(f"/Users/{user['id']}", {"op": "Replace", "path": f"{urn}:site", "value": "Leeds"})
+    patched = entra.patch(
+        f"/Users/{user['id']}", {"op": "Replace", "path": f"{urn}:site", "value": "Leeds"}
+    )
     assert patched.status_code == 200, patched.text
     assert patched.json()[urn]["site"] == "Leeds"
     assert entra.get(f"/Users/{user['id']}").json()[urn] == {"site": "Leeds", "skillLevel": 3}

@@ -39,7 +39,9 @@ def client(server: tuple[str, str]) -> Iterator[httpx.Client]:
 
 
 def create(client: httpx.Client, **extra: object) -> dict[str, object]:
-    response = client.post("/Users", json={"schemas": [CORE], "userName": f"u{uuid.uuid4().hex[:8]}", **extra})
+    response = client.post(
+        "/Users", json={"schemas": [CORE], "userName": f"u{uuid.uuid4().hex[:8]}", **extra}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -66,11 +68,19 @@ def test_stored_tokens_rotate_and_revoke(server: tuple[str, str]) -> None:
     _, first = create_token(engine, "entra-2026")
     _, second = create_token(engine, "entra-2027")
     for token in (first, second):
-        assert httpx.get(base + "/scim/v2/Users", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            httpx.get(
+                base + "/scim/v2/Users", headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 200
+        )
     assert revoke_token(engine, "entra-2026")
     # Revocation takes effect once the short cache entry expires; a fresh token is never cached.
     _, third = create_token(engine, "entra-2028")
-    assert httpx.get(base + "/scim/v2/Users", headers={"Authorization": f"Bearer {third}"}).status_code == 200
+    assert (
+        httpx.get(base + "/scim/v2/Users", headers={"Authorization": f"Bearer {third}"}).status_code
+        == 200
+    )
     engine.dispose()
 
 
@@ -81,8 +91,10 @@ def test_trailing_slash_is_served_not_redirected(client: httpx.Client) -> None:
         assert response.status_code == 200, path
     patched = client.patch(
         f"/Users/{user['id']}/",
-        json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-              "Operations": [{"op": "replace", "path": "displayName", "value": "X"}]},
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "X"}],
+        },
     )
     assert patched.status_code == 200
 
@@ -93,8 +105,10 @@ def test_etags_give_304_and_412(client: httpx.Client) -> None:
     fetched = client.get(f"/Users/{uid}")
     assert fetched.headers["etag"] == version
     assert client.get(f"/Users/{uid}", headers={"If-None-Match": version}).status_code == 304
-    patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-             "Operations": [{"op": "replace", "path": "displayName", "value": "A"}]}
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "A"}],
+    }
     ok = client.patch(f"/Users/{uid}", json=patch, headers={"If-Match": version})
     assert ok.status_code == 200
     assert ok.headers["etag"] != version
@@ -133,7 +147,7 @@ def test_unknown_paths_and_methods_are_scim_errors(client: httpx.Client) -> None
 
 
 def test_bad_filter_is_invalid_filter(client: httpx.Client) -> None:
-    for expression in ('userName eq', 'nosuchattr eq "x"', "((((", 'userName xx "a"'):
+    for expression in ("userName eq", 'nosuchattr eq "x"', "((((", 'userName xx "a"'):
         response = client.get("/Users", params={"filter": expression})
         assert response.status_code == 400, expression
         assert response.json()["scimType"] == "invalidFilter", expression

@@ -312,7 +312,7 @@ def test_custom_extension_attribute_becomes_a_worker_attribute(
     urn = "urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User"
     scim = {"extensions": [{"urn": urn, "attributes": {"site": "string"}}]}
     with running(fake, migrated_url, scim=scim) as sync:
-        user_id = sync.post_user(ANN, schemas=[f"urn:ietf:params:scim:schemas:core:2.0:User", urn],
+        user_id = sync.post_user(ANN, schemas=["urn:ietf:params:scim:schemas:core:2.0:User", urn],
                                  **{urn: {"site": "London"}})  # fmt: skip
         sync.drain()
         assert sync.attributes(ANN)["site"] == "London"
@@ -410,3 +410,29 @@ def wait_for(condition: Any, seconds: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the background sync did not get there"
         time.sleep(0.02)
+
+
+def test_users_api_mode_provisions_and_deprovisions_flex_users(
+    fake: FakeFlexServer, migrated_url: str
+) -> None:
+    env = {"SCIMBRIDGE_FLEX_INSTANCE_SID": fake.flex_instance_sid}
+    with running(fake, migrated_url, flex={"mode": "users_api"}, env=env) as sync:
+        user_id = sync.post_user(ANN)
+        sync.drain()
+        flex_user = fake.state.users.by_username(ANN)
+        assert flex_user is not None and not flex_user.deactivated
+        assert flex_user.worker_sid == sync.worker_named(ANN).sid
+        assert sync.attributes(ANN) == ANN_ATTRIBUTES
+        link = links.get(sync.engine, user_id)
+        assert link is not None and link.flex_user_sid == flex_user.sid
+        sync.set_worker(ANN, attributes={**sync.attributes(ANN), **ROUTING})
+        sync.replace(user_id, "displayName", "Ann B. Lee")
+        sync.drain()
+        assert sync.attributes(ANN) == {**ANN_ATTRIBUTES, **ROUTING, "full_name": "Ann B. Lee"}
+        assert len(fake.state.users.all()) == 1
+        sync.delete(user_id)
+        sync.drain()
+        gone = fake.state.users.by_username(ANN)
+        assert gone is not None and gone.deactivated and gone.worker_sid is None
+        assert sync.workers() == []
+        assert sync.outcomes[-1] == ("deleted", user_id)

@@ -86,7 +86,10 @@ DIRECTORY: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "displayName": "Carol Manager",
             "active": True,
             "name": {"familyName": "Manager"},
-            "emails": [_work("carol@contoso.com")],
+            "emails": [
+                {"value": "zz-carol@contoso.com", "type": "other"},
+                _work("carol@contoso.com"),
+            ],
             "roles": [
                 {"value": "Supervisor", "primary": True},
                 {"value": "Agent", "primary": False},

@@ -201,6 +201,11 @@ def test_limits_name_what_was_exceeded() -> None:
         filters.user_filter(inner, UserModel, "sqlite", max_terms=2)
 
 
+def test_only_sqlite_and_postgresql_are_known() -> None:
+    with pytest.raises(ValueError, match="mysql"):
+        filters.user_filter('userName eq "x"', UserModel, "mysql")
+
+
 def test_values_travel_as_bound_parameters(directory: Engine) -> None:
     where = filters.user_filter('userName eq "x\' OR 1=1 --"', UserModel, directory.dialect.name)
     assert "1=1" not in str(where.compile(dialect=directory.dialect))
@@ -261,7 +266,7 @@ def test_sort_by_numbers_is_numeric(directory: Engine) -> None:
 
 
 def test_sort_by_multi_valued_uses_the_primary_value(directory: Engine) -> None:
-    # grace's primary email is none, so her first (partner.example) counts.
+    # carol's primary email is her second; grace has no primary, so her first counts.
     assert sorted_ids(directory, "emails") == ["u-alice", "u-bob", "u-carol", "u-dave", "u-grace"]
     assert sorted_ids(directory, "emails.value", descending=True)[0] == "u-grace"
 

@@ -1,0 +1,237 @@
+"""How the sync is wired: ``serve`` (in-process worker, ``--fake-flex``), ``scimbridge worker``,
+``scimbridge fake-flex``, and ``check-config``. The commands run as real subprocesses."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from rich.console import Console
+
+from scimbridge.app import build_components
+from scimbridge.config import ConfigError, load_settings
+from scimbridge.flex.worker import SyncWorker
+from scimbridge.store.database import create_db_engine
+from scimbridge.store.repository import Repository
+from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.wiring import FakeFlexService, check_configuration, sync_services
+from tests.integration.sync_harness import CORE, TOKEN, twilio_env
+from tests.support import free_port
+
+ANN = "ann.lee@contoso.com"
+ANN_DOCUMENT = {
+    "schemas": [CORE],
+    "userName": ANN,
+    "displayName": "Ann Lee",
+    "emails": [{"value": ANN, "type": "work"}],
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeFlexServer]:
+    with FakeFlexServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(server: FakeFlexServer) -> FakeFlexServer:
+    server.state.reset()
+    return server
+
+
+class Process:
+    """A ``python -m scimbridge`` subprocess whose stderr lines can be awaited."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        clean = {
+            k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "SCIMBRIDGE_"))
+        }
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "scimbridge", *args],
+            env={**clean, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.put(line)
+
+    def wait_line(self, pattern: str, seconds: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                assert self.popen.poll() is None, "exited early:\n" + "".join(self.seen)
+                continue
+            self.seen.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"no line matching {pattern!r} in:\n" + "".join(self.seen))
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout=20)
+
+
+def wait_for(condition: Callable[[], object], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+def test_no_twilio_settings_means_no_sync(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(env={"SCIMBRIDGE_DATABASE_URL": sqlite_url})
+    engine = create_db_engine(sqlite_url)
+    with caplog.at_level(logging.WARNING):
+        assert sync_services(settings, build_components(settings, engine)) == []
+    assert "sync is off" in caplog.text
+    engine.dispose()
+
+
+def test_contradictory_settings_are_refused(fake: FakeFlexServer, sqlite_url: str) -> None:
+    engine = create_db_engine(sqlite_url)
+    both = load_settings(env=twilio_env(fake, sqlite_url, SCIMBRIDGE_FAKE_FLEX="true"))
+    with pytest.raises(ConfigError, match="choose one"):
+        sync_services(both, build_components(both, engine))
+    users_api = load_settings(
+        env=twilio_env(fake, sqlite_url), document={"flex": {"mode": "users_api"}}
+    )
+    with pytest.raises(ConfigError, match="SCIMBRIDGE_FLEX_INSTANCE_SID"):
+        sync_services(users_api, build_components(users_api, engine))
+    engine.dispose()
+
+
+def test_fake_flex_services_warn_loudly_and_sync_into_the_fake(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(
+        env={"SCIMBRIDGE_DATABASE_URL": sqlite_url, "SCIMBRIDGE_FAKE_FLEX": "1"}
+    )
+    engine = create_db_engine(sqlite_url)
+    components = build_components(settings, engine)
+    services = sync_services(settings, components)
+    assert [type(s) for s in services] == [FakeFlexService, SyncWorker]
+    fake_service = services[0]
+    assert isinstance(fake_service, FakeFlexService)
+    with caplog.at_level(logging.WARNING):
+        for service in services:
+            service.start()
+    try:
+        assert "fake, in-memory Flex" in caplog.text and "NOT to Twilio" in caplog.text
+        Repository(engine).create_user(dict(ANN_DOCUMENT), actor="test")
+        wait_for(lambda: fake_service.server.state.worker_named(ANN) is not None)
+    finally:
+        for service in reversed(services):
+            service.stop()
+        engine.dispose()
+
+
+def test_serve_with_fake_flex_syncs_users_posted_over_http(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "SCIMBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "SCIMBRIDGE_BEARER_TOKEN": TOKEN,
+    }
+    serve = Process(["serve", "--fake-flex", "--port", str(port)], env)
+    try:
+        fake_url = serve.wait_line(r"fake, in-memory Flex at (http://\S+), NOT to Twilio").group(1)
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz", {"status": "ok"}))
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/scim/v2/Users",
+            json=ANN_DOCUMENT,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert response.status_code == 201, response.text
+
+        def synced() -> bool:
+            workers = httpx.get(f"{fake_url}/__fake__/workers").json()["workers"]
+            return [w["friendly_name"] for w in workers] == [ANN]
+
+        wait_for(synced)
+    finally:
+        assert serve.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+
+
+def test_worker_command_drains_alone_and_stops_on_sigterm(
+    fake: FakeFlexServer, sqlite_url: str
+) -> None:
+    engine = create_db_engine(sqlite_url)
+    Repository(engine).create_user(dict(ANN_DOCUMENT), actor="test")
+    engine.dispose()
+    worker = Process(["worker"], twilio_env(fake, sqlite_url))
+    try:
+        wait_for(lambda: fake.state.worker_named(ANN) is not None)
+    finally:
+        assert worker.stop() == 0
+
+
+def test_worker_command_without_twilio_settings_exits_with_an_error(sqlite_url: str) -> None:
+    worker = Process(["worker"], {"SCIMBRIDGE_DATABASE_URL": sqlite_url})
+    assert worker.popen.wait(timeout=30) == 2
+
+
+def test_fake_flex_command_serves_the_fake(fake: FakeFlexServer) -> None:
+    port = free_port()
+    process = Process(["fake-flex", "--port", str(port)], {})
+    try:
+        process.wait_line(r"TWILIO_ACCOUNT_SID=AC")
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/__fake__/health", {"ok": True}))
+    finally:
+        process.stop()
+
+
+def _healthy(url: str, expected: object) -> bool:
+    try:
+        return bool(httpx.get(url).json() == expected)
+    except httpx.HTTPError:
+        return False
+
+
+def test_check_config_validates_mapping_account_and_explains_a_user(
+    fake: FakeFlexServer, sqlite_url: str
+) -> None:
+    console = Console(record=True, width=200)
+    good = load_settings(env=twilio_env(fake, sqlite_url))
+    assert check_configuration(good, None, console) == []
+    engine = create_db_engine(sqlite_url)
+    Repository(engine).create_user(dict(ANN_DOCUMENT), actor="test")
+    engine.dispose()
+    assert check_configuration(good, ANN, console) == []
+    assert "client:ann_2Elee_40contoso_2Ecom" in console.export_text()
+    assert check_configuration(good, "nobody@contoso.com", console) == [
+        "no stored user has userName 'nobody@contoso.com'"
+    ]
+    bad_mapping = load_settings(
+        env=twilio_env(fake, sqlite_url), document={"flex": {"on_delete": "vanish"}}
+    )
+    assert any("flex.on_delete" in p for p in check_configuration(bad_mapping, None, console))
+    no_activity = load_settings(
+        env=twilio_env(fake, sqlite_url), document={"flex": {"unavailable_activity": "Lunch"}}
+    )
+    assert any("unavailable_activity" in p for p in check_configuration(no_activity, None, console))
+    wrong = load_settings(env=twilio_env(fake, sqlite_url, TWILIO_AUTH_TOKEN="0" * 32))
+    problems = check_configuration(wrong, None, console)
+    assert len(problems) == 1 and "401" in problems[0] and "0" * 32 not in problems[0]

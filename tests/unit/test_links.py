@@ -1,0 +1,192 @@
+"""Worker links, the sync's service_state facts, and the outbox transitions the drainer relies on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, inspect
+
+from scimbridge.config import load_settings
+from scimbridge.flex.mapping import parse_mapping
+from scimbridge.flex.retry import (
+    InvalidRequest,
+    PreconditionFailed,
+    RateLimited,
+    Unauthorized,
+    WorkerNotFound,
+)
+from scimbridge.flex.sync import PermanentSyncError
+from scimbridge.flex.worker import SyncWorker, classify
+from scimbridge.store import links, outbox
+from scimbridge.store.database import (
+    alembic_config,
+    create_db_engine,
+    current_revision,
+    head_revision,
+    migrate,
+)
+from scimbridge.store.errors import StoreUnavailable
+from scimbridge.store.links import WorkerLink, WorkerLinkConflict
+from scimbridge.store.repository import Repository
+
+SID_A = "WK" + "a" * 32
+SID_B = "WK" + "b" * 32
+USER = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ann@contoso.com"}
+
+
+@pytest.fixture
+def engine(migrated_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(migrated_url)
+    yield engine
+    engine.dispose()
+
+
+def test_upsert_get_list_delete_round_trip(engine: Engine) -> None:
+    now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    link = WorkerLink(
+        "u1", friendly_name="ann@contoso.com", worker_sid=SID_A, attributes_hash="h" * 64,
+        activity_state=links.ENABLED, etag='"3"', attributes={"email": "ann@contoso.com"},
+        owned_keys=("roles", "email"), last_synced_at=now,
+    )  # fmt: skip
+    links.upsert(engine, link)
+    stored = links.get(engine, "u1")
+    assert stored == link.replace(owned_keys=("email", "roles"))
+    links.upsert(engine, link.replace(etag='"4"', last_error="boom"))
+    assert [(lk.user_id, lk.etag, lk.last_error) for lk in links.list_links(engine)] == [
+        ("u1", '"4"', "boom")
+    ]
+    assert links.get_by_worker(engine, SID_A) is not None
+    assert links.delete_link(engine, "u1") is True
+    assert links.get(engine, "u1") is None
+    assert links.delete_link(engine, "u1") is False
+
+
+def test_a_worker_passes_from_a_deleted_users_link_but_not_from_a_live_one(engine: Engine) -> None:
+    repository = Repository(engine)
+    live = repository.create_user(dict(USER), actor="test").id
+    links.upsert(engine, WorkerLink("gone-user", worker_sid=SID_A))
+    links.upsert(engine, WorkerLink("new-user", worker_sid=SID_A))
+    assert links.get(engine, "gone-user") is None
+    assert links.get_by_worker(engine, SID_A) == WorkerLink("new-user", worker_sid=SID_A)
+    links.upsert(engine, WorkerLink(live, worker_sid=SID_B))
+    with pytest.raises(WorkerLinkConflict):
+        links.upsert(engine, WorkerLink("other", worker_sid=SID_B))
+    assert links.get_by_worker(engine, SID_B) == WorkerLink(live, worker_sid=SID_B)
+
+
+def test_record_error_keeps_the_link_or_starts_one(engine: Engine) -> None:
+    links.upsert(engine, WorkerLink("u1", worker_sid=SID_A))
+    links.record_error(engine, "u1", "HTTP 503")
+    links.record_error(engine, "u2", "friendly_name too long")
+    assert links.get(engine, "u1") == WorkerLink("u1", worker_sid=SID_A, last_error="HTTP 503")
+    assert links.get(engine, "u2") == WorkerLink("u2", last_error="friendly_name too long")
+
+
+def test_heartbeats_and_last_successful_sync(engine: Engine) -> None:
+    first = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    links.heartbeat(engine, "host:1:abc", first)
+    links.heartbeat(engine, "host:1:abc", first + timedelta(seconds=5))
+    links.heartbeat(engine, "host:2:def", first)
+    links.record_success(engine, first)
+    assert links.heartbeats(engine) == {
+        "host:1:abc": first + timedelta(seconds=5),
+        "host:2:def": first,
+    }
+    assert links.read_state(engine, links.LAST_SUCCESSFUL_SYNC) == (first.isoformat(), first)
+    assert links.read_state(engine, "nothing") is None
+
+
+def _claim(engine: Engine, user_id: str) -> outbox.Claim:
+    with engine.begin() as conn:
+        outbox.enqueue(conn, user_id, "created")
+    (claim,) = outbox.claim(engine, "owner/0", limit=5, lease_seconds=60)
+    return claim
+
+
+def test_dead_letter_parks_the_row_with_its_reason(engine: Engine) -> None:
+    claim = _claim(engine, "u1")
+    assert outbox.dead_letter(engine, claim, "friendly_name too long") is True
+    dead = outbox.dead_letters(engine)
+    assert [(d.user_id, d.last_error, d.attempts) for d in dead] == [
+        ("u1", "friendly_name too long", 1)
+    ]
+    assert outbox.backlog(engine) == 0
+    assert outbox.revive_dead(engine) == 1
+    assert outbox.backlog(engine) == 1
+
+
+def test_dead_letter_after_a_newer_change_keeps_the_row_due(engine: Engine) -> None:
+    claim = _claim(engine, "u1")
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "u1", "updated")  # e.g. Entra fixed the userName meanwhile
+    assert outbox.dead_letter(engine, claim, "friendly_name too long") is False
+    assert outbox.dead_letters(engine) == []
+    (again,) = outbox.claim(engine, "owner/1", limit=5, lease_seconds=60)
+    assert again.user_id == "u1" and again.generation == claim.generation + 1
+
+
+def test_release_gives_the_claim_back_without_counting_the_attempt(engine: Engine) -> None:
+    claim = _claim(engine, "u1")
+    outbox.release(engine, claim)
+    (again,) = outbox.claim(engine, "owner/1", limit=5, lease_seconds=60)
+    assert (again.user_id, again.attempts) == ("u1", 1)
+
+
+def test_a_leased_row_is_not_claimed_twice(engine: Engine) -> None:
+    _claim(engine, "u1")
+    assert outbox.claim(engine, "owner/2", limit=5, lease_seconds=60) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent"),
+    [
+        (PermanentSyncError("friendly_name is 70 characters"), True),
+        (Unauthorized("HTTP 401", endpoint="workers.list", status=401), True),
+        (InvalidRequest("HTTP 400", endpoint="workers.create", status=400), True),
+        (RateLimited("HTTP 429", endpoint="workers.list", status=429), False),
+        (PreconditionFailed("HTTP 412", endpoint="workers.update", status=412), False),
+        (WorkerNotFound("HTTP 404", endpoint="workers.update", status=404), False),
+        (StoreUnavailable("OperationalError"), False),
+        (RuntimeError("a bug"), False),
+    ],
+)
+def test_classify_failures(error: Exception, permanent: bool) -> None:
+    assert classify(error)[0] is permanent
+    assert classify(error)[1]
+
+
+def test_backoff_is_full_jitter_capped_and_respects_retry_after(sqlite_url: str) -> None:
+    settings = load_settings(
+        env={"SCIMBRIDGE_DATABASE_URL": sqlite_url},
+        document={"sync": {"backoff_base": 2, "backoff_cap": 60}},
+    )
+    engine = create_db_engine(sqlite_url)
+    rolls = iter([1.0, 1.0, 1.0, 0.0, 0.5])
+    worker = SyncWorker(
+        settings, engine, Repository(engine), None, parse_mapping({}),  # type: ignore[arg-type]
+        jitter=lambda: next(rolls),
+    )  # fmt: skip
+    assert worker.backoff(1) == 2.0
+    assert worker.backoff(3) == 8.0
+    assert worker.backoff(10) == 60.0
+    assert worker.backoff(4, retry_after=7.5) == 7.5
+    assert worker.backoff(2) == 2.0
+    engine.dispose()
+
+
+def test_migration_0002_adds_and_removes_the_snapshot_columns(database_url: str) -> None:
+    snapshot = {"etag", "attributes", "owned_keys"}
+    engine = create_db_engine(database_url)
+    try:
+        migrate(database_url, "0002")
+        assert snapshot <= {c["name"] for c in inspect(engine).get_columns("worker_links")}
+        command.downgrade(alembic_config(database_url), "0001")
+        assert not snapshot & {c["name"] for c in inspect(engine).get_columns("worker_links")}
+        migrate(database_url)
+        assert snapshot <= {c["name"] for c in inspect(engine).get_columns("worker_links")}
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
