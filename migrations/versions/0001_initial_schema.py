@@ -142,6 +142,7 @@ def upgrade() -> None:
         "group_members",
         sa.Column("group_id", sa.String(length=36), nullable=False),
         sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column("display", sa.String(length=512), nullable=True),
         sa.ForeignKeyConstraint(
             ["group_id"],
             ["groups.id"],

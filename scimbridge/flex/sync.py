@@ -39,7 +39,13 @@ from scimbridge.flex.mapping import (
     desired_worker,
     merge_attributes,
 )
-from scimbridge.flex.taskrouter import PreconditionFailed, TaskRouter, Worker, WorkerNotFound
+from scimbridge.flex.taskrouter import (
+    FlexApiError,
+    PreconditionFailed,
+    TaskRouter,
+    Worker,
+    WorkerNotFound,
+)
 from scimbridge.flex.users_api import FlexUsers
 from scimbridge.store import links
 from scimbridge.store.errors import NotFound
@@ -167,9 +173,12 @@ class Reconciler:
 
     def _result(self, link: WorkerLink, desired: DesiredWorker, changes: _Changes) -> SyncResult:
         return SyncResult(
-            changes.outcome(), link.user_id, desired.friendly_name, link.worker_sid,
+            changes.outcome(),
+            link.user_id,
+            desired.friendly_name,
+            link.worker_sid,
             desired.problems,
-        )  # fmt: skip
+        )
 
     # -- an existing user ------------------------------------------------------------------------
 
@@ -309,6 +318,12 @@ class Reconciler:
             worker = self.taskrouter.update(worker.sid, if_match=PROBE_ETAG)
         except PreconditionFailed:
             self.conditional_writes = True
+        except FlexApiError as exc:
+            # The probe must never fail a sync: throttled, ask again later; refused, never ask.
+            if not exc.retryable:
+                self.conditional_writes = False
+            log.info("If-Match probe inconclusive: %s", exc.message)
+            return worker
         else:
             self.conditional_writes = False
         log.info("If-Match on workers is %s", "honoured" if self.conditional_writes else "ignored")
@@ -380,9 +395,14 @@ class Reconciler:
         if worker is not None and not deprovisioned:
             self.taskrouter.delete(worker.sid)
         return link.replace(
-            worker_sid=None, etag=None, attributes=None, attributes_hash=None,
-            flex_user_sid=None, last_synced_at=self.clock(), last_error=None,
-        )  # fmt: skip
+            worker_sid=None,
+            etag=None,
+            attributes=None,
+            attributes_hash=None,
+            flex_user_sid=None,
+            last_synced_at=self.clock(),
+            last_error=None,
+        )
 
     def _locate(self, link: WorkerLink) -> Worker | None:
         worker = self.taskrouter.fetch(link.worker_sid) if link.worker_sid else None

@@ -115,6 +115,8 @@ class SyncWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._beat_lock = threading.Lock()
+        self._last_beat = -float("inf")
 
     def __repr__(self) -> str:
         return f"SyncWorker(owner={self.owner!r}, threads={self.threads})"
@@ -187,6 +189,13 @@ class SyncWorker:
                 self._wake.clear()
 
     def _heartbeat(self) -> None:
+        """``worker:<owner>`` = now, at most once per poll interval whatever the thread count."""
+        with self._beat_lock:
+            due = time.monotonic() - self._last_beat >= self.sync.poll_interval
+            if due:
+                self._last_beat = time.monotonic()
+        if not due:
+            return
         try:
             links.heartbeat(self.engine, self.owner, datetime.now(UTC))
         except SQLAlchemyError as exc:

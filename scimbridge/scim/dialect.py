@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -63,6 +63,7 @@ class ResourceBody:
     attributes: dict[str, Any]
     undeclared: dict[str, dict[str, Scalar]]
     members: list[str] | None = None
+    member_displays: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class MembersOperation:
 
     op: Literal["add", "remove", "replace"]
     ids: tuple[str, ...] | None
+    displays: tuple[tuple[str, str], ...] = ()
 
 
 PatchStep = ModelOperation | UndeclaredOperation | MembersOperation
@@ -230,6 +232,18 @@ def member_ids(value: Any) -> list[str]:
     return list(ids)
 
 
+def member_displays(value: Any) -> dict[str, str]:
+    """The ``display`` each member entry carries, by member id (entries without one left out)."""
+    displays: dict[str, str] = {}
+    for entry in value if isinstance(value, list) else [value]:
+        if isinstance(entry, dict):
+            folded = {k.lower(): v for k, v in entry.items()}
+            member, display = folded.get("value"), folded.get("display")
+            if isinstance(member, str) and isinstance(display, str) and display:
+                displays[member] = display
+    return displays
+
+
 def _selected_ids(node: FilterNode) -> list[str]:
     if isinstance(node, LogicalExpr) and node.op == LogicalOperator.or_:
         return [member for term in node.terms for member in _selected_ids(term)]
@@ -280,16 +294,18 @@ def group_body(body: Any, models: ResourceModels) -> ResourceBody:
     """A POST/PUT /Groups body: attributes for ``models.group_model`` and the member ids."""
     attributes: dict[str, Any] = {}
     members: list[str] | None = None
+    displays: dict[str, str] = {}
     for key, value in _object(body, "a group").items():
         folded = key.lower()
         if value is None or folded in _READ_ONLY_KEYS:
             continue
         if folded == "members":
             members = member_ids(value)
+            displays = member_displays(value)
         else:
             attributes[key] = without_nulls(value)
     attributes["schemas"] = [GROUP_URN]
-    return ResourceBody(attributes, {}, members)
+    return ResourceBody(attributes, {}, members, displays)
 
 
 def _operations(body: Any) -> list[dict[str, Any]]:
@@ -416,4 +432,8 @@ def _members_step(op: str, text: str, value: Any, models: ResourceModels) -> Mem
         return MembersOperation("remove", None if value is None else tuple(member_ids(value)))
     if op == "add" and value is None:
         raise InvalidValueException(detail="add members needs members")
-    return MembersOperation("add" if op == "add" else "replace", tuple(member_ids(value)))
+    return MembersOperation(
+        "add" if op == "add" else "replace",
+        tuple(member_ids(value)),
+        tuple(member_displays(value).items()),
+    )

@@ -174,13 +174,15 @@ def patch_user(body: Any, current: dict[str, Any], models: ResourceModels) -> di
     return _document(resource, undeclared, USER_URN)
 
 
-def create_group(body: Any, models: ResourceModels) -> tuple[dict[str, Any], list[str]]:
-    """The document a POST /Groups body creates, and its member ids (deduplicated, in order)."""
+def create_group(body: Any, models: ResourceModels) -> tuple[dict[str, Any], MembershipChange]:
+    """The document a POST /Groups body creates, and the membership it sets."""
     parsed = dialect.group_body(body, models)
     resource = _validated(
         models.group_model, parsed.attributes, Context.RESOURCE_CREATION_REQUEST, models
     )
-    return _document(resource, {}, GROUP_URN), parsed.members or []
+    return _document(resource, {}, GROUP_URN), MembershipChange(
+        replace=frozenset(parsed.members or ()), displays=parsed.member_displays
+    )
 
 
 def replace_group(
@@ -200,7 +202,7 @@ def replace_group(
     membership = (
         MembershipChange()
         if parsed.members is None
-        else MembershipChange(replace=frozenset(parsed.members))
+        else MembershipChange(replace=frozenset(parsed.members), displays=parsed.member_displays)
     )
     return _document(resource, {}, GROUP_URN), membership
 
@@ -219,9 +221,11 @@ def patch_group(
     add: set[str] = set()
     remove: set[str] = set()
     replace: set[str] | None = None
+    displays: dict[str, str] = {}
     for step in steps:
         if not isinstance(step, dialect.MembersOperation):
             continue
+        displays.update(step.displays)
         ids = set(step.ids or ())
         if step.op == "replace" or step.ids is None:
             replace, add, remove = (ids if step.op == "replace" else set()), set(), set()
@@ -235,6 +239,7 @@ def patch_group(
         add=frozenset(add),
         remove=frozenset(remove),
         replace=None if replace is None else frozenset(replace),
+        displays=displays,
     )
     return _document(resource, {}, GROUP_URN), membership
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scim2_models import (
+    InvalidFilterException,
     InvalidSyntaxException,
     InvalidValueException,
     PayloadTooLargeException,
@@ -117,8 +118,7 @@ def _attribute_list(value: str | None) -> list[str] | None:
     return names or None
 
 
-def _int_param(query: Mapping[str, str], name: str) -> int | None:
-    raw = query.get(name)
+def _int_param(raw: str | None, name: str) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     try:
@@ -140,15 +140,13 @@ def _param(query: Mapping[str, str], name: str) -> str | None:
 
 def list_params(query: Mapping[str, str], limits: Limits) -> ListParams:
     """Parse list parameters. ``startIndex`` < 1 reads as 1; ``count`` is clamped to the limit."""
-    start = _int_param({"startIndex": _param(query, "startIndex") or ""}, "startIndex")
-    count = _int_param({"count": _param(query, "count") or ""}, "count")
+    start = _int_param(_param(query, "startIndex"), "startIndex")
+    count = _int_param(_param(query, "count"), "count")
     order = (_param(query, "sortOrder") or "ascending").strip().lower()
     if order not in ("ascending", "descending"):
         raise InvalidValueException(detail="sortOrder must be ascending or descending")
     filter_text = _param(query, "filter")
     if filter_text is not None and len(filter_text) > limits.max_filter_length:
-        from scim2_models import InvalidFilterException
-
         raise InvalidFilterException(
             detail=f"the filter is longer than {limits.max_filter_length} characters"
         )
@@ -161,6 +159,34 @@ def list_params(query: Mapping[str, str], limits: Limits) -> ListParams:
         sort_by=(_param(query, "sortBy") or "").strip() or None,
         descending=order == "descending",
     )
+
+
+SEARCH_KEYS = (
+    "filter",
+    "startIndex",
+    "count",
+    "attributes",
+    "excludedAttributes",
+    "sortBy",
+    "sortOrder",
+)
+
+
+def search_query(body: Mapping[str, Any]) -> dict[str, str]:
+    """A POST ``.search`` body (RFC 7644 §3.4.3) as the query parameters a GET list would carry."""
+    folded = {key.lower(): value for key, value in body.items() if isinstance(key, str)}
+    query: dict[str, str] = {}
+    for name in SEARCH_KEYS:
+        value = folded.get(name.lower())
+        if value is None:
+            continue
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            query[name] = ",".join(value)
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            query[name] = str(value)
+        else:
+            raise InvalidValueException(detail=f"{name} has the wrong type in the search request")
+    return query
 
 
 def etag(version: int) -> str:

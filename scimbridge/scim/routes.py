@@ -9,11 +9,11 @@ Does not: parse the Entra dialect (``scim.dialect``), build SQL (``store.filters
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from scim2_models import NotFoundException, SCIMException
+from scim2_models import NotFoundException, NotImplementedException, SCIMException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +31,7 @@ from scimbridge.scim.http import (
     parse_etags,
     read_json,
     scim_response,
+    search_query,
 )
 from scimbridge.store import filters
 from scimbridge.store.errors import StoreError
@@ -65,6 +66,9 @@ class ScimApi:
 
     def routes(self) -> list[BaseRoute]:
         table: list[tuple[str, Handler, list[str]]] = [
+            ("/.search", self.search_everything, ["POST"]),
+            ("/Users/.search", self.search_users, ["POST"]),
+            ("/Groups/.search", self.search_groups, ["POST"]),
             ("/Users", self.list_users, ["GET"]),
             ("/Users", self.create_user, ["POST"]),
             ("/Users/{id}", self.get_user, ["GET"]),
@@ -113,8 +117,9 @@ class ScimApi:
         return endpoint
 
     def base_url(self, request: Request) -> str:
+        # Mounted at /scim/v2, so the root path already ends with it (behind any proxy prefix).
         root = request.scope.get("root_path", "")
-        return f"{request.url.scheme}://{request.url.netloc}{root}/scim/v2"
+        return f"{request.url.scheme}://{request.url.netloc}{root}"
 
     def _meta(self, request: Request, kind: str, stored: StoredResource) -> dict[str, Any]:
         endpoint = "Users" if kind == "User" else "Groups"
@@ -228,8 +233,20 @@ class ScimApi:
         )
         return Response(status_code=204)
 
+    async def search_everything(self, request: Request, principal: Principal) -> Response:
+        raise NotImplementedException(
+            detail="search one resource type at a time: POST /Users/.search or /Groups/.search"
+        )
+
+    async def search_users(self, request: Request, principal: Principal) -> Response:
+        body = await read_json(request, self.limits)
+        return await self._list_users(request, search_query(body))
+
     async def list_users(self, request: Request, principal: Principal) -> Response:
-        params = list_params(request.query_params, self.limits)
+        return await self._list_users(request, request.query_params)
+
+    async def _list_users(self, request: Request, query: Mapping[str, str]) -> Response:
+        params = list_params(query, self.limits)
         where = (
             filters.user_filter(
                 params.filter,
@@ -296,8 +313,8 @@ class ScimApi:
         body = await read_json(request, self.limits)
 
         def work() -> dict[str, Any]:
-            document, member_ids = documents.create_group(body, self.models)
-            stored = self.repository.create_group(document, member_ids, actor=principal.name)
+            document, membership = documents.create_group(body, self.models)
+            stored = self.repository.create_group(document, membership, actor=principal.name)
             return {"stored": stored, "body": self._render_groups(request, [stored], None, None)[0]}
 
         result = await run_in_threadpool(work)
@@ -358,8 +375,15 @@ class ScimApi:
         )
         return Response(status_code=204)
 
+    async def search_groups(self, request: Request, principal: Principal) -> Response:
+        body = await read_json(request, self.limits)
+        return await self._list_groups(request, search_query(body))
+
     async def list_groups(self, request: Request, principal: Principal) -> Response:
-        params = list_params(request.query_params, self.limits)
+        return await self._list_groups(request, request.query_params)
+
+    async def _list_groups(self, request: Request, query: Mapping[str, str]) -> Response:
+        params = list_params(query, self.limits)
         where = (
             filters.group_filter(
                 params.filter,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from unicodedata import normalize
@@ -67,6 +67,8 @@ class MembershipChange:
     add: frozenset[str] = frozenset()
     remove: frozenset[str] = frozenset()
     replace: frozenset[str] | None = None
+    # Member display names the client sent, by member id (kept as sent, returned on GET).
+    displays: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -320,7 +322,11 @@ class Repository:
             new = change.replace - current
             if new:
                 conn.execute(
-                    insert(group_members), [{"group_id": group_id, "user_id": u} for u in new]
+                    insert(group_members),
+                    [
+                        {"group_id": group_id, "user_id": u, "display": change.displays.get(u)}
+                        for u in new
+                    ],
                 )
             touched |= new
         removals = change.remove - change.add
@@ -344,16 +350,37 @@ class Repository:
             new = change.add - present
             if new:
                 conn.execute(
-                    insert(group_members), [{"group_id": group_id, "user_id": u} for u in new]
+                    insert(group_members),
+                    [
+                        {"group_id": group_id, "user_id": u, "display": change.displays.get(u)}
+                        for u in new
+                    ],
                 )
                 touched |= new
+        renamed = {
+            user_id: display
+            for user_id, display in change.displays.items()
+            if user_id in (change.add | (change.replace or frozenset()))
+        }
+        for user_id, display in renamed.items():
+            result = conn.execute(
+                update(group_members)
+                .where(
+                    group_members.c.group_id == group_id,
+                    group_members.c.user_id == user_id,
+                    group_members.c.display.is_distinct_from(display),
+                )
+                .values(display=display)
+            )
+            if result.rowcount:
+                touched.add(user_id)
         if self.sync_groups:
             for user_id in sorted(touched):
                 outbox.enqueue(conn, user_id, "membership", now=now)
         return touched
 
     def create_group(
-        self, document: dict[str, Any], member_ids: Collection[str], *, actor: str
+        self, document: dict[str, Any], membership: MembershipChange, *, actor: str
     ) -> StoredResource:
         now = outbox.utcnow()
         group_id = str(uuid.uuid4())
@@ -369,9 +396,7 @@ class Repository:
                         **group_columns(document),
                     )
                 )
-                self._apply_membership(
-                    conn, group_id, MembershipChange(replace=frozenset(member_ids)), now
-                )
+                self._apply_membership(conn, group_id, membership, now)
                 self._audit(conn, actor, "create", "Group", group_id, None, now)
         except IntegrityError as exc:
             raise Conflict("displayName") from exc
@@ -442,13 +467,17 @@ class Repository:
                     outbox.enqueue(conn, user_id, "membership", now=now)
 
     def group_members(self, group_ids: Collection[str]) -> dict[str, list[tuple[str, str]]]:
-        """(user id, userName) of each group's members, by group id."""
+        """(user id, display) of each group's members; display as sent, else userName."""
         result: dict[str, list[tuple[str, str]]] = {gid: [] for gid in group_ids}
         if not group_ids:
             return result
         with self._read() as conn:
             rows = conn.execute(
-                select(group_members.c.group_id, users.c.id, users.c.user_name)
+                select(
+                    group_members.c.group_id,
+                    users.c.id,
+                    func.coalesce(group_members.c.display, users.c.user_name),
+                )
                 .join(users, users.c.id == group_members.c.user_id)
                 .where(group_members.c.group_id.in_(list(group_ids)))
                 .order_by(group_members.c.group_id, users.c.user_name)

@@ -87,6 +87,8 @@ group_members = Table(
         primary_key=True,
         index=True,
     ),
+    # The member display the client sent, if any (else the user's userName is shown).
+    Column("display", String(512), nullable=True),
 )
 
 api_tokens = Table(

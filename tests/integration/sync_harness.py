@@ -80,14 +80,22 @@ class Harness:
 
     # -- SCIM, as Entra sends it -------------------------------------------------------------
 
-    def post_user(self, user_name: str, display_name: str = "Ann Lee", **extra: Any) -> str:
+    def post_user(
+        self,
+        user_name: str,
+        display_name: str = "Ann Lee",
+        extra: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> str:
+        """POST a user; ``extra`` adds attributes whose names are not identifiers (URNs)."""
         body = {
             "schemas": [CORE],
             "userName": user_name,
             "displayName": display_name,
             "emails": [{"value": user_name, "type": "work", "primary": True}],
             "active": True,
-            **extra,
+            **fields,
+            **(extra or {}),
         }
         response = self.scim.post("/Users", json=body)
         assert response.status_code == 201, response.text

@@ -17,7 +17,7 @@ from scimbridge.flex.sync import PROBE_ETAG
 from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.wiring import sync_services
-from tests.integration.sync_harness import Harness, running
+from tests.integration.sync_harness import CORE, Harness, running
 
 ANN = "ann.lee@contoso.com"
 ANN_ATTRIBUTES = {
@@ -73,8 +73,10 @@ def test_post_creates_the_worker_after_the_response_and_records_the_link(sync: H
     link = links.get(sync.engine, user_id)
     assert link is not None
     assert (link.worker_sid, link.friendly_name, link.activity_state) == (
-        worker.sid, ANN, "enabled",
-    )  # fmt: skip
+        worker.sid,
+        ANN,
+        "enabled",
+    )
     assert link.attributes_hash and link.last_synced_at and link.last_error is None
     assert links.read_state(sync.engine, "last_successful_sync") is not None
     assert sync.worker.owner in links.heartbeats(sync.engine)
@@ -134,6 +136,26 @@ def test_steady_owned_change_is_one_conditional_update_when_if_match_is_honoured
         assert all(etag for _, etag in calls), "each write is conditional on the remembered ETag"
         for n in range(5):
             assert sync.attributes(f"agent{n}@contoso.com")["full_name"] == f"Agent {n} Renamed"
+
+
+def test_disable_rename_and_reenable_cost_one_call_each_when_if_match_is_honoured(
+    fake: FakeFlexServer, migrated_url: str
+) -> None:
+    fake.state.set_options(enforce_if_match=True)
+    with running(fake, migrated_url) as sync:
+        user_id = created(sync)
+        sync.drain()
+        sync.replace(user_id, "active", False)
+        sync.drain()
+        assert [route for route, _ in sync.calls()] == ["activities.list", "worker.update"]
+        sync.replace(user_id, "userName", "ann.brown@contoso.com")
+        sync.drain()
+        assert [route for route, _ in sync.calls()] == ["worker.update"]
+        sync.replace(user_id, "active", True)
+        sync.drain()
+        assert [route for route, _ in sync.calls()] == ["worker.fetch"]
+        assert [outcome for outcome, _ in sync.outcomes] == ["disabled", "renamed", "enabled"]
+        assert sync.activity("ann.brown@contoso.com") == "Offline"
 
 
 def test_conditional_write_that_meets_someone_elses_change_merges_instead(
@@ -312,8 +334,7 @@ def test_custom_extension_attribute_becomes_a_worker_attribute(
     urn = "urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User"
     scim = {"extensions": [{"urn": urn, "attributes": {"site": "string"}}]}
     with running(fake, migrated_url, scim=scim) as sync:
-        user_id = sync.post_user(ANN, schemas=["urn:ietf:params:scim:schemas:core:2.0:User", urn],
-                                 **{urn: {"site": "London"}})  # fmt: skip
+        user_id = sync.post_user(ANN, schemas=[CORE, urn], extra={urn: {"site": "London"}})
         sync.drain()
         assert sync.attributes(ANN)["site"] == "London"
         sync.replace(user_id, f"{urn}:site", "Leeds")

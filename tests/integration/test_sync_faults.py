@@ -16,7 +16,7 @@ import pytest
 from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind
-from tests.integration.sync_harness import Harness, running
+from tests.integration.sync_harness import CORE, Harness, running
 
 ANN = "ann.lee@contoso.com"
 SITE = "urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User"
@@ -117,7 +117,7 @@ def test_repeated_412_is_resolved_by_fetching_and_merging(
 
 
 def test_attributes_over_4096_are_dead_lettered_never_truncated(sync: Harness) -> None:
-    user_id = sync.post_user(ANN, schemas=[SITE], **{SITE: {"site": "x" * 4200}})
+    user_id = sync.post_user(ANN, schemas=[CORE, SITE], extra={SITE: {"site": "x" * 4200}})
     sync.drain()
     dead = outbox.dead_letters(sync.engine)
     assert [d.user_id for d in dead] == [user_id]

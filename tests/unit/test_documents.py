@@ -495,11 +495,13 @@ def test_group_create_tolerates_adscim_and_meta() -> None:
         MODELS,
     )
     assert document == {"schemas": [GROUP_URN], "externalId": "8aa1a0c0", "displayName": "Group1"}
-    assert members == []
+    assert members.replace == frozenset()
     _, members = documents.create_group(
-        {"displayName": "G", "members": [{"value": "u1"}, "u2", {"value": "u1"}]}, MODELS
+        {"displayName": "G", "members": [{"value": "u1", "display": "Ann"}, "u2", {"value": "u1"}]},
+        MODELS,
     )
-    assert members == ["u1", "u2"]
+    assert members.replace == {"u1", "u2"}
+    assert members.displays == {"u1": "Ann"}
 
 
 def test_group_member_operations_fold_in_order() -> None:

@@ -1,4 +1,4 @@
-"""Worker links, the sync's service_state facts, and the outbox transitions the drainer relies on."""
+"""Worker links, the sync's service_state facts, and the outbox transitions the drainer uses."""
 
 from __future__ import annotations
 
@@ -47,10 +47,16 @@ def engine(migrated_url: str) -> Iterator[Engine]:
 def test_upsert_get_list_delete_round_trip(engine: Engine) -> None:
     now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     link = WorkerLink(
-        "u1", friendly_name="ann@contoso.com", worker_sid=SID_A, attributes_hash="h" * 64,
-        activity_state=links.ENABLED, etag='"3"', attributes={"email": "ann@contoso.com"},
-        owned_keys=("roles", "email"), last_synced_at=now,
-    )  # fmt: skip
+        "u1",
+        friendly_name="ann@contoso.com",
+        worker_sid=SID_A,
+        attributes_hash="h" * 64,
+        activity_state=links.ENABLED,
+        etag='"3"',
+        attributes={"email": "ann@contoso.com"},
+        owned_keys=("roles", "email"),
+        last_synced_at=now,
+    )
     links.upsert(engine, link)
     stored = links.get(engine, "u1")
     assert stored == link.replace(owned_keys=("email", "roles"))
@@ -166,9 +172,13 @@ def test_backoff_is_full_jitter_capped_and_respects_retry_after(sqlite_url: str)
     engine = create_db_engine(sqlite_url)
     rolls = iter([1.0, 1.0, 1.0, 0.0, 0.5])
     worker = SyncWorker(
-        settings, engine, Repository(engine), None, parse_mapping({}),  # type: ignore[arg-type]
+        settings,
+        engine,
+        Repository(engine),
+        None,
+        parse_mapping({}),  # type: ignore[arg-type]
         jitter=lambda: next(rolls),
-    )  # fmt: skip
+    )
     assert worker.backoff(1) == 2.0
     assert worker.backoff(3) == 8.0
     assert worker.backoff(10) == 60.0
