@@ -263,8 +263,9 @@ class ScimApi:
             if params.sort_by
             else None
         )
-        if order is not None and params.descending:
-            order = order.desc()
+        if order is not None:
+            # Resources without the attribute sort last on both engines (RFC 7644 §3.4.2.3).
+            order = (order.desc() if params.descending else order.asc()).nulls_last()
         total, rows = await run_in_threadpool(
             self.repository.query_users, where, order, params.start_index - 1, params.count
         )
@@ -400,8 +401,9 @@ class ScimApi:
             if params.sort_by
             else None
         )
-        if order is not None and params.descending:
-            order = order.desc()
+        if order is not None:
+            # Resources without the attribute sort last on both engines (RFC 7644 §3.4.2.3).
+            order = (order.desc() if params.descending else order.asc()).nulls_last()
 
         def work() -> tuple[int, list[dict[str, Any]]]:
             total, rows = self.repository.query_groups(
