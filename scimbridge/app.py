@@ -7,6 +7,7 @@ Does not: hold global state; each call builds a fresh, independent application.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,11 +24,13 @@ from starlette.routing import Mount, Route, Router
 
 from scimbridge.config import Settings
 from scimbridge.ops.access import AccessLogMiddleware
-from scimbridge.scim.auth import Authenticator
+from scimbridge.ops.health import readiness
+from scimbridge.ops.metrics import Metrics
+from scimbridge.scim.auth import Authenticator, bearer_token
 from scimbridge.scim.errors import error_response
 from scimbridge.scim.extensions import ResourceModels
 from scimbridge.scim.routes import ScimApi
-from scimbridge.store.database import at_head, create_db_engine
+from scimbridge.store.database import create_db_engine
 from scimbridge.store.repository import Repository
 
 log = logging.getLogger("scimbridge")
@@ -48,6 +52,7 @@ class Components:
     engine: Engine
     repository: Repository
     models: ResourceModels
+    metrics: Metrics
     services: list[BackgroundService] = field(default_factory=list)
 
 
@@ -55,7 +60,7 @@ def build_components(settings: Settings, engine: Engine | None = None) -> Compon
     engine = engine or create_db_engine(settings.database_url)
     models = ResourceModels(settings.extensions)
     repository = Repository(engine)
-    return Components(settings, engine, repository, models)
+    return Components(settings, engine, repository, models, Metrics(engine))
 
 
 def create_app(
@@ -79,18 +84,25 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        checks: dict[str, Any] = {}
-        try:
-            parts.repository.ping()
-            checks["database"] = {"ok": True}
-            checks["migrations"] = {"ok": at_head(parts.engine)}
-        except Exception as exc:  # any failure to reach the database means not ready
-            checks["database"] = {"ok": False, "error": type(exc).__name__}
-        ready = all(check.get("ok") for check in checks.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": checks},
-            status_code=200 if ready else 503,
+        report = await run_in_threadpool(
+            readiness,
+            parts.engine,
+            sync_expected=settings.twilio is not None,
+            thresholds=settings.readiness,
         )
+        return JSONResponse(report.as_json(), status_code=200 if report.ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        if settings.metrics_token is not None:
+            presented = bearer_token(request.headers.get("authorization")) or ""
+            if not hmac.compare_digest(presented.encode(), settings.metrics_token.encode()):
+                return Response(
+                    "metrics need the metrics token\n",
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
+        body, content_type = await run_in_threadpool(parts.metrics.render)
+        return Response(body, media_type=content_type)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -116,6 +128,7 @@ def create_app(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Mount("/scim/v2", app=scim_router),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
@@ -123,5 +136,5 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.state.components = parts
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(AccessLogMiddleware, observe=parts.metrics.observe_request)
     return app

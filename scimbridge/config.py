@@ -96,6 +96,31 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class ReadinessThresholds:
+    """When ``/readyz`` and ``scimbridge status`` stop calling a component healthy (``[ops]``)."""
+
+    heartbeat_seconds: float = 60.0
+    max_backlog: int = 10_000
+    max_dead_letters: int = 100
+    credentials_minutes: float = 30.0
+
+
+def _readiness(doc: Mapping[str, Any]) -> ReadinessThresholds:
+    raw = _section(doc, "ops")
+    known = ReadinessThresholds.__dataclass_fields__
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown [ops] keys: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key.startswith("max_"):
+            values[key] = _int(value, f"ops.{key}")
+        else:
+            values[key] = _float(value, f"ops.{key}")
+    return ReadinessThresholds(**values)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything scimbridge reads from its environment. Build it with :func:`load_settings`."""
 
@@ -108,6 +133,7 @@ class Settings:
     sync: SyncSettings = field(default_factory=SyncSettings)
     flex: Mapping[str, Any] = field(default_factory=dict)
     auth: Mapping[str, Any] = field(default_factory=dict)
+    readiness: ReadinessThresholds = field(default_factory=lambda: ReadinessThresholds())
     log_format: str = "plain"
     log_level: str = "INFO"
     metrics_token: str | None = field(default=None, repr=False)
@@ -304,6 +330,7 @@ def load_settings(
         sync=_sync(doc, env),
         flex=dict(_section(doc, "flex")),
         auth=dict(_section(doc, "auth")),
+        readiness=_readiness(doc),
         log_format=log_format,
         log_level=env.get("SCIMBRIDGE_LOG_LEVEL", "INFO").upper(),
         metrics_token=env.get("SCIMBRIDGE_METRICS_TOKEN") or None,

@@ -1,0 +1,153 @@
+"""Prometheus metrics, all prefixed ``scimbridge_``.
+
+Does: count SCIM requests (method, resource, status) and their latency, sync attempts by outcome,
+Twilio requests by endpoint and status; and read the sync backlog, dead letters and the last
+successful sync from the database at scrape time, so those gauges are right whichever process
+is scraped. With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR`` to a shared,
+writable directory: counters and histograms then aggregate across processes.
+Does not: authenticate ``/metrics`` (the app checks ``SCIMBRIDGE_METRICS_TOKEN``) or label
+anything with user names, tokens or other personal or secret data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+from scimbridge.store import links, outbox
+
+log = logging.getLogger("scimbridge.metrics")
+SCIM_RESOURCES = frozenset(
+    {"Users", "Groups", "Schemas", "ResourceTypes", "ServiceProviderConfig", ".search"}
+)
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def scim_resource(path: str) -> str:
+    """The SCIM resource a request path names, as a bounded label value."""
+    parts = path.split("/")
+    if len(parts) < 4 or parts[1:3] != ["scim", "v2"]:
+        return "other" if not path.startswith(("/healthz", "/readyz", "/metrics")) else "ops"
+    head = parts[3]
+    if head in SCIM_RESOURCES:
+        return head
+    return "other"
+
+
+class StoreCollector(Collector):
+    """Gauges computed from the shared database when scraped."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        backlog = GaugeMetricFamily(
+            "scimbridge_sync_backlog", "Users waiting for a sync (pending outbox rows)."
+        )
+        dead = GaugeMetricFamily(
+            "scimbridge_sync_dead_letters", "Users whose sync was dead-lettered."
+        )
+        last = GaugeMetricFamily(
+            "scimbridge_last_successful_sync_timestamp_seconds",
+            "Unix time of the last successful worker sync (0 if none yet).",
+        )
+        try:
+            backlog.add_metric([], outbox.backlog(self.engine))
+            dead.add_metric([], len(outbox.dead_letters(self.engine)))
+            state = links.read_state(self.engine, links.LAST_SUCCESSFUL_SYNC)
+            last.add_metric([], _timestamp(state[0]) if state and state[0] else 0.0)
+        except Exception as exc:  # a scrape must not fail because the database is down
+            log.warning("metrics could not read the database: %s", type(exc).__name__)
+            return
+        yield backlog
+        yield dead
+        yield last
+
+
+def _timestamp(iso: str) -> float:
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+class Metrics:
+    """The metrics of one application instance (its own registry; no global state)."""
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.requests = Counter(
+            "scimbridge_scim_requests",
+            "SCIM requests answered.",
+            ["method", "resource", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "scimbridge_scim_request_duration_seconds",
+            "Time to answer a SCIM request.",
+            ["method", "resource"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.sync_attempts = Counter(
+            "scimbridge_sync_attempts",
+            "Worker convergence attempts, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.sync_latency = Histogram(
+            "scimbridge_sync_duration_seconds",
+            "Time to converge one user's worker.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.twilio_requests = Counter(
+            "scimbridge_twilio_requests",
+            "Requests sent to Twilio, by endpoint and HTTP status (0: no response).",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self._store = StoreCollector(engine) if engine is not None else None
+        if self._store is not None and not self.multiprocess:
+            self.registry.register(self._store)
+
+    def observe_request(self, method: str, path: str, status: int, seconds: float) -> None:
+        resource = scim_resource(path)
+        if resource == "ops":
+            return
+        self.requests.labels(method, resource, str(status)).inc()
+        self.latency.labels(method, resource).observe(seconds)
+
+    def sync_outcome(self, outcome: str, user_id: str, seconds: float) -> None:
+        self.sync_attempts.labels(outcome).inc()
+        self.sync_latency.observe(seconds)
+
+    def twilio_request(self, endpoint: str, status: int) -> None:
+        self.twilio_requests.labels(endpoint, str(status)).inc()
+
+    def render(self) -> tuple[bytes, str]:
+        if not self.multiprocess:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        if self._store is not None:
+            registry.register(self._store)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+SyncObserver = Callable[[str, str, float], None]
