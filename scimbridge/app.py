@@ -87,7 +87,7 @@ def create_app(
         report = await run_in_threadpool(
             readiness,
             parts.engine,
-            sync_expected=settings.twilio is not None,
+            sync_expected=settings.twilio is not None or settings.fake_flex,
             thresholds=settings.readiness,
         )
         return JSONResponse(report.as_json(), status_code=200 if report.ok else 503)

@@ -137,11 +137,14 @@ def build_sync_worker(
     components.repository.sync_groups = reads_groups(mapping)
     limiter = RateLimiter(twilio.max_rps, burst=max(1.0, twilio.max_rps))
     retry = retry or RetryPolicy()
-    taskrouter = TaskRouter(twilio, limiter=limiter, retry=retry)
+    count_request = components.metrics.twilio_request
+    taskrouter = TaskRouter(twilio, limiter=limiter, retry=retry, on_request=count_request)
     flex_users = (
-        FlexUsers(twilio, limiter=limiter, retry=retry) if mapping.mode == "users_api" else None
+        FlexUsers(twilio, limiter=limiter, retry=retry, on_request=count_request)
+        if mapping.mode == "users_api"
+        else None
     )
-    return SyncWorker(
+    worker = SyncWorker(
         settings,
         components.engine,
         components.repository,
@@ -149,8 +152,10 @@ def build_sync_worker(
         mapping,
         threads=threads,
         flex_users=flex_users,
-        on_outcome=on_outcome,
+        on_outcome=on_outcome or components.metrics.sync_outcome,
     )
+    components.repository.on_enqueue = worker.notify
+    return worker
 
 
 def check_configuration(settings: Settings, user: str | None, console: Console) -> list[str]:

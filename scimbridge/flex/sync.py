@@ -369,12 +369,15 @@ class Reconciler:
             if worker is None:
                 links.delete_link(self.engine, link.user_id)
             else:
-                worker = self._offline(worker)
+                self._offline(worker)
+                # Keep only what a returning user needs to adopt the worker, no attribute values.
                 self._save(
                     link.replace(
+                        worker_sid=worker.sid,
                         activity_state=RETIRED,
-                        etag=worker.etag,
-                        attributes=worker.attributes,
+                        etag=None,
+                        attributes=None,
+                        attributes_hash=None,
                         last_synced_at=self.clock(),
                         last_error=None,
                     )

@@ -53,6 +53,9 @@ OutcomeHook = Callable[[str, str, float], None]
 STOP_TIMEOUT = 1.0
 
 
+CREDENTIALS_CHECK_SECONDS = 300.0
+
+
 def default_owner() -> str:
     """``host:pid:random``, short enough to leave room for a thread suffix in a 64-char lease."""
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -117,6 +120,8 @@ class SyncWorker:
         self._threads: list[threading.Thread] = []
         self._beat_lock = threading.Lock()
         self._last_beat = -float("inf")
+        self._taskrouter = taskrouter
+        self._last_verified = -float("inf")
 
     def __repr__(self) -> str:
         return f"SyncWorker(owner={self.owner!r}, threads={self.threads})"
@@ -159,15 +164,14 @@ class SyncWorker:
         failed: set[str] = set()
         while True:
             batch = self._claim(lease_owner)
-            again = [claim for claim in batch if claim.user_id in failed]
-            self._release(again)
-            for claim in batch:
-                if claim.user_id not in failed:
-                    if not self._process(claim):
-                        failed.add(claim.user_id)
-                    processed += 1
-            if not batch or again:
+            fresh = [claim for claim in batch if claim.user_id not in failed]
+            self._release([claim for claim in batch if claim.user_id in failed])
+            if not fresh:
                 return processed
+            for claim in fresh:
+                if not self._process(claim):
+                    failed.add(claim.user_id)
+                processed += 1
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -175,6 +179,7 @@ class SyncWorker:
         while not self._stop.is_set():
             try:
                 self._heartbeat()
+                self._maybe_verify_credentials()
                 batch = self._claim(lease_owner)
                 for index, claim in enumerate(batch):
                     if self._stop.is_set():
@@ -200,6 +205,31 @@ class SyncWorker:
             links.heartbeat(self.engine, self.owner, datetime.now(UTC))
         except SQLAlchemyError as exc:
             log.warning("sync heartbeat not written: %s", type(exc).__name__)
+
+    def _maybe_verify_credentials(self) -> None:
+        """Every few minutes, in the background loop only (``drain_once`` costs no extra call)."""
+        with self._beat_lock:
+            due = time.monotonic() - self._last_verified >= CREDENTIALS_CHECK_SECONDS
+            if due:
+                self._last_verified = time.monotonic()
+        if due:
+            self._verify_credentials()
+
+    def _verify_credentials(self) -> None:
+        """Record whether Twilio accepts the credentials, for ``/readyz`` and ``status``."""
+        try:
+            self._taskrouter.verify_credentials()
+            verdict = "ok"
+        except Unauthorized:
+            verdict = "Twilio refused the credentials (401)"
+            log.error("Twilio refused the credentials; every sync will fail until they are fixed")
+        except FlexApiError as exc:
+            log.warning("credentials not verified this time: %s", type(exc).__name__)
+            return
+        try:
+            links.write_state(self.engine, links.TWILIO_VERIFIED, verdict, datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            log.warning("credential check not recorded: %s", type(exc).__name__)
 
     def _claim(self, lease_owner: str) -> list[outbox.Claim]:
         try:

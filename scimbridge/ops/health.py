@@ -18,8 +18,6 @@ from scimbridge.config import ReadinessThresholds
 from scimbridge.store import links, outbox
 from scimbridge.store.database import at_head
 
-TWILIO_VERIFIED = "twilio_verified"
-
 
 @dataclass
 class Report:
@@ -75,7 +73,7 @@ def readiness(
         "last_heartbeat_age_seconds": None if freshest is None else round(freshest, 1),
         "workers": len(beats),
     }
-    verified = links.read_state(engine, TWILIO_VERIFIED)
+    verified = links.read_state(engine, links.TWILIO_VERIFIED)
     verified_age = _age(verified[1], now) if verified else None
     report.checks["twilio_credentials"] = {
         "ok": verified_age is not None and verified_age <= thresholds.credentials_minutes * 60,

@@ -31,6 +31,8 @@ DISABLED = "disabled"
 RETIRED = "retired"
 LAST_SUCCESSFUL_SYNC = "last_successful_sync"
 HEARTBEAT_PREFIX = "worker:"
+# "ok" when Twilio last accepted the credentials, else the reason it refused them.
+TWILIO_VERIFIED = "twilio_verified"
 
 
 class WorkerLinkConflict(Exception):

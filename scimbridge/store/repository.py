@@ -135,6 +135,12 @@ class Repository:
         self.is_postgres = engine.dialect.name == "postgresql"
         # When the Flex mapping reads groups, membership changes queue their members too.
         self.sync_groups = sync_groups
+        # Called after a commit that queued a sync (the in-process worker wakes up early).
+        self.on_enqueue: Callable[[], None] | None = None
+
+    def _enqueued(self) -> None:
+        if self.on_enqueue is not None:
+            self.on_enqueue()
 
     # -- transactions ------------------------------------------------------------------------
 
@@ -205,6 +211,7 @@ class Repository:
                 outbox.enqueue(conn, user_id, "created", now=now)
         except IntegrityError as exc:
             raise Conflict("userName") from exc
+        self._enqueued()
         return StoredResource(user_id, document, 1, now, now)
 
     def get_user(self, user_id: str) -> StoredResource:
@@ -251,6 +258,7 @@ class Repository:
                 outbox.enqueue(conn, user_id, "updated", now=now)
         except IntegrityError as exc:
             raise Conflict("userName") from exc
+        self._enqueued()
         return StoredResource(user_id, document, version, _utc(row["created_at"]), now)
 
     def delete_user(
@@ -265,6 +273,7 @@ class Repository:
             conn.execute(delete(users).where(users.c.id == user_id))
             self._audit(conn, actor, "delete", "User", user_id, None, now)
             outbox.enqueue(conn, user_id, "deleted", now=now)
+        self._enqueued()
 
     def query_users(
         self, where: ColumnElement[bool] | None, order_by: Any, offset: int, limit: int
@@ -444,6 +453,8 @@ class Repository:
                 self._audit(conn, actor, action, "Group", group_id, detail, now)
         except IntegrityError as exc:
             raise Conflict("displayName") from exc
+        if self.sync_groups:
+            self._enqueued()
         return StoredResource(group_id, document, version, _utc(row["created_at"]), now)
 
     def delete_group(
@@ -465,6 +476,8 @@ class Repository:
             if self.sync_groups:
                 for user_id in members:
                     outbox.enqueue(conn, user_id, "membership", now=now)
+        if self.sync_groups:
+            self._enqueued()
 
     def group_members(self, group_ids: Collection[str]) -> dict[str, list[tuple[str, str]]]:
         """(user id, display) of each group's members; display as sent, else userName."""

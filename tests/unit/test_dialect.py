@@ -307,7 +307,7 @@ def test_member_operations_in_every_entra_shape() -> None:
         MembersOperation("add", ("u2",)),
         MembersOperation("remove", ("u3",)),
         MembersOperation("remove", ("u4", "u5")),
-        MembersOperation("replace", ("u6",)),
+        MembersOperation("replace", ("u6",), (("u6", "Six"),)),
         MembersOperation("replace", ("u7",)),
         ModelOperation("replace", "displayName", "G"),
         MembersOperation("remove", None),

@@ -1,0 +1,82 @@
+"""``scimbridge status``: what an operator (or cron, or a probe) needs at a glance.
+
+Does: gather the backlog, the dead letters with their reasons, the last successful sync, the
+live tokens (names only) and the readiness checks into one report, for a table or ``--json``.
+Does not: change anything, call Twilio, or show any token or secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+
+from scimbridge.config import Settings
+from scimbridge.ops.health import readiness
+from scimbridge.store import links, outbox, tokens
+
+
+def status_report(settings: Settings, engine: Engine) -> dict[str, Any]:
+    report = readiness(
+        engine, sync_expected=settings.twilio is not None, thresholds=settings.readiness
+    )
+    result: dict[str, Any] = {"healthy": report.ok, "checks": report.checks}
+    if not report.checks.get("migrations", {}).get("ok"):
+        return result
+    last = links.read_state(engine, links.LAST_SUCCESSFUL_SYNC)
+    result["sync"] = {
+        "enabled": settings.twilio is not None,
+        "backlog": outbox.backlog(engine),
+        "oldest_pending_seconds": outbox.oldest_pending_age(engine),
+        "last_successful_sync": last[0] if last else None,
+    }
+    result["dead_letters"] = [
+        {
+            "user_id": letter.user_id,
+            "attempts": letter.attempts,
+            "reason": letter.last_error,
+            "dead_since": letter.dead_at.isoformat(),
+        }
+        for letter in outbox.dead_letters(engine)
+    ]
+    result["tokens"] = [
+        {"name": record.name, "created": record.created_at.isoformat()}
+        for record in tokens.list_tokens(engine)
+        if record.live
+    ]
+    result["static_token"] = settings.bearer_token is not None
+    return result
+
+
+def print_status(result: dict[str, Any], console: Console) -> None:
+    checks = Table("component", "ok", "detail", title="readiness")
+    for name, check in result["checks"].items():
+        detail = ", ".join(f"{k}={v}" for k, v in check.items() if k != "ok")
+        checks.add_row(name, "[green]yes[/green]" if check["ok"] else "[red]no[/red]", detail)
+    console.print(checks)
+    sync = result.get("sync")
+    if sync:
+        console.print(
+            f"sync: {'on' if sync['enabled'] else 'off'} · backlog {sync['backlog']} · "
+            f"last successful sync {sync['last_successful_sync'] or 'never'}"
+        )
+    letters = result.get("dead_letters") or []
+    if letters:
+        table = Table("user id", "attempts", "since", "reason", title="dead letters")
+        for letter in letters:
+            table.add_row(
+                letter["user_id"],
+                str(letter["attempts"]),
+                letter["dead_since"],
+                letter["reason"] or "",
+            )
+        console.print(table)
+        console.print("retry them with `scimbridge resync`")
+    live = result.get("tokens")
+    if live is not None:
+        names = ", ".join(t["name"] for t in live) or "none"
+        static = " (+ static token)" if result.get("static_token") else ""
+        console.print(f"live tokens: {names}{static}")
+    console.print("[green]healthy[/green]" if result["healthy"] else "[red]unhealthy[/red]")
