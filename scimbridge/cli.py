@@ -195,6 +195,25 @@ def check_config(
     console.print("[green]configuration is valid[/green]")
 
 
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Backlog, dead letters, last sync, live tokens; exits 1 when unhealthy."""
+    import json
+
+    from scimbridge.ops.status import print_status, status_report
+
+    settings = _settings()
+    engine = create_db_engine(settings.database_url)
+    result = status_report(settings, engine)
+    if as_json:
+        print(json.dumps(result, default=str, indent=2))
+    else:
+        print_status(result, console)
+    raise typer.Exit(0 if result["healthy"] else 1)
+
+
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Option("--name", help="A label for the token.")],

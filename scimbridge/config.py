@@ -114,7 +114,7 @@ def _readiness(doc: Mapping[str, Any]) -> ReadinessThresholds:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key.startswith("max_"):
-            values[key] = _int(value, f"ops.{key}")
+            values[key] = _int(value, f"ops.{key}", minimum=0)
         else:
             values[key] = _float(value, f"ops.{key}")
     return ReadinessThresholds(**values)
@@ -158,15 +158,15 @@ def _section(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value
 
 
-def _int(value: Any, name: str) -> int:
+def _int(value: Any, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ConfigError(f"{name} must be an integer")
     try:
         result = int(value)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
-    if result <= 0:
-        raise ConfigError(f"{name} must be positive")
+    if result < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
     return result
 
 

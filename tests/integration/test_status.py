@@ -1,0 +1,56 @@
+"""``scimbridge status``: the report and the exit code cron or a probe relies on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from scimbridge.cli import app
+from scimbridge.store import outbox
+from scimbridge.store.database import create_db_engine
+
+runner = CliRunner()
+
+
+def run_status(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["status", *args], env=env)
+    return result.exit_code, result.stdout
+
+
+def test_healthy_store_exits_zero_and_reports_json(sqlite_url: str) -> None:
+    code, out = run_status({"SCIMBRIDGE_DATABASE_URL": sqlite_url}, "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["healthy"] is True
+    assert report["sync"]["backlog"] == 0
+    assert report["dead_letters"] == []
+
+
+def test_unmigrated_database_exits_nonzero(tmp_path: Path) -> None:
+    code, out = run_status({"SCIMBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"})
+    assert code == 1
+    assert "scimbridge migrate" in out
+
+
+def test_dead_letters_over_threshold_are_listed_with_reasons(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    engine = create_db_engine(migrated_url)
+    with engine.begin() as conn:
+        outbox.enqueue(conn, "user-1", "created")
+    claim = outbox.claim(engine, "test", limit=1, lease_seconds=30)[0]
+    outbox.dead_letter(engine, claim, "friendly_name is 72 characters; TaskRouter allows 64")
+    engine.dispose()
+    config = tmp_path / "scimbridge.toml"
+    config.write_text("[ops]\nmax_dead_letters = 0\n")
+    env = {"SCIMBRIDGE_DATABASE_URL": migrated_url, "SCIMBRIDGE_CONFIG": str(config)}
+    code, out = run_status(env, "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["checks"]["dead_letters"] == {"ok": False, "value": 1}
+    assert report["dead_letters"][0]["user_id"] == "user-1"
+    assert "72 characters" in report["dead_letters"][0]["reason"]
+    code, table = run_status(env)
+    assert code == 1 and "user-1" in table and "resync" in table
