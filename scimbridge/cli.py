@@ -100,6 +100,12 @@ def serve(
             "process, not to Twilio."
         )
     application = create_app(settings, components=components, services=services)
+    shown = f"[{host}]" if ":" in host else host
+    log.info(
+        "SCIM Tenant URL: http://%s:%d/scim/v2 (behind your TLS proxy: https://HOST/scim/v2)",
+        shown,
+        port,
+    )
     uvicorn.run(
         application,
         host=host,

@@ -28,6 +28,9 @@ class Principal:
     name: str
 
 
+STATIC_PRINCIPAL = Principal("static-token")
+
+
 def bearer_token(authorization: str | None) -> str | None:
     if not authorization:
         return None
@@ -52,18 +55,26 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
 
-    def authenticate(self, token: str) -> Principal | None:
-        """Return the caller for ``token``, or None when it is not a live token."""
+    def known(self, token: str) -> tuple[bool, Principal | None]:
+        """Answer from memory only: ``(True, caller or None)``, or ``(False, None)`` when only
+        the database can tell (then call :meth:`authenticate`). Never blocks on I/O."""
         if self._static is not None and hmac.compare_digest(
             token.encode("utf-8", "surrogatepass"), self._static
         ):
-            return Principal("static-token")
+            return True, STATIC_PRINCIPAL
+        with self._lock:
+            cached = self._cache.get(token_hash(token))
+        if cached and cached[0] > self._clock():
+            return True, cached[1]
+        return False, None
+
+    def authenticate(self, token: str) -> Principal | None:
+        """Return the caller for ``token``, or None when it is not a live token."""
+        answered, principal = self.known(token)
+        if answered:
+            return principal
         key = token_hash(token)
         now = self._clock()
-        with self._lock:
-            cached = self._cache.get(key)
-        if cached and cached[0] > now:
-            return cached[1]
         name = find_live_token(self._engine, token)
         principal = Principal(f"token:{name}") if name else None
         with self._lock:

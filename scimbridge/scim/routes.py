@@ -97,9 +97,12 @@ class ScimApi:
     def _guard(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             token = bearer_token(request.headers.get("authorization"))
-            principal = (
-                await run_in_threadpool(self.authenticator.authenticate, token) if token else None
-            )
+            principal = None
+            if token:
+                # A static or recently seen token is answered without a thread hop.
+                answered, principal = self.authenticator.known(token)
+                if not answered:
+                    principal = await run_in_threadpool(self.authenticator.authenticate, token)
             if principal is None:
                 return error_response(
                     401,

@@ -12,8 +12,9 @@ A *document* is a resource as stored: the wire form without ``id``, ``meta`` and
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    bindparam,
     delete,
     func,
     insert,
@@ -44,6 +46,15 @@ from scimbridge.store.tables import audit_log, group_members, groups, users
 
 T = TypeVar("T")
 ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+# Statements of the hot paths, built once: building and cache-keying them per call costs more
+# than running them. Updates set the columns their parameters name.
+_BY_ID = {table: select(table).where(table.c.id == bindparam("by_id")) for table in (users, groups)}
+_UPDATE_BY_ID = {
+    table: update(table).where(table.c.id == bindparam("by_id")) for table in (users, groups)
+}
+_INSERT = {table: insert(table) for table in (users, groups, audit_log)}
+# Past busy_timeout a locked SQLite write is refused; waiting for the in-process lock is the same.
+_WRITE_LOCK_SECONDS = 30.0
 
 
 def comparison_key(value: str) -> str:
@@ -133,6 +144,9 @@ class Repository:
     def __init__(self, engine: Engine, *, sync_groups: bool = False) -> None:
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
+        # SQLite has one writer: writers of this process queue here, in order, instead of in
+        # SQLite's busy handler, which sleeps and retries (long tails under concurrent writes).
+        self._sqlite_writer = None if self.is_postgres else threading.Lock()
         # When the Flex mapping reads groups, membership changes queue their members too.
         self.sync_groups = sync_groups
         # Called after a commit that queued a sync (the in-process worker wakes up early).
@@ -146,6 +160,9 @@ class Repository:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        writer = self._sqlite_writer
+        if writer is not None and not writer.acquire(timeout=_WRITE_LOCK_SECONDS):
+            raise StoreUnavailable("the database stayed locked")
         options = {} if self.is_postgres else {"sqlite_begin": "IMMEDIATE"}
         try:
             with self.engine.connect().execution_options(**options) as conn, conn.begin():
@@ -155,6 +172,9 @@ class Repository:
             raise StoreUnavailable(
                 type(exc.orig).__name__ if exc.orig else "database error"
             ) from exc
+        finally:
+            if writer is not None:
+                writer.release()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -167,10 +187,10 @@ class Repository:
             ) from exc
 
     def _lock(self, conn: Connection, table: Any, resource_id: str) -> Mapping[Any, Any]:
-        query = select(table).where(table.c.id == resource_id)
+        query = _BY_ID[table]
         if self.is_postgres:
             query = query.with_for_update()
-        row = conn.execute(query).mappings().first()
+        row = conn.execute(query, {"by_id": resource_id}).mappings().first()
         if row is None:
             raise NotFound("User" if table is users else "Group", resource_id)
         return row
@@ -180,14 +200,15 @@ class Repository:
         conn: Connection, actor: str, action: str, kind: str, rid: str, detail: Any, now: datetime
     ) -> None:
         conn.execute(
-            insert(audit_log).values(
-                at=now,
-                actor=actor,
-                action=action,
-                resource_type=kind,
-                resource_id=rid,
-                detail=detail,
-            )
+            _INSERT[audit_log],
+            {
+                "at": now,
+                "actor": actor,
+                "action": action,
+                "resource_type": kind,
+                "resource_id": rid,
+                "detail": detail,
+            },
         )
 
     # -- users ---------------------------------------------------------------------------------
@@ -198,14 +219,15 @@ class Repository:
         try:
             with self._write() as conn:
                 conn.execute(
-                    insert(users).values(
-                        id=user_id,
-                        resource=document,
-                        version=1,
-                        created_at=now,
-                        updated_at=now,
+                    _INSERT[users],
+                    {
+                        "id": user_id,
+                        "resource": document,
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
                         **user_columns(document),
-                    )
+                    },
                 )
                 self._audit(conn, actor, "create", "User", user_id, None, now)
                 outbox.enqueue(conn, user_id, "created", now=now)
@@ -216,7 +238,7 @@ class Repository:
 
     def get_user(self, user_id: str) -> StoredResource:
         with self._read() as conn:
-            row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+            row = conn.execute(_BY_ID[users], {"by_id": user_id}).mappings().first()
         if row is None:
             raise NotFound("User", user_id)
         return _stored(row)
@@ -248,11 +270,14 @@ class Repository:
                     return _stored(row)
                 version = row["version"] + 1
                 conn.execute(
-                    update(users)
-                    .where(users.c.id == user_id)
-                    .values(
-                        resource=document, version=version, updated_at=now, **user_columns(document)
-                    )
+                    _UPDATE_BY_ID[users],
+                    {
+                        "by_id": user_id,
+                        "resource": document,
+                        "version": version,
+                        "updated_at": now,
+                        **user_columns(document),
+                    },
                 )
                 self._audit(conn, actor, action, "User", user_id, detail, now)
                 outbox.enqueue(conn, user_id, "updated", now=now)
@@ -396,14 +421,15 @@ class Repository:
         try:
             with self._write() as conn:
                 conn.execute(
-                    insert(groups).values(
-                        id=group_id,
-                        resource=document,
-                        version=1,
-                        created_at=now,
-                        updated_at=now,
+                    _INSERT[groups],
+                    {
+                        "id": group_id,
+                        "resource": document,
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
                         **group_columns(document),
-                    )
+                    },
                 )
                 self._apply_membership(conn, group_id, membership, now)
                 self._audit(conn, actor, "create", "Group", group_id, None, now)
@@ -413,7 +439,7 @@ class Repository:
 
     def get_group(self, group_id: str) -> StoredResource:
         with self._read() as conn:
-            row = conn.execute(select(groups).where(groups.c.id == group_id)).mappings().first()
+            row = conn.execute(_BY_ID[groups], {"by_id": group_id}).mappings().first()
         if row is None:
             raise NotFound("Group", group_id)
         return _stored(row)
@@ -441,14 +467,14 @@ class Repository:
                     return _stored(row)
                 version = row["version"] + 1
                 conn.execute(
-                    update(groups)
-                    .where(groups.c.id == group_id)
-                    .values(
-                        resource=document,
-                        version=version,
-                        updated_at=now,
+                    _UPDATE_BY_ID[groups],
+                    {
+                        "by_id": group_id,
+                        "resource": document,
+                        "version": version,
+                        "updated_at": now,
                         **group_columns(document),
-                    )
+                    },
                 )
                 self._audit(conn, actor, action, "Group", group_id, detail, now)
         except IntegrityError as exc:
@@ -517,10 +543,14 @@ class Repository:
         ordering = [order_by] if order_by is not None else []
         rows_query = rows_query.order_by(*ordering, table.c.created_at, table.c.id)
         with self._read() as conn:
+            rows: Sequence[Mapping[Any, Any]] = []
+            if limit > 0:
+                rows = conn.execute(rows_query.offset(offset).limit(limit)).mappings().all()
+                if len(rows) < limit and (rows or offset == 0):
+                    # The page holds the last match, so the total needs no count(*) (a full
+                    # scan on an unindexed filter); one read transaction, one snapshot.
+                    return offset + len(rows), [_stored(r) for r in rows]
             total = int(conn.scalar(count) or 0)
-            if limit <= 0 or offset >= total:
-                return total, []
-            rows = conn.execute(rows_query.offset(offset).limit(limit)).mappings().all()
         return total, [_stored(r) for r in rows]
 
     def ping(self) -> None:
