@@ -127,6 +127,13 @@ def profile(target: Target, output: Path) -> Callable[[], None]:
     return stop
 
 
+def machine_busy() -> float:
+    """CPU seconds every process of the machine has spent so far, all cores added up."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    idle = int(fields[3]) + int(fields[4])
+    return (sum(int(value) for value in fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu(pid: int) -> float:
     """User + system CPU seconds of a process so far, all its threads included."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -335,6 +342,9 @@ class Cell:
     errors: int
     verified: str = "-"
     server_cpu: float = 0.0  # CPU seconds the server process spent on the measured requests
+    # Share of the machine's cores that processes other than this client and the server used
+    # meanwhile: a cell measured beside a busy neighbour shows it here.
+    others: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -496,11 +506,17 @@ async def bench_server(target: Target, args: argparse.Namespace, users: int) -> 
             async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
                 before = await total_users(session, target.base_url) if scenario == "post" else 0
                 _, _, warm_errors = await drive(session, warmup, concurrency)
-                cpu_before = process_cpu(target.process.pid)
+                ours = (process_cpu(target.process.pid), process_cpu(os.getpid()))
+                busy = machine_busy()
                 seconds, latencies, errors = await drive(session, plan, concurrency)
-                server_cpu = process_cpu(target.process.pid) - cpu_before
-                cell = Cell(target.label, users, scenario, concurrency, len(plan), seconds,
-                            latencies, errors + warm_errors, server_cpu=server_cpu)  # fmt: skip
+                server_cpu = process_cpu(target.process.pid) - ours[0]
+                client_cpu = process_cpu(os.getpid()) - ours[1]
+                others = machine_busy() - busy - server_cpu - client_cpu
+                others_share = max(0.0, others) / seconds / len(os.sched_getaffinity(0))
+                cell = Cell(
+                    target.label, users, scenario, concurrency, len(plan), seconds, latencies,
+                    errors + warm_errors, server_cpu=server_cpu, others=others_share,
+                )  # fmt: skip
                 if scenario == "patch":
                     cell.verified = await verify_patches(session, scenarios)
                 elif scenario == "post":
@@ -515,8 +531,8 @@ async def bench_server(target: Target, args: argparse.Namespace, users: int) -> 
 
 HEADER = (
     "| server | users | scenario | conc. | requests | req/s | p50 ms | p95 ms | p99 ms | errors "
-    "| server CPU ms/req | writes committed |\n"
-    "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    "| server CPU ms/req | other load | writes committed |\n"
+    "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
 
 
@@ -525,7 +541,8 @@ def row(cell: Cell) -> str:
         f"| {cell.server} | {cell.users:,} | {cell.scenario} | {cell.concurrency} | "
         f"{cell.requests} | {cell.rate:,.0f} | {cell.percentile(0.50):.1f} | "
         f"{cell.percentile(0.95):.1f} | {cell.percentile(0.99):.1f} | {cell.errors} | "
-        f"{1000 * cell.server_cpu / cell.requests:.2f} | {cell.verified} |"
+        f"{1000 * cell.server_cpu / cell.requests:.2f} | {100 * cell.others:.0f}% | "
+        f"{cell.verified} |"
     )
 
 

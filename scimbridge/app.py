@@ -1,7 +1,8 @@
 """``create_app(settings)``: the ASGI application with everything injected.
 
-Does: wire the SCIM API, health and metrics endpoints, the access log, SCIM-shaped 404/405/500
-answers, and the lifespan that starts and stops background services (the sync worker).
+Does: wire the SCIM API, the OAuth token endpoint (when ``[auth]`` turns it on), health and
+metrics endpoints, the access log, SCIM-shaped 404/405/500 answers, and the lifespan that starts
+and stops background services (the sync worker).
 Does not: hold global state; each call builds a fresh, independent application.
 """
 
@@ -20,16 +21,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route, Router
+from starlette.routing import BaseRoute, Mount, Route, Router
 
 from scimbridge.config import Settings
 from scimbridge.ops.access import AccessLogMiddleware
 from scimbridge.ops.health import readiness
 from scimbridge.ops.metrics import Metrics
 from scimbridge.scim.auth import Authenticator, bearer_token
+from scimbridge.scim.auth_config import parse_auth_config
 from scimbridge.scim.errors import error_response
 from scimbridge.scim.extensions import ResourceModels
+from scimbridge.scim.jwt_auth import EntraJwtVerifier, signing_keys
 from scimbridge.scim.routes import ScimApi
+from scimbridge.scim.throttle import FailureThrottle
+from scimbridge.scim.token_endpoint import PATH as TOKEN_PATH
+from scimbridge.scim.token_endpoint import TokenEndpoint
 from scimbridge.store.database import create_db_engine
 from scimbridge.store.repository import Repository
 
@@ -63,6 +69,26 @@ def build_components(settings: Settings, engine: Engine | None = None) -> Compon
     return Components(settings, engine, repository, models, Metrics(engine))
 
 
+def _authentication(settings: Settings, engine: Engine) -> tuple[Authenticator, list[BaseRoute]]:
+    """The SCIM authenticator and the token endpoint route (if any), from ``[auth]``."""
+    config = parse_auth_config(settings.auth)
+    throttle = FailureThrottle.from_config(config.throttle)
+    entra_jwt = (
+        EntraJwtVerifier(config.entra_jwt, signing_keys(config.entra_jwt.jwks))
+        if config.entra_jwt
+        else None
+    )
+    authenticator = Authenticator(
+        engine, settings.bearer_token, entra_jwt=entra_jwt, throttle=throttle
+    )
+    if not config.token_endpoint_enabled:
+        return authenticator, []
+    identity = config.workload_identity
+    keys = signing_keys(identity.jwks) if identity else None
+    endpoint = TokenEndpoint(engine, config, keys, throttle)
+    return authenticator, [Route(TOKEN_PATH, endpoint.handle, methods=["POST"])]
+
+
 def create_app(
     settings: Settings,
     *,
@@ -71,7 +97,7 @@ def create_app(
 ) -> Starlette:
     parts = components or build_components(settings)
     parts.services.extend(services)
-    authenticator = Authenticator(parts.engine, settings.bearer_token)
+    authenticator, auth_routes = _authentication(settings, parts.engine)
     api = ScimApi(settings, parts.repository, parts.models, authenticator)
 
     async def not_found(scope: Any, receive: Any, send: Any) -> None:
@@ -90,7 +116,10 @@ def create_app(
             sync_expected=settings.twilio is not None or settings.fake_flex,
             thresholds=settings.readiness,
         )
-        return JSONResponse(report.as_json(), status_code=200 if report.ok else 503)
+        # `?scope=scim` decides on what SCIM needs (database, schema) and still reports the rest:
+        # a Kubernetes readiness probe must not take SCIM offline because Twilio is down.
+        ok = report.scim_ok if request.query_params.get("scope") == "scim" else report.ok
+        return JSONResponse(report.as_json(), status_code=200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
         if settings.metrics_token is not None:
@@ -129,6 +158,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *auth_routes,
             Mount("/scim/v2", app=scim_router),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from scimbridge.config import ConfigError, Settings, load_settings
 from scimbridge.ops.logging import configure_logging
 from scimbridge.store import tokens
 from scimbridge.store.database import at_head, create_db_engine, migrate
+
+if TYPE_CHECKING:
+    from scimbridge.flex.reconcile import Outcome, Plan
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 token_app = typer.Typer(no_args_is_help=True, help="Manage SCIM bearer tokens.")
@@ -218,6 +221,141 @@ def status(
     else:
         print_status(result, console)
     raise typer.Exit(0 if result["healthy"] else 1)
+
+
+@app.command()
+def resync(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report the drift; change nothing.")
+    ] = False,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only the user with this userName.")
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove orphan workers (offline, then delete).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Prune without asking.")] = False,
+) -> None:
+    """List the workers, diff them against the store, converge the drift; 1 if a user failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from scimbridge.app import build_components
+    from scimbridge.flex.mapping import MappingError, parse_mapping
+    from scimbridge.flex.reconcile import Resync
+    from scimbridge.flex.retry import FlexApiError
+    from scimbridge.wiring import build_sync_worker
+
+    settings = _settings()
+    if settings.twilio is None:
+        err.print("[red]resync needs Twilio settings (TWILIO_ACCOUNT_SID…)[/red]")
+        raise typer.Exit(2)
+    engine = _engine_at_head(settings, auto_migrate=settings.is_sqlite)
+    components = build_components(settings, engine)  # type: ignore[arg-type]
+    try:
+        mapping = parse_mapping(settings.flex)
+    except MappingError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    worker = build_sync_worker(settings, components, settings.twilio, mapping)
+    resyncer = Resync(components.engine, components.repository, worker.reconciler)
+
+    def progress() -> Progress:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        return Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
+
+    try:
+        with progress() as bar:
+            task = bar.add_task("listing workers", total=None)
+            plan = resyncer.plan(
+                user_name=user, on_listed=lambda count: bar.update(task, completed=count)
+            )
+    except LookupError as exc:
+        err.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(1) from exc
+    except FlexApiError as exc:
+        err.print(f"[red]Twilio:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    _print_resync_plan(plan, prune=prune)
+    if dry_run:
+        console.print("dry run: nothing was changed")
+        return
+    with progress() as bar:
+        task = bar.add_task("converging", total=len(plan.drifted))
+        outcome = resyncer.apply(plan, on_done=lambda _entry: bar.advance(task))
+    if prune and plan.orphans:
+        if not plan.complete:
+            err.print(
+                "[yellow]--prune needs a full resync (without --user); nothing pruned[/yellow]"
+            )
+        elif yes or typer.confirm(f"Delete {len(plan.orphans)} orphan worker(s)?", err=True):
+            with progress() as bar:
+                task = bar.add_task("pruning", total=len(plan.orphans))
+                resyncer.prune(plan, outcome, on_done=lambda _worker: bar.advance(task))
+    _print_resync_outcome(outcome)
+    raise typer.Exit(0 if outcome.ok else 1)
+
+
+RESYNC_ROWS = (
+    ("create", "to create"),
+    ("update", "to update"),
+    ("make_unavailable", "to make unavailable"),
+    ("delete", "to delete"),
+    ("unchanged", "unchanged"),
+)
+
+
+def _print_resync_plan(plan: Plan, *, prune: bool) -> None:
+    counts = plan.counts()
+    source = f"{plan.listed} worker(s) listed" if plan.complete else "one user looked up"
+    console.print(f"resync plan ({source})")
+    table = Table("", "users")
+    for key, label in RESYNC_ROWS:
+        table.add_row(label, str(counts[key]))
+    table.add_row("orphans", str(counts["orphans"]) if plan.complete else "-")
+    console.print(table)
+    if plan.fetched:
+        console.print(f"{plan.fetched} worker(s) listed without attributes were fetched to diff")
+    drifted = [entry for entry in plan.entries if entry.action != "unchanged"]
+    if drifted:
+        detail = Table("user", "action", "what differs")
+        for entry in drifted[:50]:
+            detail.add_row(
+                entry.label, entry.action.replace("_", " "), "; ".join(entry.differences)
+            )
+        console.print(detail)
+        if len(drifted) > 50:
+            console.print(f"… and {len(drifted) - 50} more")
+    if plan.orphans:
+        orphans = Table("orphan worker", "sid", "activity")
+        for orphan in plan.orphans[:50]:
+            orphans.add_row(orphan.friendly_name, orphan.sid, orphan.activity_name)
+        console.print(orphans)
+        if not prune:
+            console.print("orphans are kept; `--prune` removes them")
+    for failure in plan.failures:
+        err.print(f"[red]✗[/red] {failure.label}: {failure.reason}")
+
+
+def _print_resync_outcome(outcome: Outcome) -> None:
+    by_outcome: dict[str, int] = {}
+    for result in outcome.converged:
+        by_outcome[result.outcome] = by_outcome.get(result.outcome, 0) + 1
+    summary = ", ".join(f"{name} {count}" for name, count in sorted(by_outcome.items()))
+    console.print(
+        f"converged {len(outcome.converged)} user(s)" + (f": {summary}" if summary else "")
+    )
+    failed = {failure.user_id for failure in outcome.failures}
+    for user_id in outcome.retried:
+        verdict = "[red]failed again[/red]" if user_id in failed else "[green]ok[/green]"
+        console.print(f"dead-lettered user {user_id} retried: {verdict}")
+    if outcome.pruned:
+        console.print(f"pruned {len(outcome.pruned)} orphan worker(s)")
+    for worker, reason in outcome.prune_failures:
+        err.print(f"[red]✗[/red] orphan {worker.friendly_name} ({worker.sid}) not pruned: {reason}")
+    for failure in outcome.failures:
+        err.print(f"[red]✗[/red] {failure.label} ({failure.user_id}): {failure.reason}")
+    if outcome.failures:
+        err.print(f"{len(outcome.failures)} user(s) failed; they are queued for the sync worker")
 
 
 @token_app.command("create")

@@ -94,8 +94,12 @@ def sync_services(
     Empty when the sync is off (no Twilio settings and no fake, or ``SCIMBRIDGE_SYNC=false``).
     Raises :class:`ConfigError` when the settings contradict each other or the mapping is bad.
     """
+    # Queue membership changes whenever the mapping reads groups, even where no worker runs in
+    # this process: a separate `scimbridge worker` drains the same outbox.
+    mapping = parse_mapping(settings.flex)
+    components.repository.sync_groups = reads_groups(mapping)
     if not settings.sync.enabled:
-        log.warning("sync is off (SCIMBRIDGE_SYNC=false); serving SCIM only")
+        log.warning("no sync worker in this process (SCIMBRIDGE_SYNC=false); serving SCIM only")
         return []
     if settings.twilio and settings.fake_flex:
         raise ConfigError(
@@ -104,8 +108,6 @@ def sync_services(
     if not settings.twilio and not settings.fake_flex:
         log.warning("sync is off: no Twilio settings (TWILIO_ACCOUNT_SID…); serving SCIM only")
         return []
-    mapping = parse_mapping(settings.flex)
-    components.repository.sync_groups = reads_groups(mapping)
     if not run_worker:
         log.info("no sync worker in this process; run `scimbridge worker` to drain the outbox")
         return []

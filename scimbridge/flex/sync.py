@@ -22,6 +22,7 @@ then is deleted (404 = already gone). Re-enabling leaves the activity to the age
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -103,6 +104,13 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """The user's worker as the caller just read it; ``worker`` None: a full listing has none."""
+
+    worker: Worker | None
+
+
 class Reconciler:
     """Converges workers for ``mapping`` through ``taskrouter`` (and ``flex_users`` in Users API
     mode). Thread-safe; one per process is enough.
@@ -132,6 +140,7 @@ class Reconciler:
         self.flex_users = flex_users if mapping.mode == "users_api" else None
         self.conditional_writes = conditional_writes
         self.clock = clock
+        self._probing = threading.Lock()
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -141,11 +150,35 @@ class Reconciler:
         Raises :class:`PermanentSyncError` for what retrying cannot cure, and the typed Twilio
         errors of :mod:`scimbridge.flex.taskrouter` (``retryable`` says whether to try again).
         """
+        return self._converge(user_id, None)
+
+    def converge_from(self, user_id: str, worker: Worker | None) -> SyncResult:
+        """:meth:`converge`, starting from ``worker``: the user's worker as the caller just read
+        it (listed or fetched), or None when a full listing showed there is none. The lookups are
+        skipped: an unchanged worker costs no call, a rename, an activity change or a create one.
+
+        Attributes are never written from a *listed* worker (no ETag, maybe stale attributes):
+        it is fetched first, unless the link's snapshot equals the listing and the write can go
+        with ``If-Match`` against it. In Users API mode this is :meth:`converge`.
+        """
+        if self.flex_users is not None:
+            return self.converge(user_id)
+        return self._converge(user_id, _Seen(worker))
+
+    def remove_worker(self, worker: Worker) -> None:
+        """Offline with RejectPendingReservations, then delete (404 = gone); touches no link.
+        How ``resync --prune`` removes a worker that no user maps to."""
+        self._offline(worker)
+        self.taskrouter.delete(worker.sid)
+
+    def _converge(self, user_id: str, seen: _Seen | None) -> SyncResult:
         link = links.get(self.engine, user_id) or WorkerLink(user_id)
+        if seen is not None and not _snapshot_current(link, seen.worker):
+            link = link.replace(etag=None)  # the worker changed since our write: no 1-call path
         try:
             stored = self.repository.get_user(user_id)
         except NotFound:
-            return self._retire(link)
+            return self._retire(link, seen)
         groups = [name for _group_id, name in self.repository.user_groups(user_id)]
         try:
             desired = desired_worker(stored.document, groups, self.mapping)
@@ -163,12 +196,12 @@ class Reconciler:
         if not desired.active and self.policy.on_disable == "delete":
             if link.activity_state != DISABLED:
                 changes.flags.add("disabled")
-            link = self._remove(link, desired.friendly_name)
+            link = self._remove(link, desired.friendly_name, seen)
             self._save(link.replace(activity_state=DISABLED, friendly_name=desired.friendly_name))
             return self._result(link, desired, changes)
         if self.flex_users is not None:
             link = self._provision(link, desired)
-        link = self._converge_worker(link, desired, changes)
+        link = self._converge_worker(link, desired, changes, seen)
         return self._result(link, desired, changes)
 
     def _result(self, link: WorkerLink, desired: DesiredWorker, changes: _Changes) -> SyncResult:
@@ -183,7 +216,7 @@ class Reconciler:
     # -- an existing user ------------------------------------------------------------------------
 
     def _converge_worker(
-        self, link: WorkerLink, desired: DesiredWorker, changes: _Changes
+        self, link: WorkerLink, desired: DesiredWorker, changes: _Changes, seen: _Seen | None
     ) -> WorkerLink:
         owned_hash = attributes_hash(desired.attributes)
         if link.activity_state == DISABLED and desired.active:
@@ -192,7 +225,7 @@ class Reconciler:
             changes.flags.add("disabled")
         worker = self._write_from_snapshot(link, desired, owned_hash, changes)
         if worker is None:
-            worker = self._find(link, desired, changes)
+            worker = self._find(link, desired, changes, seen)
             worker = self._write_merged(worker, link, desired, changes)
         worker = self._maybe_probe(worker)
         saved = link.replace(
@@ -240,20 +273,31 @@ class Reconciler:
         changes.written, changes.renamed = True, renamed
         return worker
 
-    def _find(self, link: WorkerLink, desired: DesiredWorker, changes: _Changes) -> Worker:
+    def _find(
+        self,
+        link: WorkerLink,
+        desired: DesiredWorker,
+        changes: _Changes,
+        seen: _Seen | None = None,
+    ) -> Worker:
         """The worker by linked SID, else by friendly_name (new, then last known), else a new one
-        (the intended friendly_name is written to the link first, so a crash cannot orphan it)."""
-        worker = self.taskrouter.fetch(link.worker_sid) if link.worker_sid else None
+        (the intended friendly_name is written to the link first, so a crash cannot orphan it).
+        ``seen`` replaces the lookups (a worker seen, or none: create)."""
+        if seen is None:
+            worker = self.taskrouter.fetch(link.worker_sid) if link.worker_sid else None
+            names = [desired.friendly_name]
+            if link.friendly_name and link.friendly_name.casefold() != names[0].casefold():
+                names.append(link.friendly_name)
+            for name in names if worker is None else ():
+                worker = self.taskrouter.find_by_friendly_name(name)
+                if worker is not None:
+                    break
+        else:
+            worker = seen.worker
         if worker is not None:
-            return worker
-        names = [desired.friendly_name]
-        if link.friendly_name and link.friendly_name.casefold() != desired.friendly_name.casefold():
-            names.append(link.friendly_name)
-        for name in names:
-            worker = self.taskrouter.find_by_friendly_name(name)
-            if worker is not None:
+            if worker.sid != link.worker_sid:
                 self._check_not_linked_elsewhere(worker, link.user_id)
-                return worker
+            return worker
         attributes = merge_attributes({}, desired, ())
         self._checked(attributes)
         self._save(link.replace(friendly_name=desired.friendly_name, worker_sid=None, etag=None))
@@ -269,6 +313,11 @@ class Reconciler:
         """Read-merge-write with ``If-Match`` from the read; on 412 read, merge and write again."""
         for _attempt in range(MAX_CONFLICT_RETRIES):
             merged = merge_attributes(worker.attributes, desired, link.owned_keys)
+            if worker.listed and merged != worker.attributes:
+                # A listing's attributes may be stale and carry no ETag: merge from a fetch.
+                fresh = self.taskrouter.fetch(worker.sid)
+                worker = fresh or self._find(link.replace(worker_sid=None), desired, changes)
+                continue
             renamed = worker.friendly_name != desired.friendly_name
             activity = self._activity_change(worker, desired, link)
             if merged == worker.attributes and not renamed and activity is None:
@@ -314,7 +363,12 @@ class Reconciler:
         update, so it changes nothing either way. Returns the worker as it now is."""
         if self.conditional_writes is not None or not worker.etag:
             return worker
+        # One probe at a time: the other threads keep fetching until the answer is in.
+        if not self._probing.acquire(blocking=False):
+            return worker
         try:
+            if self.conditional_writes is not None:
+                return worker
             worker = self.taskrouter.update(worker.sid, if_match=PROBE_ETAG)
         except PreconditionFailed:
             self.conditional_writes = True
@@ -326,6 +380,8 @@ class Reconciler:
             return worker
         else:
             self.conditional_writes = False
+        finally:
+            self._probing.release()
         log.info("If-Match on workers is %s", "honoured" if self.conditional_writes else "ignored")
         return worker
 
@@ -363,9 +419,9 @@ class Reconciler:
 
     # -- a deleted user, or a disabled one under on_disable = "delete" -------------------------
 
-    def _retire(self, link: WorkerLink) -> SyncResult:
+    def _retire(self, link: WorkerLink, seen: _Seen | None = None) -> SyncResult:
         if self.policy.on_delete == "offline":
-            worker = self._locate(link)
+            worker = self._locate(link, seen)
             if worker is None:
                 links.delete_link(self.engine, link.user_id)
             else:
@@ -383,13 +439,16 @@ class Reconciler:
                     )
                 )
         else:
-            self._remove(link, link.friendly_name)
+            self._remove(link, link.friendly_name, seen)
             links.delete_link(self.engine, link.user_id)
         return SyncResult("deleted", link.user_id, link.friendly_name, link.worker_sid)
 
-    def _remove(self, link: WorkerLink, friendly_name: str | None) -> WorkerLink:
+    def _remove(
+        self, link: WorkerLink, friendly_name: str | None, seen: _Seen | None = None
+    ) -> WorkerLink:
         """Offline with RejectPendingReservations, then delete (or Deprovision); 404 = gone."""
-        worker = self._locate(link.replace(friendly_name=link.friendly_name or friendly_name))
+        located = link.replace(friendly_name=link.friendly_name or friendly_name)
+        worker = self._locate(located, seen)
         if worker is not None:
             self._offline(worker)
         deprovisioned = False
@@ -407,7 +466,11 @@ class Reconciler:
             last_error=None,
         )
 
-    def _locate(self, link: WorkerLink) -> Worker | None:
+    def _locate(self, link: WorkerLink, seen: _Seen | None = None) -> Worker | None:
+        if seen is not None:
+            if seen.worker is not None and seen.worker.sid != link.worker_sid:
+                self._check_not_linked_elsewhere(seen.worker, link.user_id)
+            return seen.worker
         worker = self.taskrouter.fetch(link.worker_sid) if link.worker_sid else None
         if worker is None and link.friendly_name:
             worker = self.taskrouter.find_by_friendly_name(link.friendly_name)
@@ -455,3 +518,14 @@ class Reconciler:
         except AttributesTooLarge as exc:
             raise PermanentSyncError(exc.reason) from None
         return dict(attributes)
+
+
+def _snapshot_current(link: WorkerLink, worker: Worker | None) -> bool:
+    """Whether ``worker`` (as just read) still looks as the link remembers writing it."""
+    return (
+        worker is not None
+        and worker.sid == link.worker_sid
+        and worker.friendly_name == link.friendly_name
+        and link.attributes is not None
+        and worker.attributes == dict(link.attributes)
+    )

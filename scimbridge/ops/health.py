@@ -18,6 +18,8 @@ from scimbridge.config import ReadinessThresholds
 from scimbridge.store import links, outbox
 from scimbridge.store.database import at_head
 
+SCIM_COMPONENTS = ("database", "migrations")
+
 
 @dataclass
 class Report:
@@ -26,6 +28,11 @@ class Report:
     @property
     def ok(self) -> bool:
         return all(check["ok"] for check in self.checks.values())
+
+    @property
+    def scim_ok(self) -> bool:
+        """What serving SCIM needs: the database answers and the schema is new enough."""
+        return all(self.checks.get(name, {}).get("ok") for name in SCIM_COMPONENTS)
 
     def as_json(self) -> dict[str, Any]:
         return {"status": "ready" if self.ok else "not ready", "checks": self.checks}

@@ -100,3 +100,5 @@ def configure_logging(fmt: str = "plain", level: str = "INFO", secrets: Iterable
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     # twilio logs every request URL at INFO, and lookups carry FriendlyName=<email> in the query.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    # Every readiness check opens an alembic context, which says so at INFO.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)

@@ -21,8 +21,8 @@ from starlette.routing import BaseRoute, Route
 
 from scimbridge.config import Settings
 from scimbridge.scim import discovery, documents
-from scimbridge.scim.auth import Authenticator, Principal, bearer_token
-from scimbridge.scim.errors import error_response, from_scim_exception, from_store_error
+from scimbridge.scim.auth import Authenticator, Principal
+from scimbridge.scim.errors import from_scim_exception, from_store_error
 from scimbridge.scim.extensions import ResourceModels
 from scimbridge.scim.http import (
     etag,
@@ -96,19 +96,10 @@ class ScimApi:
 
     def _guard(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            token = bearer_token(request.headers.get("authorization"))
-            principal = None
-            if token:
-                # A static or recently seen token is answered without a thread hop.
-                answered, principal = self.authenticator.known(token)
-                if not answered:
-                    principal = await run_in_threadpool(self.authenticator.authenticate, token)
-            if principal is None:
-                return error_response(
-                    401,
-                    "a valid bearer token is required",
-                    headers={"WWW-Authenticate": 'Bearer realm="scimbridge"'},
-                )
+            # 401, or 429 while this address cools down; a cached token needs no thread hop.
+            principal = await self.authenticator.admit(request)
+            if isinstance(principal, Response):
+                return principal
             request.state.principal = principal.name
             try:
                 return await handler(request, principal)

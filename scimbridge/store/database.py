@@ -92,4 +92,17 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def at_head(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision()
+    """Whether the schema is new enough for this code: at head, or at a revision it doesn't know.
+
+    An unknown revision is a newer one (a later release migrated first), so the old pods of a
+    rolling upgrade keep serving; only a database *behind* this code is refused.
+    """
+    current = current_revision(engine)
+    if current is None:
+        return False
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    try:
+        script.get_revision(current)
+    except Exception:  # alembic raises its own lookup errors for revisions it has no file for
+        return True
+    return current == script.get_current_head()

@@ -101,6 +101,8 @@ api_tokens = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp, nullable=True),
     Column("last_used_at", Timestamp, nullable=True),
+    # Set on access tokens issued by the OAuth token endpoint; NULL means it never expires.
+    Column("expires_at", Timestamp, nullable=True),
 )
 
 audit_log = Table(

@@ -1,6 +1,7 @@
 """Bearer tokens at rest: only their SHA-256 is stored; several can be live for rotation.
 
-Does: create a token (returning the secret once), list, revoke, and look a presented token up.
+Does: create a token (returning the secret once), list, revoke, and look a presented token up;
+expire the short-lived tokens the OAuth token endpoint issues and purge them once expired.
 Does not: read HTTP headers or decide who may do what (``scim.auth`` does).
 """
 
@@ -10,9 +11,9 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import ColumnElement, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from scimbridge.store.outbox import utcnow
@@ -32,26 +33,41 @@ class TokenRecord:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    expires_at: datetime | None = None
 
     @property
     def live(self) -> bool:
-        return self.revoked_at is None
+        if self.revoked_at is not None:
+            return False
+        if self.expires_at is None:
+            return True
+        expires = self.expires_at
+        return (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) > utcnow()
 
 
 class TokenNameTaken(ValueError):
     pass
 
 
-def create_token(engine: Engine, name: str) -> tuple[TokenRecord, str]:
-    """Store a new token named ``name``; return its record and the secret (shown once)."""
+def create_token(
+    engine: Engine, name: str, *, expires_at: datetime | None = None
+) -> tuple[TokenRecord, str]:
+    """Store a new token named ``name``; return its record and the secret (shown once).
+
+    ``expires_at`` (aware, UTC) makes a short-lived token; without it the token lives until revoked.
+    """
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
-    record = TokenRecord(str(uuid.uuid4()), name, now, None, None)
+    record = TokenRecord(str(uuid.uuid4()), name, now, None, None, expires_at)
     try:
         with engine.begin() as conn:
             conn.execute(
                 insert(api_tokens).values(
-                    id=record.id, name=name, token_hash=token_hash(secret), created_at=now
+                    id=record.id,
+                    name=name,
+                    token_hash=token_hash(secret),
+                    created_at=now,
+                    expires_at=expires_at,
                 )
             )
     except IntegrityError as exc:
@@ -63,7 +79,14 @@ def list_tokens(engine: Engine) -> list[TokenRecord]:
     with engine.connect() as conn:
         rows = conn.execute(select(api_tokens).order_by(api_tokens.c.created_at)).mappings()
         return [
-            TokenRecord(r["id"], r["name"], r["created_at"], r["revoked_at"], r["last_used_at"])
+            TokenRecord(
+                r["id"],
+                r["name"],
+                r["created_at"],
+                r["revoked_at"],
+                r["last_used_at"],
+                r["expires_at"],
+            )
             for r in rows
         ]
 
@@ -81,8 +104,12 @@ def revoke_token(engine: Engine, name_or_id: str) -> bool:
     return bool(result.rowcount)
 
 
+def _unexpired(now: datetime) -> ColumnElement[bool]:
+    return api_tokens.c.expires_at.is_(None) | (api_tokens.c.expires_at > now)
+
+
 def find_live_token(engine: Engine, presented: str) -> str | None:
-    """Return the name of the live token whose hash matches ``presented``, else None.
+    """Return the name of the live (unrevoked, unexpired) token matching ``presented``, else None.
 
     The lookup is by hash, so the comparison never touches the secret byte by byte.
     """
@@ -90,7 +117,46 @@ def find_live_token(engine: Engine, presented: str) -> str | None:
     with engine.connect() as conn:
         name = conn.scalar(
             select(api_tokens.c.name).where(
-                api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None)
+                api_tokens.c.token_hash == digest,
+                api_tokens.c.revoked_at.is_(None),
+                _unexpired(utcnow()),
             )
         )
     return str(name) if name is not None else None
+
+
+def purge_expired_tokens(engine: Engine) -> int:
+    """Delete tokens whose expiry has passed; return how many. Never touches non-expiring ones."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            delete(api_tokens).where(
+                api_tokens.c.expires_at.is_not(None), api_tokens.c.expires_at <= utcnow()
+            )
+        )
+    return int(result.rowcount or 0)
+
+
+def trim_expiring_tokens(engine: Engine, name_prefix: str, keep: int) -> int:
+    """Keep only the ``keep`` newest expiring tokens whose name starts with ``name_prefix``.
+
+    Bounds how many access tokens one OAuth client can hold at once; returns how many went.
+    """
+    with engine.begin() as conn:
+        newest = (
+            select(api_tokens.c.id)
+            .where(
+                api_tokens.c.expires_at.is_not(None),
+                api_tokens.c.name.startswith(name_prefix, autoescape=True),
+            )
+            .order_by(api_tokens.c.created_at.desc(), api_tokens.c.id)
+            .limit(keep)
+        )
+        kept = [row[0] for row in conn.execute(newest)]
+        result = conn.execute(
+            delete(api_tokens).where(
+                api_tokens.c.expires_at.is_not(None),
+                api_tokens.c.name.startswith(name_prefix, autoescape=True),
+                api_tokens.c.id.not_in(kept),
+            )
+        )
+    return int(result.rowcount or 0)

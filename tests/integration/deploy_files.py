@@ -33,7 +33,7 @@ def yaml_documents(path: Path) -> list[dict[str, Any]]:
 
 def kubernetes_resources() -> list[tuple[Path, dict[str, Any]]]:
     """Every Kubernetes object in deploy/kubernetes (the kustomization itself excluded)."""
-    resources = []
+    resources: list[tuple[Path, dict[str, Any]]] = []
     for path in sorted(KUBERNETES.glob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue

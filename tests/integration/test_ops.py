@@ -120,3 +120,23 @@ def test_secrets_never_reach_logs_errors_or_metrics(
         assert secret not in logs
         for body in bodies[-2:]:
             assert secret not in body
+
+
+def test_scim_scoped_readiness_ignores_the_sync(sqlite_url: str) -> None:
+    # Twilio configured but no worker has ever reported: not ready overall, ready for SCIM.
+    settings = load_settings(
+        env={
+            "SCIMBRIDGE_DATABASE_URL": sqlite_url,
+            "SCIMBRIDGE_BEARER_TOKEN": TOKEN,
+            "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+            "TWILIO_AUTH_TOKEN": "unused-here",
+            "SCIMBRIDGE_SYNC": "false",
+        }
+    )
+    with serving(create_app(settings)) as base:
+        full = httpx.get(base + "/readyz")
+        assert full.status_code == 503
+        assert full.json()["checks"]["sync_worker"]["ok"] is False
+        scoped = httpx.get(base + "/readyz", params={"scope": "scim"})
+        assert scoped.status_code == 200
+        assert scoped.json()["checks"]["sync_worker"]["ok"] is False
