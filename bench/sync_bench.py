@@ -120,6 +120,15 @@ class Phase:
     def failed(self) -> int:
         return sum(1 for _t, _e, status in self.requests if not 200 <= status < 300)
 
+    def failures(self) -> str:
+        """Non-2xx answers counted by endpoint and status (0: no response arrived)."""
+        seen = Counter(
+            f"{endpoint} {status}"
+            for _t, endpoint, status in self.requests
+            if not 200 <= status < 300
+        )
+        return ", ".join(f"{key}: {count}" for key, count in sorted(seen.items())) or "none"
+
 
 # -- the system under test -----------------------------------------------------------------------
 
@@ -417,12 +426,14 @@ class Report:
             *(f"| {target} | {measured} | {mark(ok)} |" for target, measured, ok in rows),
             "",
             f"- Initial sync: {wall:.1f} s from worker start to the last outcome; "
-            f"{len(initial.requests)} Twilio requests ({initial.failed} not 2xx); outcomes "
+            f"{len(initial.requests)} Twilio requests ({initial.failed} not 2xx: "
+            f"{initial.failures()}); outcomes "
             f"{dict(initial.outcomes)}.",
             f"- Initial sync calls by route: {routes_text(initial.routes, users)}; If-Match "
             f"probes: {initial.probes}.",
             f"- Steady change: {steady.ended - steady.started:.1f} s, {steady.rate:.2f} req/s, "
-            f"{len(steady.requests)} requests ({steady.failed} not 2xx); by route: "
+            f"{len(steady.requests)} requests ({steady.failed} not 2xx: {steady.failures()}); "
+            f"by route: "
             f"{routes_text(steady.routes, users)}; outcomes {dict(steady.outcomes)}.",
         ]
         return "\n".join(lines) + "\n"

@@ -1,8 +1,9 @@
 """``create_app(settings)``: the ASGI application with everything injected.
 
 Does: wire the SCIM API, the OAuth token endpoint (when ``[auth]`` turns it on), health and
-metrics endpoints, the access log, SCIM-shaped 404/405/500 answers, and the lifespan that starts
-and stops background services (the sync worker).
+metrics endpoints, the OpenAPI description (``/openapi.json``, no auth), the access log,
+SCIM-shaped 404/405/500 answers, and the lifespan that starts and stops background services
+(the sync worker).
 Does not: hold global state; each call builds a fresh, independent application.
 """
 
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -29,9 +32,11 @@ from scimbridge.ops.health import readiness
 from scimbridge.ops.metrics import Metrics
 from scimbridge.scim.auth import Authenticator, bearer_token
 from scimbridge.scim.auth_config import parse_auth_config
-from scimbridge.scim.errors import error_response
+from scimbridge.scim.errors import database_unavailable, error_response
 from scimbridge.scim.extensions import ResourceModels
 from scimbridge.scim.jwt_auth import EntraJwtVerifier, signing_keys
+from scimbridge.scim.openapi import PATH as OPENAPI_PATH
+from scimbridge.scim.openapi import openapi_endpoint
 from scimbridge.scim.routes import ScimApi
 from scimbridge.scim.throttle import FailureThrottle
 from scimbridge.scim.token_endpoint import PATH as TOKEN_PATH
@@ -139,6 +144,16 @@ def create_app(
             return error_response(405, f"{request.method} is not allowed on {request.url.path}")
         return error_response(exc.status_code, str(exc.detail))
 
+    async def store_unavailable(request: Request, exc: Exception) -> Response:
+        # Outside the repository (token lookup, pool exhausted): still "retry later", not a 500.
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        return database_unavailable()
+
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal error; the request was not applied")
@@ -158,10 +173,16 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Route(OPENAPI_PATH, openapi_endpoint(), methods=["GET"]),
             *auth_routes,
             Mount("/scim/v2", app=scim_router),
         ],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_error,
+            OperationalError: store_unavailable,
+            PoolTimeout: store_unavailable,
+            Exception: server_error,
+        },
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False

@@ -61,6 +61,13 @@ def serve(
     proxy_headers: Annotated[
         bool, typer.Option(help="Trust X-Forwarded-* from the reverse proxy.")
     ] = True,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            help="Addresses whose X-Forwarded-* is trusted (comma-separated; '*' for any). "
+            "Keep it to the proxy when the port is reachable directly."
+        ),
+    ] = "*",
     fake_flex: Annotated[
         bool,
         typer.Option(
@@ -102,7 +109,11 @@ def serve(
             "[bold yellow]FAKE FLEX:[/bold yellow] workers go to an in-memory fake Flex in this "
             "process, not to Twilio."
         )
-    application = create_app(settings, components=components, services=services)
+    try:
+        application = create_app(settings, components=components, services=services)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     shown = f"[{host}]" if ":" in host else host
     log.info(
         "SCIM Tenant URL: http://%s:%d/scim/v2 (behind your TLS proxy: https://HOST/scim/v2)",
@@ -115,7 +126,7 @@ def serve(
         port=port,
         log_config=None,
         proxy_headers=proxy_headers,
-        forwarded_allow_ips="*" if proxy_headers else None,
+        forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
         access_log=False,
     )
 

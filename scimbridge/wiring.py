@@ -31,6 +31,7 @@ from scimbridge.flex.retry import FlexApiError, RetryPolicy
 from scimbridge.flex.taskrouter import TaskRouter
 from scimbridge.flex.users_api import FlexUsers
 from scimbridge.flex.worker import OutcomeHook, SyncWorker
+from scimbridge.scim.auth_config import parse_auth_config
 
 if TYPE_CHECKING:
     from scimbridge.app import BackgroundService, Components
@@ -171,6 +172,10 @@ def check_configuration(settings: Settings, user: str | None, console: Console) 
         mapping = parse_mapping(settings.flex)
     except MappingError as exc:
         problems.extend(exc.problems or [str(exc)])
+    try:
+        parse_auth_config(settings.auth)
+    except ConfigError as exc:
+        problems.append(str(exc))
     if settings.twilio and settings.fake_flex:
         problems.append("SCIMBRIDGE_FAKE_FLEX and TWILIO_ACCOUNT_SID are both set; choose one")
     if settings.twilio is None:

@@ -58,9 +58,14 @@ def from_store_error(exc: StoreError) -> Response:
     if isinstance(exc, UnknownMembers):
         return error_response(400, str(exc), "invalidValue")
     if isinstance(exc, StoreUnavailable):
-        return error_response(
-            503,
-            "the database is unavailable; nothing was changed, retry later",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return database_unavailable()
     return error_response(500, "internal error")
+
+
+def database_unavailable() -> Response:
+    """503 with ``Retry-After``: the database could not be reached or stayed locked."""
+    return error_response(
+        503,
+        "the database is unavailable; nothing was changed, retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

@@ -48,12 +48,12 @@ class JwksError(ValueError):
 
 class JwtRefused(Exception):
     """A token failed a check. ``reason`` is fixed wording safe to tell the caller; ``detail``
-    may quote claim values (never the token) and is meant for the operator's log."""
+    adds the offending value (a claim, never the token) for the operator's log."""
 
-    def __init__(self, reason: str, detail: str | None = None) -> None:
+    def __init__(self, reason: str, value: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.detail = detail or reason
+        self.detail = f"{reason}: {value}" if value else reason
 
 
 def parse_jwks(document: Any) -> dict[str, RSAPublicKey]:
@@ -197,7 +197,7 @@ def verify_jwt(token: str, keys: SigningKeys, rules: ClaimRules) -> dict[str, An
         raise JwtRefused("no key id")
     key = keys.key_for(kid)
     if key is None:
-        raise JwtRefused("unknown signing key", f"key id {_quote(kid)} not in {keys.describe}")
+        raise JwtRefused("unknown signing key", f"key id {_quote(kid)} is not in {keys.describe}")
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -213,24 +213,24 @@ def verify_jwt(token: str, keys: SigningKeys, rules: ClaimRules) -> dict[str, An
     except jwt.ImmatureSignatureError as exc:
         raise JwtRefused("not yet valid") from exc
     except jwt.MissingRequiredClaimError as exc:
-        raise JwtRefused("missing claim", f"missing claim {exc.claim}") from exc
+        raise JwtRefused("missing claim", exc.claim) from exc
     except jwt.PyJWTError as exc:
-        raise JwtRefused("invalid token", f"invalid token: {exc}") from exc
+        raise JwtRefused("invalid token", str(exc)) from exc
     _check_claims(claims, rules)
     return claims
 
 
 def _check_claims(claims: Mapping[str, Any], rules: ClaimRules) -> None:
     if claims["iss"] not in rules.issuers:
-        raise JwtRefused("wrong issuer", f"issuer {_quote(claims['iss'])}")
+        raise JwtRefused("wrong issuer", _quote(claims["iss"]))
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if not any(a in rules.audiences for a in audiences if isinstance(a, str)):
-        raise JwtRefused("wrong audience", f"audience {_quote(claims['aud'])}")
+        raise JwtRefused("wrong audience", _quote(claims["aud"]))
     tid = claims["tid"]
     if not isinstance(tid, str) or tid.lower() != rules.tenant_id.lower():
-        raise JwtRefused("wrong tenant", f"tenant {_quote(tid)}")
+        raise JwtRefused("wrong tenant", _quote(tid))
     if rules.subject is not None and claims.get("sub") != rules.subject:
-        raise JwtRefused("wrong subject", f"subject {_quote(claims.get('sub'))}")
+        raise JwtRefused("wrong subject", _quote(claims.get("sub")))
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, unquote_plus
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -208,7 +208,7 @@ class TokenEndpoint:
             return _json(refusal.status, body, refusal.headers)
         try:
             secret = await run_in_threadpool(self._issue, client_id, lifetime)
-        except DBAPIError:
+        except SQLAlchemyError:
             log.exception("could not store an access token for client %r", client_id)
             body = {"error": "temporarily_unavailable", "error_description": "try again later"}
             return _json(503, body, {"Retry-After": "5"})

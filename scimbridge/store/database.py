@@ -38,13 +38,19 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """Return an engine for ``url`` with the settings scimbridge relies on."""
+def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> Engine:
+    """Return an engine for ``url`` with the settings scimbridge relies on.
+
+    ``lock_timeout`` (seconds) bounds how long a statement waits for a lock another connection
+    holds (SQLite's busy timeout, PostgreSQL's ``lock_timeout``); past it the statement fails
+    with an ``OperationalError``, which the repository reports as ``StoreUnavailable``.
+    """
     url = normalize_url(url)
+    lock_ms = max(1, int(lock_timeout * 1000))
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": lock_timeout},
             pool_size=8,
             max_overflow=8,
             **kwargs,
@@ -58,7 +64,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={lock_ms}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -67,7 +73,14 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+    return create_engine(
+        url,
+        connect_args={"options": f"-c lock_timeout={lock_ms}"},
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        **kwargs,
+    )
 
 
 def alembic_config(url: str) -> Config:

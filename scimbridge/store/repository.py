@@ -45,6 +45,7 @@ from scimbridge.store.errors import (
 from scimbridge.store.tables import audit_log, group_members, groups, users
 
 T = TypeVar("T")
+_MAX_OFFSET = 2**62
 ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 # Statements of the hot paths, built once: building and cache-keying them per call costs more
 # than running them. Updates set the columns their parameters name.
@@ -544,7 +545,8 @@ class Repository:
         rows_query = rows_query.order_by(*ordering, table.c.created_at, table.c.id)
         with self._read() as conn:
             rows: Sequence[Mapping[Any, Any]] = []
-            if limit > 0:
+            # OFFSET is a signed 64-bit integer on both engines; no row lies past it anyway.
+            if limit > 0 and offset < _MAX_OFFSET:
                 rows = conn.execute(rows_query.offset(offset).limit(limit)).mappings().all()
                 if len(rows) < limit and (rows or offset == 0):
                     # The page holds the last match, so the total needs no count(*) (a full

@@ -101,7 +101,7 @@ def serve_api(database_url: str, scim: dict[str, Any] | None = None) -> Iterator
     migrate(database_url)
     settings = load_settings(
         env={"SCIMBRIDGE_DATABASE_URL": database_url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN},
-        document={"scim": scim or {}},
+        document={"scim": scim or {}, "auth": {"throttle": {"enabled": False}}},
     )
     with ExitStack() as stack:
         engine = create_db_engine(database_url)
@@ -132,7 +132,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def engine_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def engine_api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
     if request.param == "sqlite":
         with serve_api(_sqlite_url(tmp_path_factory)) as served:
             yield served

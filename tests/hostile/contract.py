@@ -42,7 +42,9 @@ def check_answer(response: httpx.Response) -> None:
     what = f"{response.request.method} {response.request.url.path}"
     root_search = response.request.url.path.rstrip("/") == "/scim/v2/.search"
     # RFC 7644 §3.4.3 lets a provider answer 501 to a search across resource types.
-    assert response.status_code < 500 or (root_search and response.status_code == 501), f"{what} → {response.status_code}: {response.text[:500]}"
+    assert response.status_code < 500 or (root_search and response.status_code == 501), (
+        f"{what} → {response.status_code}: {response.text[:500]}"
+    )
     if response.status_code < 400:
         return
     assert response.headers.get("content-type", "").startswith("application/scim+json"), (
@@ -76,20 +78,31 @@ class Snapshot:
     def take(cls, engine: Engine) -> Snapshot:
         with engine.connect() as conn:
             return cls(
-                users=tuple(_documents(conn.execute(select(users.c.id, users.c.version, users.c.resource)))),
+                users=tuple(
+                    _documents(conn.execute(select(users.c.id, users.c.version, users.c.resource)))
+                ),
                 groups=tuple(
-                    _documents(conn.execute(select(groups.c.id, groups.c.version, groups.c.resource)))
+                    _documents(
+                        conn.execute(select(groups.c.id, groups.c.version, groups.c.resource))
+                    )
                 ),
                 members=tuple(
                     sorted(
                         (r[0], r[1], r[2])
                         for r in conn.execute(
-                            select(group_members.c.group_id, group_members.c.user_id, group_members.c.display)
+                            select(
+                                group_members.c.group_id,
+                                group_members.c.user_id,
+                                group_members.c.display,
+                            )
                         )
                     )
                 ),
                 outbox=tuple(
-                    sorted((r[0], r[1]) for r in conn.execute(select(outbox.c.user_id, outbox.c.generation)))
+                    sorted(
+                        (r[0], r[1])
+                        for r in conn.execute(select(outbox.c.user_id, outbox.c.generation))
+                    )
                 ),
                 audit_rows=int(conn.scalar(select(func.count()).select_from(audit_log)) or 0),
             )

@@ -164,10 +164,23 @@ NAMED_BODIES: list[tuple[str, bytes]] = [
     ("overlong UTF-8", b'{"userName": "\xc0\xaf"}'),
     ("1e400", b'{"schemas": [], "userName": "big", "x": 1e400}'),
     ("10**5000", b'{"userName": "big", "active": ' + b"1" * 5000 + b"}"),
-    ("2**64", encode(_user(**{"urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User": {"n": 2**64}}))),
+    (
+        "2**64",
+        encode(
+            _user(**{"urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User": {"n": 2**64}})
+        ),
+    ),
     ("duplicate keys", b'{"userName": "dup@x.com", "userName": {"a": 1}}'),
     ("very long attribute name", encode({**_user(), "a" * 100_000: "x"})),
-    ("very long URN attribute", encode({**_user(), "urn:ietf:params:scim:schemas:extension:" + "x" * 50_000 + ":2.0:User": {"a": 1}})),
+    (
+        "very long URN attribute",
+        encode(
+            {
+                **_user(),
+                "urn:ietf:params:scim:schemas:extension:" + "x" * 50_000 + ":2.0:User": {"a": 1},
+            }
+        ),
+    ),
     ("userName too long", encode(_user(userName="u" * 600))),
     ("userName of spaces", encode(_user(userName="   "))),
     ("emails of strings", encode(_user(emails=["a@x.com", 1, None, True]))),
@@ -192,7 +205,11 @@ def test_ten_thousand_members_in_one_group(api: Api) -> None:
     created = api.request(
         "POST",
         "/Groups",
-        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "big", "members": members},
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "big",
+            "members": members,
+        },
     )
     assert created.status_code == 400 and created.json()["scimType"] == "invalidValue"
     patched = api.request(

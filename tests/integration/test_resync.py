@@ -12,8 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from scimbridge.cli import app
 from scimbridge.flex.reconcile import Resync
