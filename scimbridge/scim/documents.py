@@ -32,7 +32,8 @@ from scim2_models import (
 
 from scimbridge.scim import dialect, roles
 from scimbridge.scim.extensions import GROUP_URN, USER_URN, ResourceModels
-from scimbridge.store.repository import MembershipChange
+from scimbridge.store.repository import MembershipChange, group_columns, user_columns
+from scimbridge.store.tables import group_members, groups, users
 
 R = TypeVar("R")
 _NOT_STORED = ("id", "meta", "password", "members")
@@ -101,7 +102,41 @@ def _document(
     dumped.pop("schemas", None)
     dumped.update({urn: part for urn, part in undeclared.items() if part})
     extensions = [key for key in dumped if key.lower().startswith("urn:")]
-    return {"schemas": [core, *extensions], **dumped}
+    document = {"schemas": [core, *extensions], **dumped}
+    _check_columns(document, core)
+    return document
+
+
+# The SCIM attribute each indexed column is read from, for the refusal's wording.
+_COLUMN_ATTRIBUTES = {
+    "user_name": "userName",
+    "user_name_key": "userName",
+    "external_id": "externalId",
+    "display_name": "displayName",
+    "display_name_key": "displayName",
+    "email_key": "emails.value",
+}
+
+
+def _check_columns(document: dict[str, Any], core: str) -> None:
+    """Refuse (invalidValue) a value longer than its indexed column holds (PostgreSQL would fail
+    the write; SQLite would keep it), measured as stored: case-folded keys can grow."""
+    table, columns = (
+        (users, user_columns(document)) if core == USER_URN else (groups, group_columns(document))
+    )
+    for name, value in columns.items():
+        limit = getattr(table.c[name].type, "length", None)
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            attribute = _COLUMN_ATTRIBUTES.get(name, name)
+            raise InvalidValueException(detail=f"{attribute} is longer than {limit} characters")
+
+
+def _membership(change: MembershipChange) -> MembershipChange:
+    """``change``, refused (invalidValue) if a member display is longer than the column holds."""
+    limit = group_members.c.display.type.length
+    if limit is not None and any(len(display) > limit for display in change.displays.values()):
+        raise InvalidValueException(detail=f"a member display is longer than {limit} characters")
+    return change
 
 
 def _apply_undeclared(store: dict[str, dict[str, Any]], step: dialect.UndeclaredOperation) -> None:
@@ -180,8 +215,8 @@ def create_group(body: Any, models: ResourceModels) -> tuple[dict[str, Any], Mem
     resource = _validated(
         models.group_model, parsed.attributes, Context.RESOURCE_CREATION_REQUEST, models
     )
-    return _document(resource, {}, GROUP_URN), MembershipChange(
-        replace=frozenset(parsed.members or ()), displays=parsed.member_displays
+    return _document(resource, {}, GROUP_URN), _membership(
+        MembershipChange(replace=frozenset(parsed.members or ()), displays=parsed.member_displays)
     )
 
 
@@ -204,7 +239,7 @@ def replace_group(
         if parsed.members is None
         else MembershipChange(replace=frozenset(parsed.members), displays=parsed.member_displays)
     )
-    return _document(resource, {}, GROUP_URN), membership
+    return _document(resource, {}, GROUP_URN), _membership(membership)
 
 
 def patch_group(
@@ -241,7 +276,7 @@ def patch_group(
         replace=None if replace is None else frozenset(replace),
         displays=displays,
     )
-    return _document(resource, {}, GROUP_URN), membership
+    return _document(resource, {}, GROUP_URN), _membership(membership)
 
 
 def check_patch_size(body: Any, limit: int) -> None:

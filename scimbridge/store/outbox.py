@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -65,31 +66,40 @@ def enqueue(conn: Connection, user_id: str, reason: str, *, now: datetime | None
     """
     now = now or utcnow()
     revived = conn.execute(
-        update(outbox)
-        .where(outbox.c.user_id == user_id)
-        .values(
-            reason=reason,
-            generation=outbox.c.generation + 1,
-            attempts=0,
-            next_attempt_at=now,
-            dead_at=None,
-            last_error=None,
-            updated_at=now,
-        )
+        _REVIVE,
+        {
+            "by_user_id": user_id,
+            "reason": reason,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "dead_at": None,
+            "last_error": None,
+            "updated_at": now,
+        },
     )
     if revived.rowcount:
         return
     conn.execute(
-        insert(outbox).values(
-            user_id=user_id,
-            reason=reason,
-            generation=1,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+        _INSERT,
+        {
+            "user_id": user_id,
+            "reason": reason,
+            "generation": 1,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
+
+
+# Built once: enqueue runs in every SCIM write; building statements cost more than running them.
+_REVIVE = (
+    update(outbox)
+    .where(outbox.c.user_id == bindparam("by_user_id"))
+    .values(generation=outbox.c.generation + 1)
+)
+_INSERT = insert(outbox)
 
 
 def enqueue_many(engine: Engine, user_ids: list[str], reason: str) -> None:
