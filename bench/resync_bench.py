@@ -99,7 +99,8 @@ def main() -> None:
             "SCIMBRIDGE_TWILIO_MAX_RPS": "10000",
         }
         settings = load_settings(env=env, document={})
-        assert settings.twilio is not None
+        twilio = settings.twilio
+        assert twilio is not None
         engine = create_db_engine(url)
         components = build_components(settings, engine)
         mapping = parse_mapping(settings.flex)
@@ -117,7 +118,7 @@ def main() -> None:
         print(f"seeded {args.workers} users and workers in {time.perf_counter() - started:.1f}s")
 
         def resync() -> Resync:
-            worker = build_sync_worker(settings, components, settings.twilio, mapping)
+            worker = build_sync_worker(settings, components, twilio, mapping)
             return Resync(engine, components.repository, worker.reconciler)
 
         adopt = run("first resync: adopt every worker", fake, resync())

@@ -133,7 +133,7 @@ def _check_columns(document: dict[str, Any], core: str) -> None:
 
 def _membership(change: MembershipChange) -> MembershipChange:
     """``change``, refused (invalidValue) if a member display is longer than the column holds."""
-    limit = group_members.c.display.type.length
+    limit = getattr(group_members.c.display.type, "length", None)
     if limit is not None and any(len(display) > limit for display in change.displays.values()):
         raise InvalidValueException(detail=f"a member display is longer than {limit} characters")
     return change

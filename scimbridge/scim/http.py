@@ -10,6 +10,7 @@ Does not: authenticate, touch the database, or interpret resources.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -138,6 +139,34 @@ def _param(query: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _check_filter_text(text: str) -> None:
+    """Refuse (invalidFilter) NUL or an unpaired surrogate in a filter, raw or as a ``\\u``
+    escape in a string value: no database can compare them (PostgreSQL refuses NUL, and neither
+    driver can encode a lone surrogate)."""
+    values = [text]
+    for literal in _STRING_LITERAL.findall(text):
+        try:
+            values.append(json.loads(literal))
+        except ValueError:
+            continue  # not a JSON string: the filter parser reports the syntax error
+    for value in values:
+        if "\x00" in value or (not value.isascii() and not _encodable(value)):
+            raise InvalidFilterException(
+                detail="filter values cannot hold NUL or unpaired surrogate characters"
+            )
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def list_params(query: Mapping[str, str], limits: Limits) -> ListParams:
     """Parse list parameters. ``startIndex`` < 1 reads as 1; ``count`` is clamped to the limit."""
     start = _int_param(_param(query, "startIndex"), "startIndex")
@@ -150,6 +179,8 @@ def list_params(query: Mapping[str, str], limits: Limits) -> ListParams:
         raise InvalidFilterException(
             detail=f"the filter is longer than {limits.max_filter_length} characters"
         )
+    if filter_text is not None:
+        _check_filter_text(filter_text)
     return ListParams(
         filter=filter_text if filter_text and filter_text.strip() else None,
         start_index=max(1, start if start is not None else 1),

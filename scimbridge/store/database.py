@@ -44,6 +44,8 @@ def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> 
     ``lock_timeout`` (seconds) bounds how long a statement waits for a lock another connection
     holds (SQLite's busy timeout, PostgreSQL's ``lock_timeout``); past it the statement fails
     with an ``OperationalError``, which the repository reports as ``StoreUnavailable``.
+    Bound parameters are left out of error messages: they carry user names, e-mail addresses
+    and token hashes, and an error message ends up in a log.
     """
     url = normalize_url(url)
     lock_ms = max(1, int(lock_timeout * 1000))
@@ -51,6 +53,7 @@ def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> 
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": lock_timeout},
+            hide_parameters=True,
             pool_size=8,
             max_overflow=8,
             **kwargs,
@@ -76,6 +79,7 @@ def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> 
     return create_engine(
         url,
         connect_args={"options": f"-c lock_timeout={lock_ms}"},
+        hide_parameters=True,
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,

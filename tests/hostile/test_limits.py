@@ -34,7 +34,9 @@ def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 def _patch(operations: int) -> dict[str, object]:
     return {
         "schemas": [PATCH_OP],
-        "Operations": [{"op": "replace", "path": "title", "value": str(n)} for n in range(operations)],
+        "Operations": [
+            {"op": "replace", "path": "title", "value": str(n)} for n in range(operations)
+        ],
     }
 
 
@@ -62,7 +64,9 @@ def test_depth_over_the_limit_is_invalid_syntax(tight: Api) -> None:
     nested: object = "deep"
     for _ in range(TIGHT["max_json_depth"]):
         nested = {"a": nested}
-    response = tight.request("POST", "/Users", json={"schemas": [CORE], "userName": "d@x.com", "name": nested})
+    response = tight.request(
+        "POST", "/Users", json={"schemas": [CORE], "userName": "d@x.com", "name": nested}
+    )
     assert response.status_code == 400 and response.json()["scimType"] == "invalidSyntax"
 
 

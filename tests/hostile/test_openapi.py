@@ -14,13 +14,13 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import settings
-from schemathesis.config import SchemathesisConfig
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.config import SchemathesisConfig
 
 import scimbridge.scim
 from tests.hostile.conftest import FAST, SLOW, TOKEN, Api

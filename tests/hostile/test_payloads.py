@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.hostile.conftest import BUDGETS, Api
+from tests.hostile.conftest import BUDGETS, GROUP, PATCH_OP, Api
 from tests.hostile.strategies import (
     CONTENT_TYPES,
     GROUP_PATHS,
@@ -43,7 +43,7 @@ def encode(body: Any) -> bytes:
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
-def test_raw_bodies_with_any_content_type(api: Api, budget: settings) -> None:
+def test_raw_bodies_with_any_content_type(engine_api: Api, budget: settings) -> None:
     @budget
     @given(
         write=st.sampled_from([*WRITES, "POST /Users/.search", "POST /Groups/.search"]),
@@ -51,20 +51,20 @@ def test_raw_bodies_with_any_content_type(api: Api, budget: settings) -> None:
         content_type=CONTENT_TYPES,
     )
     def run(write: str, body: bytes, content_type: str) -> None:
-        method, path = _target(api, write)
+        method, path = _target(engine_api, write)
         headers = {"Content-Type": content_type} if content_type else {}
-        api.request(method, path, content=body, headers=headers)
+        engine_api.request(method, path, content=body, headers=headers)
 
     run()
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
-def test_user_bodies_with_wrong_types_everywhere(api: Api, budget: settings) -> None:
+def test_user_bodies_with_wrong_types_everywhere(engine_api: Api, budget: settings) -> None:
     @budget
     @given(body=user_bodies(), replace=st.booleans())
     def run(body: dict[str, Any], replace: bool) -> None:
-        path = f"/Users/{api.user_ids[2]}" if replace else "/Users"
-        response = api.request(
+        path = f"/Users/{engine_api.user_ids[2]}" if replace else "/Users"
+        response = engine_api.request(
             "PUT" if replace else "POST",
             path,
             content=encode(body),
@@ -72,45 +72,47 @@ def test_user_bodies_with_wrong_types_everywhere(api: Api, budget: settings) -> 
         )
         if response.status_code == 201:
             # Keep the store small: what was created goes again (and must be deletable).
-            assert api.http.delete(f"/Users/{response.json()['id']}").status_code == 204
+            assert engine_api.http.delete(f"/Users/{response.json()['id']}").status_code == 204
 
     run()
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
-def test_group_bodies_with_wrong_types_and_member_shapes(api: Api, budget: settings) -> None:
+def test_group_bodies_with_wrong_types_and_member_shapes(engine_api: Api, budget: settings) -> None:
     @budget
     @given(data=st.data(), replace=st.booleans())
     def run(data: st.DataObject, replace: bool) -> None:
-        body = data.draw(group_bodies([*api.user_ids, "no-such-user", ""]))
-        path = f"/Groups/{api.group_id}" if replace else "/Groups"
-        response = api.request(
+        body = data.draw(group_bodies([*engine_api.user_ids, "no-such-user", ""]))
+        path = f"/Groups/{engine_api.group_id}" if replace else "/Groups"
+        response = engine_api.request(
             "PUT" if replace else "POST",
             path,
             content=encode(body),
             headers={"Content-Type": "application/scim+json"},
         )
         if response.status_code == 201:
-            assert api.http.delete(f"/Groups/{response.json()['id']}").status_code == 204
+            assert engine_api.http.delete(f"/Groups/{response.json()['id']}").status_code == 204
 
     run()
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
-def test_patch_bodies_on_users(api: Api, budget: settings) -> None:
+def test_patch_bodies_on_users(engine_api: Api, budget: settings) -> None:
     @budget
     @given(body=patch_bodies(USER_PATHS), if_match=st.sampled_from([None, "*", 'W/"1"', "junk"]))
     def run(body: Any, if_match: str | None) -> None:
         headers = {"Content-Type": "application/scim+json"}
         if if_match is not None:
             headers["If-Match"] = if_match
-        api.request("PATCH", f"/Users/{api.user_ids[2]}", content=encode(body), headers=headers)
+        engine_api.request(
+            "PATCH", f"/Users/{engine_api.user_ids[2]}", content=encode(body), headers=headers
+        )
 
     run()
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
-def test_patch_bodies_on_groups(api: Api, budget: settings) -> None:
+def test_patch_bodies_on_groups(engine_api: Api, budget: settings) -> None:
     @budget
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
@@ -120,11 +122,11 @@ def test_patch_bodies_on_groups(api: Api, budget: settings) -> None:
             for operation in body["Operations"]:
                 if isinstance(operation, dict) and data.draw(st.booleans()):
                     operation["value"] = data.draw(
-                        st.lists(st.sampled_from(api.user_ids).map(lambda v: {"value": v}))
+                        st.lists(st.sampled_from(engine_api.user_ids).map(lambda v: {"value": v}))
                     )
-        api.request(
+        engine_api.request(
             "PATCH",
-            f"/Groups/{api.group_id}",
+            f"/Groups/{engine_api.group_id}",
             content=encode(body),
             headers={"Content-Type": "application/scim+json"},
         )
@@ -190,13 +192,62 @@ NAMED_BODIES: list[tuple[str, bytes]] = [
 
 
 @pytest.mark.parametrize(("name", "body"), NAMED_BODIES, ids=[name for name, _ in NAMED_BODIES])
-def test_named_hostile_user_bodies(api: Api, name: str, body: bytes) -> None:
-    for method, path in (("POST", "/Users"), ("PUT", f"/Users/{api.user_ids[2]}")):
-        response = api.request(
+def test_named_hostile_user_bodies(engine_api: Api, name: str, body: bytes) -> None:
+    for method, path in (("POST", "/Users"), ("PUT", f"/Users/{engine_api.user_ids[2]}")):
+        response = engine_api.request(
             method, path, content=body, headers={"Content-Type": "application/scim+json"}
         )
         if response.status_code == 201:
-            assert api.http.delete(f"/Users/{response.json()['id']}").status_code == 204
+            assert engine_api.http.delete(f"/Users/{response.json()['id']}").status_code == 204
+
+
+TOO_LONG: list[tuple[str, str, Any]] = [
+    ("userName", "userName", "u" * 513),
+    ("userName folding past the column", "userName", "\u0130" * 300),
+    ("displayName", "displayName", "d" * 513),
+    ("externalId", "externalId", "e" * 513),
+    ("work email", "emails", [{"type": "work", "value": "v" * 513}]),
+]
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"), [t[1:] for t in TOO_LONG], ids=[t[0] for t in TOO_LONG]
+)
+def test_values_longer_than_their_column_are_invalid_value_on_both_engines(
+    engine_api: Api, attribute: str, value: Any
+) -> None:
+    """PostgreSQL would refuse the write (varchar(512)), SQLite keep it: both refuse it first."""
+    user = f"/Users/{engine_api.user_ids[2]}"
+    body = {**_user(userName="long@contoso.com"), attribute: value}
+    patch = {
+        "schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": attribute, "value": value}],
+    }
+    for method, path, payload in (
+        ("POST", "/Users", body),
+        ("PUT", user, body),
+        ("PATCH", user, patch),
+    ):
+        response = engine_api.request(method, path, json=payload)
+        assert response.status_code == 400, (method, response.text)
+        assert response.json()["scimType"] == "invalidValue"
+
+
+def test_group_names_and_member_displays_longer_than_their_column(engine_api: Api) -> None:
+    group = f"/Groups/{engine_api.group_id}"
+    long_name = {"schemas": [GROUP], "displayName": "g" * 513}
+    assert engine_api.request("POST", "/Groups", json=long_name).status_code == 400
+    assert engine_api.request("PUT", group, json=long_name).status_code == 400
+    member = {"value": engine_api.user_ids[2], "display": "m" * 513}
+    patched = engine_api.request(
+        "PATCH",
+        group,
+        json={
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "add", "path": "members", "value": [member]}],
+        },
+    )
+    assert patched.status_code == 400 and patched.json()["scimType"] == "invalidValue"
 
 
 def test_ten_thousand_members_in_one_group(api: Api) -> None:

@@ -76,6 +76,33 @@ def test_filters_are_answered_or_refused_as_invalid_filter(
     run()
 
 
+UNSTORABLE_FILTERS = [
+    'userName eq "a\\u0000b"',
+    'displayName co "\\ud800"',
+    'emails.value sw "\\udfff@x"',
+    'urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User:site eq "\\u0000"',
+]
+
+
+@pytest.mark.parametrize("expression", UNSTORABLE_FILTERS)
+def test_filter_values_no_database_can_compare_are_invalid_filter(
+    engine_api: Api, expression: str
+) -> None:
+    for response in (
+        get(engine_api, "/Users", {"filter": expression}),
+        search(engine_api, "/Users/.search", {"filter": expression}),
+        search(engine_api, "/Groups/.search", {"filter": expression}),
+    ):
+        assert response.status_code == 400, (expression, response.text)
+        assert response.json()["scimType"] == "invalidFilter"
+
+
+def test_a_raw_lone_surrogate_in_a_search_filter_is_invalid_filter(engine_api: Api) -> None:
+    """Only a JSON body can carry one (a query string decodes it to U+FFFD)."""
+    response = search(engine_api, "/Users/.search", {"filter": 'userName eq "\ud800"'})
+    assert response.status_code == 400 and response.json()["scimType"] == "invalidFilter"
+
+
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_list_parameters_never_fail(engine_api: Api, budget: settings) -> None:
     @budget

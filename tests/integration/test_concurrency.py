@@ -1,4 +1,4 @@
-"""Many clients at once, on SQLite and PostgreSQL: no lost update, no duplicate, every change synced.
+"""Many clients at once, on SQLite and PostgreSQL: no lost update, no duplicate, all synced.
 
 Sixteen threads, each with its own HTTP connection, release together on a barrier and hit one
 resource. The row lock (``BEGIN IMMEDIATE`` / ``SELECT … FOR UPDATE``) must serialize them so the
@@ -42,7 +42,9 @@ def sync(server: FakeFlexServer, migrated_url: str) -> Iterator[Harness]:
         yield harness
 
 
-def together(sync: Harness, work: Callable[[httpx.Client, int], T], clients: int = CLIENTS) -> list[T]:
+def together(
+    sync: Harness, work: Callable[[httpx.Client, int], T], clients: int = CLIENTS
+) -> list[T]:
     """Run ``work(client, n)`` for n in 0..clients-1 at the same moment, each on its own client."""
     barrier = threading.Barrier(clients)
     base = str(sync.scim.base_url)
@@ -89,7 +91,11 @@ def test_sixteen_concurrent_patches_lose_no_update(sync: Harness) -> None:
             f"/Users/{user_id}",
             json=patch_body(
                 {"op": "add", "path": "roles", "value": [{"value": f"wfo.team{n}"}]},
-                {"op": "add", "path": "emails", "value": [{"type": f"x{n}", "value": f"x{n}@contoso.com"}]},
+                {
+                    "op": "add",
+                    "path": "emails",
+                    "value": [{"type": f"x{n}", "value": f"x{n}@contoso.com"}],
+                },
             ),
         )
         assert response.status_code == 200, response.text
@@ -139,7 +145,11 @@ def test_concurrent_membership_changes_leave_the_exact_membership(sync: Harness)
     leavers, joiners = ids[: CLIENTS // 2], ids[CLIENTS // 2 :]
     created = sync.scim.post(
         "/Groups",
-        json={"schemas": [GROUP], "displayName": "Tier 1", "members": [{"value": u} for u in leavers]},
+        json={
+            "schemas": [GROUP],
+            "displayName": "Tier 1",
+            "members": [{"value": u} for u in leavers],
+        },
     )
     assert created.status_code == 201, created.text
     group_id = created.json()["id"]

@@ -75,11 +75,17 @@ def creates_seen(fake: FakeFlexServer) -> int:
 def environment(fake: FakeFlexServer, url: str, tmp_path: Path) -> dict[str, str]:
     config = tmp_path / "scimbridge.toml"
     config.write_text(SYNC_TOML, encoding="utf-8")
-    return {**twilio_env(fake, url), "SCIMBRIDGE_CONFIG": str(config), "SCIMBRIDGE_LOG_LEVEL": "WARNING"}
+    return {
+        **twilio_env(fake, url),
+        "SCIMBRIDGE_CONFIG": str(config),
+        "SCIMBRIDGE_LOG_LEVEL": "WARNING",
+    }
 
 
 def post_users(base: str) -> list[str]:
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as http:
+    with httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    ) as http:
         ids = []
         for name in USERS:
             response = http.post(

@@ -46,9 +46,7 @@ class Served:
 
 @contextmanager
 def served(url: str, *, lock_timeout: float = LOCK_TIMEOUT, token: str = TOKEN) -> Iterator[Served]:
-    settings = load_settings(
-        env={"SCIMBRIDGE_DATABASE_URL": url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN}
-    )
+    settings = load_settings(env={"SCIMBRIDGE_DATABASE_URL": url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN})
     engine = create_db_engine(url, lock_timeout=lock_timeout)
     try:
         app = create_app(settings, components=build_components(settings, engine))
@@ -64,7 +62,11 @@ def served(url: str, *, lock_timeout: float = LOCK_TIMEOUT, token: str = TOKEN) 
             assert user.status_code == 201, user.text
             group = http.post(
                 "/Groups",
-                json={"schemas": [GROUP], "displayName": "Seed", "members": [{"value": user.json()["id"]}]},
+                json={
+                    "schemas": [GROUP],
+                    "displayName": "Seed",
+                    "members": [{"value": user.json()["id"]}],
+                },
             )
             assert group.status_code == 201, group.text
             yield Served(http, engine, user.json()["id"], group.json()["id"])
@@ -77,11 +79,18 @@ def writes(s: Served) -> list[tuple[str, str, dict[str, Any] | None]]:
     n = uuid.uuid4().hex[:6]
     return [
         ("POST", "/Users", {"schemas": [CORE], "userName": f"new{n}@contoso.com"}),
-        ("PUT", f"/Users/{s.user_id}", {"schemas": [CORE], "userName": "seed@contoso.com", "title": n}),
+        (
+            "PUT",
+            f"/Users/{s.user_id}",
+            {"schemas": [CORE], "userName": "seed@contoso.com", "title": n},
+        ),
         (
             "PATCH",
             f"/Users/{s.user_id}",
-            {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "displayName", "value": n}]},
+            {
+                "schemas": [PATCH],
+                "Operations": [{"op": "replace", "path": "displayName", "value": n}],
+            },
         ),
         ("POST", "/Groups", {"schemas": [GROUP], "displayName": f"G{n}"}),
         (
@@ -188,7 +197,10 @@ def test_postgres_row_locked_past_lock_timeout_is_503_then_recovers(postgres_url
             assert Snapshot.take(s.engine) == before
             patched = s.http.patch(
                 f"/Users/{s.user_id}",
-                json={"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": "x"}]},
+                json={
+                    "schemas": [PATCH],
+                    "Operations": [{"op": "replace", "path": "title", "value": "x"}],
+                },
             )
             assert patched.status_code == 200, patched.text
         finally:
@@ -220,9 +232,7 @@ def test_postgres_refusing_connections_is_503_then_recovers(postgres_url: str) -
                 assert_unavailable(s.http.get("/Users"))
                 assert_unavailable(s.http.get(f"/Users/{s.user_id}"))
                 # A stored (not static) token needs the database too: still a clean 503.
-                stored = s.http.get(
-                    "/Users", headers={"Authorization": f"Bearer {stored_token}"}
-                )
+                stored = s.http.get("/Users", headers={"Authorization": f"Bearer {stored_token}"})
                 assert_unavailable(stored)
             finally:
                 with admin.connect() as conn:
@@ -238,7 +248,9 @@ def test_postgres_refusing_connections_is_503_then_recovers(postgres_url: str) -
 @pytest.mark.postgres
 def test_postgres_backends_terminated_between_requests_are_replaced(postgres_url: str) -> None:
     database = postgres_url.rsplit("/", 1)[1]
-    admin = create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT"
+    )
     try:
         with served(postgres_url) as s:
             for round_ in range(3):
@@ -253,7 +265,10 @@ def test_postgres_backends_terminated_between_requests_are_replaced(postgres_url
                 assert killed, "the app held no connection to terminate"
                 response = s.http.patch(
                     f"/Users/{s.user_id}",
-                    json={"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": str(round_)}]},
+                    json={
+                        "schemas": [PATCH],
+                        "Operations": [{"op": "replace", "path": "title", "value": str(round_)}],
+                    },
                 )
                 assert response.status_code == 200, response.text
                 assert s.http.get(f"/Users/{s.user_id}").json()["title"] == str(round_)
@@ -274,7 +289,11 @@ def test_nothing_listening_on_the_database_port_is_503() -> None:
                     ("GET", "/Users", None),
                     ("GET", "/Users/x", None),
                     ("POST", "/Users", {"schemas": [CORE], "userName": "a@contoso.com"}),
-                    ("PATCH", "/Groups/x", {"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members"}]}),
+                    (
+                        "PATCH",
+                        "/Groups/x",
+                        {"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members"}]},
+                    ),
                 ]:
                     assert_unavailable(http.request(method, path, json=body, headers=headers))
     finally:

@@ -60,7 +60,9 @@ def drainer(sync: Harness, *, http_timeout: float) -> SyncWorker:
 def test_outage_and_mixed_faults_lose_nothing_and_duplicate_nothing(sync: Harness) -> None:
     faults = sync.fake.faults
     faults.add(Fault(FaultKind.SERVER_ERROR_AFTER_COMMIT, route="workers.create", times=2))
-    faults.add(Fault(FaultKind.DROP_CONNECTION_AFTER_COMMIT, route="workers.create", after=2, times=2))
+    faults.add(
+        Fault(FaultKind.DROP_CONNECTION_AFTER_COMMIT, route="workers.create", after=2, times=2)
+    )
     faults.add(Fault(FaultKind.DELAY, route="workers.create", after=4, times=2, delay=0.8))
     faults.add(Fault(FaultKind.DROP_CONNECTION_AFTER_COMMIT, route="worker.update", times=3))
     faults.add(Fault(FaultKind.RATE_LIMIT, route="*", after=10, times=25, retry_after=0.05))
