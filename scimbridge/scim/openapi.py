@@ -9,25 +9,38 @@ advertises the live ``filter.maxResults``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scimbridge.scim.errors import error_response
+
 PATH = "/openapi.json"
+log = logging.getLogger("scimbridge")
 
 
 def openapi_document() -> bytes:
-    """The description as shipped (UTF-8 JSON)."""
+    """The description as shipped (UTF-8 JSON). Raises OSError when it was not installed."""
     return files("scimbridge.scim").joinpath("openapi.json").read_bytes()
 
 
 def openapi_endpoint() -> Callable[[Request], Awaitable[Response]]:
-    """A Starlette endpoint answering the description; the file is read once, here."""
-    document = openapi_document()
+    """A Starlette endpoint answering the description; the file is read once, here.
+
+    An installation without the file still serves SCIM; this endpoint then answers 404.
+    """
+    try:
+        document: bytes | None = openapi_document()
+    except OSError:
+        log.warning("openapi.json is not installed; GET %s answers 404", PATH)
+        document = None
 
     async def endpoint(request: Request) -> Response:
+        if document is None:
+            return error_response(404, "the OpenAPI description is not installed")
         return Response(document, media_type="application/json")
 
     return endpoint

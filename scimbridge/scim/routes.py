@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from scim2_models import NotFoundException, NotImplementedException, SCIMException
+from sqlalchemy import ColumnElement
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +26,7 @@ from scimbridge.scim.auth import Authenticator, Principal
 from scimbridge.scim.errors import from_scim_exception, from_store_error
 from scimbridge.scim.extensions import ResourceModels
 from scimbridge.scim.http import (
+    ListParams,
     etag,
     list_params,
     list_response,
@@ -144,6 +146,28 @@ class ScimApi:
             return True
         return wanted is not None and stored.version in wanted
 
+    def _query(
+        self, params: ListParams, to_where: Any, to_sort_key: Any, kind: str
+    ) -> tuple[ColumnElement[bool] | None, ColumnElement[Any] | None]:
+        """The SQL condition and ordering of a list request (``filter``, ``sortBy``)."""
+        model = self.models.user_model if kind == "User" else self.models.group_model
+        where = (
+            to_where(
+                params.filter,
+                model,
+                self.dialect,
+                max_length=self.limits.max_filter_length,
+                max_terms=self.limits.max_filter_terms,
+            )
+            if params.filter
+            else None
+        )
+        if not params.sort_by:
+            return where, None
+        order = to_sort_key(params.sort_by, model, self.dialect)
+        # Resources without the attribute sort last on both engines (RFC 7644 §3.4.2.3).
+        return where, (order.desc() if params.descending else order.asc()).nulls_last()
+
     # -- users ---------------------------------------------------------------------------------
 
     def _render_user(
@@ -241,25 +265,7 @@ class ScimApi:
 
     async def _list_users(self, request: Request, query: Mapping[str, str]) -> Response:
         params = list_params(query, self.limits)
-        where = (
-            filters.user_filter(
-                params.filter,
-                self.models.user_model,
-                self.dialect,
-                max_length=self.limits.max_filter_length,
-                max_terms=self.limits.max_filter_terms,
-            )
-            if params.filter
-            else None
-        )
-        order = (
-            filters.user_sort_key(params.sort_by, self.models.user_model, self.dialect)
-            if params.sort_by
-            else None
-        )
-        if order is not None:
-            # Resources without the attribute sort last on both engines (RFC 7644 §3.4.2.3).
-            order = (order.desc() if params.descending else order.asc()).nulls_last()
+        where, order = self._query(params, filters.user_filter, filters.user_sort_key, "User")
         total, rows = await run_in_threadpool(
             self.repository.query_users, where, order, params.start_index - 1, params.count
         )
@@ -379,25 +385,7 @@ class ScimApi:
 
     async def _list_groups(self, request: Request, query: Mapping[str, str]) -> Response:
         params = list_params(query, self.limits)
-        where = (
-            filters.group_filter(
-                params.filter,
-                self.models.group_model,
-                self.dialect,
-                max_length=self.limits.max_filter_length,
-                max_terms=self.limits.max_filter_terms,
-            )
-            if params.filter
-            else None
-        )
-        order = (
-            filters.group_sort_key(params.sort_by, self.models.group_model, self.dialect)
-            if params.sort_by
-            else None
-        )
-        if order is not None:
-            # Resources without the attribute sort last on both engines (RFC 7644 §3.4.2.3).
-            order = (order.desc() if params.descending else order.asc()).nulls_last()
+        where, order = self._query(params, filters.group_filter, filters.group_sort_key, "Group")
 
         def work() -> tuple[int, list[dict[str, Any]]]:
             total, rows = self.repository.query_groups(

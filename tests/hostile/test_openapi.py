@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -49,7 +50,7 @@ def test_the_description_is_served_without_auth(api: Api) -> None:
     assert response.json()["openapi"].startswith("3.")
 
 
-def _aim(case: schemathesis.Case, api: Api) -> None:
+def _aim(case: schemathesis.Case[Any], api: Api) -> None:
     """Point half of the item operations (but DELETE) at the seeded resources."""
     resource_id = case.path_parameters.get("id") if case.path_parameters else None
     if resource_id is None or case.method.upper() == "DELETE" or len(str(resource_id)) % 2:
@@ -60,7 +61,7 @@ def _aim(case: schemathesis.Case, api: Api) -> None:
         case.path_parameters["id"] = api.group_id
 
 
-def _exercise(case: schemathesis.Case, api: Api) -> None:
+def _exercise(case: schemathesis.Case[Any], api: Api) -> None:
     _aim(case, api)
     before = api.store.snapshot()
     response = case.call(base_url=api.base, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -80,12 +81,12 @@ def _exercise(case: schemathesis.Case, api: Api) -> None:
 
 @schema.parametrize()
 @settings(FAST, max_examples=15)
-def test_every_operation_holds_its_contract(case: schemathesis.Case, api: Api) -> None:
+def test_every_operation_holds_its_contract(case: schemathesis.Case[Any], api: Api) -> None:
     _exercise(case, api)
 
 
 @pytest.mark.slow
 @long_schema.parametrize()
 @settings(SLOW, max_examples=500)
-def test_every_operation_holds_its_contract_long(case: schemathesis.Case, api: Api) -> None:
+def test_every_operation_holds_its_contract_long(case: schemathesis.Case[Any], api: Api) -> None:
     _exercise(case, api)

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from scimbridge.app import create_app
 from scimbridge.config import load_settings
 from scimbridge.store import outbox
 from scimbridge.store.database import create_db_engine
+from scimbridge.store.tables import outbox as outbox_table
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind
 from tests.integration.sync_harness import CORE, TOKEN, twilio_env
@@ -96,6 +98,23 @@ def post_users(base: str) -> list[str]:
         return ids
 
 
+def leased_rows(url: str) -> int:
+    """Outbox rows some process holds a lease on (a dead one's stay until they expire)."""
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.scalar(
+                    select(func.count())
+                    .select_from(outbox_table)
+                    .where(outbox_table.c.lease_owner.is_not(None))
+                )
+                or 0
+            )
+    finally:
+        engine.dispose()
+
+
 def assert_converged_once(fake: FakeFlexServer, url: str) -> None:
     engine = create_db_engine(url)
     try:
@@ -124,6 +143,7 @@ def test_worker_killed_mid_sync_converges_every_user_once(
         kill(first)
     finally:
         kill(first)
+    assert leased_rows(sqlite_url) >= 1, "the killed process held no lease: nothing was in flight"
     in_flight = creates_seen(fake)
     wait_for(lambda: len(fake.state.workers()) >= in_flight, 10, "the in-flight create to land")
     fake.faults.remove(slow)

@@ -34,6 +34,8 @@ CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 LOCK_TIMEOUT = 0.3
+# What ``create_db_engine`` gives a SQLite engine.
+POOL_SIZE, POOL_OVERFLOW = 8, 8
 
 
 @dataclass
@@ -45,16 +47,18 @@ class Served:
 
 
 @contextmanager
-def served(url: str, *, lock_timeout: float = LOCK_TIMEOUT, token: str = TOKEN) -> Iterator[Served]:
+def served(
+    url: str, *, lock_timeout: float = LOCK_TIMEOUT, **engine_options: Any
+) -> Iterator[Served]:
     settings = load_settings(env={"SCIMBRIDGE_DATABASE_URL": url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN})
-    engine = create_db_engine(url, lock_timeout=lock_timeout)
+    engine = create_db_engine(url, lock_timeout=lock_timeout, **engine_options)
     try:
         app = create_app(settings, components=build_components(settings, engine))
         with (
             serving(app) as base,
             httpx.Client(
                 base_url=base + "/scim/v2",
-                headers={"Authorization": f"Bearer {token}"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
                 timeout=30,
             ) as http,
         ):
@@ -165,6 +169,22 @@ def test_sqlite_lock_released_within_the_busy_timeout_only_delays(sqlite_url: st
             assert not answers, "the write did not wait for the lock"
         writer.join(30)
         assert answers and answers[0].status_code == 201, answers
+
+
+def test_every_pooled_connection_busy_is_503_not_500(sqlite_url: str) -> None:
+    """Past the pool's wait the request is refused with Retry-After, and served once one frees."""
+    with served(sqlite_url, pool_timeout=0.2) as s:
+        before = Snapshot.take(s.engine)
+        held = [s.engine.connect() for _ in range(POOL_SIZE + POOL_OVERFLOW)]
+        try:
+            for method, path, body in writes(s)[:3]:
+                assert_unavailable(send(s, method, path, body))
+            assert_unavailable(s.http.get("/Users"))
+        finally:
+            for conn in held:
+                conn.close()
+        assert Snapshot.take(s.engine) == before
+        assert s.http.get("/Users").status_code == 200
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
