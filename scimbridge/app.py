@@ -41,7 +41,7 @@ from scimbridge.scim.routes import ScimApi
 from scimbridge.scim.throttle import FailureThrottle
 from scimbridge.scim.token_endpoint import PATH as TOKEN_PATH
 from scimbridge.scim.token_endpoint import TokenEndpoint
-from scimbridge.store.database import create_db_engine
+from scimbridge.store.database import create_db_engine, create_inline_engine
 from scimbridge.store.repository import Repository
 
 log = logging.getLogger("scimbridge")
@@ -70,7 +70,7 @@ class Components:
 def build_components(settings: Settings, engine: Engine | None = None) -> Components:
     engine = engine or create_db_engine(settings.database_url)
     models = ResourceModels(settings.extensions)
-    repository = Repository(engine)
+    repository = Repository(engine, inline_engine=create_inline_engine(engine))
     return Components(settings, engine, repository, models, Metrics(engine))
 
 

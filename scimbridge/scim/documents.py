@@ -30,7 +30,7 @@ from scim2_models import (
     SCIMException,
 )
 
-from scimbridge.scim import dialect, roles
+from scimbridge.scim import dialect, roles, simple_patch
 from scimbridge.scim.extensions import GROUP_URN, USER_URN, ResourceModels
 from scimbridge.store.repository import MembershipChange, group_columns, user_columns
 from scimbridge.store.tables import group_members, groups, users
@@ -197,9 +197,18 @@ def replace_user(body: Any, current: dict[str, Any], models: ResourceModels) -> 
     return _document(resource, parsed.undeclared, USER_URN)
 
 
-def patch_user(body: Any, current: dict[str, Any], models: ResourceModels) -> dict[str, Any]:
-    """The document a PATCH /Users/{id} body leaves; all operations apply, or none."""
+def patch_user(
+    body: Any, current: dict[str, Any], models: ResourceModels, *, everyday: bool = True
+) -> dict[str, Any]:
+    """The document a PATCH /Users/{id} body leaves; all operations apply, or none.
+
+    Everyday operations (``scim.simple_patch``) skip scim2-models unless ``everyday`` is False.
+    """
     steps = dialect.patch_steps(body, models, "User")
+    simple = simple_patch.apply(steps, current) if everyday else None
+    if simple is not None:
+        _check_columns(simple, USER_URN)
+        return simple
     resource = _load(current, models, models.user_model)
     undeclared = _undeclared_part(current, models)
     _patch_model(resource, steps, models.user_patch, models)

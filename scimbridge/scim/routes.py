@@ -15,7 +15,6 @@ from typing import Any
 
 from scim2_models import NotFoundException, NotImplementedException, SCIMException
 from sqlalchemy import ColumnElement
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -35,6 +34,7 @@ from scimbridge.scim.http import (
     scim_response,
     search_query,
 )
+from scimbridge.scim.store_calls import StoreCalls
 from scimbridge.store import filters
 from scimbridge.store.errors import StoreError
 from scimbridge.store.repository import Repository, StoredResource
@@ -60,6 +60,7 @@ class ScimApi:
         self.settings = settings
         self.limits = settings.limits
         self.repository = repository
+        self.calls = StoreCalls(repository)
         self.models = models
         self.authenticator = authenticator
         self.dialect = repository.engine.dialect.name
@@ -194,7 +195,7 @@ class ScimApi:
                 documents.create_user(body, self.models), actor=principal.name
             )
 
-        stored = await run_in_threadpool(work)
+        stored = await self.calls.one_resource(work)
         return scim_response(
             self._render_user(request, stored),
             201,
@@ -202,7 +203,8 @@ class ScimApi:
         )
 
     async def get_user(self, request: Request, principal: Principal) -> Response:
-        stored = await run_in_threadpool(self.repository.get_user, request.path_params["id"])
+        user_id = request.path_params["id"]
+        stored = await self.calls.one_resource(lambda: self.repository.get_user(user_id))
         if self._not_modified(request, stored):
             return Response(status_code=304, headers={"ETag": etag(stored.version)})
         params = list_params(request.query_params, self.limits)
@@ -213,7 +215,7 @@ class ScimApi:
 
     async def replace_user(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
-        stored = await run_in_threadpool(
+        stored = await self.calls.one_resource(
             lambda: self.repository.update_user(
                 request.path_params["id"],
                 lambda current: documents.replace_user(body, current, self.models),
@@ -229,7 +231,7 @@ class ScimApi:
     async def patch_user(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
         documents.check_patch_size(body, self.limits.max_patch_operations)
-        stored = await run_in_threadpool(
+        stored = await self.calls.one_resource(
             lambda: self.repository.update_user(
                 request.path_params["id"],
                 lambda current: documents.patch_user(body, current, self.models),
@@ -244,7 +246,7 @@ class ScimApi:
         )
 
     async def delete_user(self, request: Request, principal: Principal) -> Response:
-        await run_in_threadpool(
+        await self.calls.one_resource(
             lambda: self.repository.delete_user(
                 request.path_params["id"], actor=principal.name, if_match=self._if_match(request)
             )
@@ -266,8 +268,8 @@ class ScimApi:
     async def _list_users(self, request: Request, query: Mapping[str, str]) -> Response:
         params = list_params(query, self.limits)
         where, order = self._query(params, filters.user_filter, filters.user_sort_key, "User")
-        total, rows = await run_in_threadpool(
-            self.repository.query_users, where, order, params.start_index - 1, params.count
+        total, rows = await self.calls.unbounded(
+            lambda: self.repository.query_users(where, order, params.start_index - 1, params.count)
         )
         resources = [
             self._render_user(request, row, params.attributes, params.excluded_attributes)
@@ -318,7 +320,7 @@ class ScimApi:
             stored = self.repository.create_group(document, membership, actor=principal.name)
             return {"stored": stored, "body": self._render_groups(request, [stored], None, None)[0]}
 
-        result = await run_in_threadpool(work)
+        result = await self.calls.unbounded(work)
         stored = result["stored"]
         return scim_response(result["body"], 201, self._resource_headers(request, "Group", stored))
 
@@ -332,7 +334,7 @@ class ScimApi:
             )[0]
             return stored, rendered
 
-        stored, rendered = await run_in_threadpool(work)
+        stored, rendered = await self.calls.unbounded(work)
         if self._not_modified(request, stored):
             return Response(status_code=304, headers={"ETag": etag(stored.version)})
         return scim_response(rendered, headers={"ETag": etag(stored.version)})
@@ -350,13 +352,13 @@ class ScimApi:
             )
             return stored, self._render_groups(request, [stored], None, None)[0]
 
-        stored, rendered = await run_in_threadpool(work)
+        stored, rendered = await self.calls.unbounded(work)
         return scim_response(rendered, headers={"ETag": etag(stored.version)})
 
     async def patch_group(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
         documents.check_patch_size(body, self.limits.max_patch_operations)
-        stored = await run_in_threadpool(
+        stored = await self.calls.unbounded(
             lambda: self.repository.update_group(
                 request.path_params["id"],
                 lambda current: documents.patch_group(body, current, self.models),
@@ -369,7 +371,7 @@ class ScimApi:
         return Response(status_code=204, headers={"ETag": etag(stored.version)})
 
     async def delete_group(self, request: Request, principal: Principal) -> Response:
-        await run_in_threadpool(
+        await self.calls.unbounded(
             lambda: self.repository.delete_group(
                 request.path_params["id"], actor=principal.name, if_match=self._if_match(request)
             )
@@ -395,7 +397,7 @@ class ScimApi:
                 request, rows, params.attributes, params.excluded_attributes
             )
 
-        total, resources = await run_in_threadpool(work)
+        total, resources = await self.calls.unbounded(work)
         return list_response(resources, total, params.start_index)
 
     # -- discovery -----------------------------------------------------------------------------

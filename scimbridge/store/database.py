@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import SingletonThreadPool
 
 
 def _migrations_dir() -> Path:
@@ -50,32 +51,7 @@ def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> 
     url = normalize_url(url)
     lock_ms = max(1, int(lock_timeout * 1000))
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": lock_timeout},
-            hide_parameters=True,
-            pool_size=8,
-            max_overflow=8,
-            **kwargs,
-        )
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # Let SQLAlchemy issue BEGIN itself (IMMEDIATE for writes, see repository).
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA busy_timeout={lock_ms}")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
-
-        return engine
+        return _sqlite_engine(url, lock_ms, **{"pool_size": 8, "max_overflow": 8, **kwargs})
     return create_engine(
         url,
         connect_args={"options": f"-c lock_timeout={lock_ms}"},
@@ -85,6 +61,51 @@ def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> 
         pool_pre_ping=True,
         **kwargs,
     )
+
+
+def create_inline_engine(engine: Engine) -> Engine | None:
+    """An engine for store calls made on the event loop's own thread, or None where there is none.
+
+    Only for a SQLite file: one connection per calling thread, and no busy wait, so a call that
+    meets a lock held elsewhere fails at once (``SQLITE_BUSY``) instead of stalling the loop.
+    An in-memory database is private to its connection, so it gets none.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if "memory" in str(url.query.get("mode", "")):
+        return None
+    rendered = url.render_as_string(hide_password=False)
+    return _sqlite_engine(rendered, 0, poolclass=SingletonThreadPool)
+
+
+def _sqlite_engine(url: str, busy_ms: int, **kwargs: Any) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
+        hide_parameters=True,
+        **kwargs,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy issue BEGIN itself (IMMEDIATE for writes, see repository).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        # WAL is a property of the file; switching takes the write lock, asking does not.
+        if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
 
 
 def alembic_config(url: str) -> Config:

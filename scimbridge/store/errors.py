@@ -39,3 +39,8 @@ class UnknownMembers(StoreError):
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached or stayed locked; nothing was written."""
+
+
+class WouldBlock(Exception):
+    """A call made unable to wait met a lock held elsewhere; nothing was written. Not a refusal
+    of the request: the caller runs the call again where it may wait."""

@@ -41,6 +41,7 @@ from scimbridge.store.errors import (
     StoreUnavailable,
     UnknownMembers,
     VersionMismatch,
+    WouldBlock,
 )
 from scimbridge.store.tables import audit_log, group_members, groups, users
 
@@ -56,6 +57,13 @@ _UPDATE_BY_ID = {
 _INSERT = {table: insert(table) for table in (users, groups, audit_log)}
 # Past busy_timeout a locked SQLite write is refused; waiting for the in-process lock is the same.
 _WRITE_LOCK_SECONDS = 30.0
+# SQLite's primary result codes for "another connection holds the lock".
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+def _lock_refusal(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
 
 
 def comparison_key(value: str) -> str:
@@ -142,12 +150,18 @@ def group_columns(document: Mapping[str, Any]) -> dict[str, Any]:
 class Repository:
     """Reads and writes SCIM resources. One instance per process; thread-safe."""
 
-    def __init__(self, engine: Engine, *, sync_groups: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, sync_groups: bool = False, inline_engine: Engine | None = None
+    ) -> None:
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
         # SQLite has one writer: writers of this process queue here, in order, instead of in
         # SQLite's busy handler, which sleeps and retries (long tails under concurrent writes).
         self._sqlite_writer = None if self.is_postgres else threading.Lock()
+        # Connections that never wait for a lock (``database.create_inline_engine``), and which
+        # threads are inside ``without_waiting`` right now.
+        self._inline_engine = inline_engine
+        self._calls = threading.local()
         # When the Flex mapping reads groups, membership changes queue their members too.
         self.sync_groups = sync_groups
         # Called after a commit that queued a sync (the in-process worker wakes up early).
@@ -159,33 +173,70 @@ class Repository:
 
     # -- transactions ------------------------------------------------------------------------
 
+    @property
+    def offers_calls_without_waiting(self) -> bool:
+        """Whether ``without_waiting`` can run calls on the caller's thread (a SQLite file)."""
+        return self._inline_engine is not None
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Make this thread's calls refuse to wait for a lock: they raise ``WouldBlock`` instead,
+        before anything is written, so the caller can run them again where waiting is harmless.
+
+        Only until the first commit: from then on a refusal would hide a change already made, so
+        the rest of the call waits as usual.
+        """
+        if self._inline_engine is None:
+            raise WouldBlock()
+        self._calls.no_wait = True
+        try:
+            yield
+        finally:
+            self._calls.no_wait = False
+
+    def _no_wait(self) -> bool:
+        return bool(getattr(self._calls, "no_wait", False))
+
+    def _refused(self, exc: OperationalError, no_wait: bool) -> Exception:
+        if no_wait and _lock_refusal(exc):
+            return WouldBlock()
+        # Locked past busy_timeout, or the server is gone: the transaction rolled back.
+        return StoreUnavailable(type(exc.orig).__name__ if exc.orig else "database error")
+
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        no_wait = self._no_wait()
         writer = self._sqlite_writer
-        if writer is not None and not writer.acquire(timeout=_WRITE_LOCK_SECONDS):
-            raise StoreUnavailable("the database stayed locked")
+        if writer is not None:
+            taken = (
+                writer.acquire(blocking=False)
+                if no_wait
+                else writer.acquire(timeout=_WRITE_LOCK_SECONDS)
+            )
+            if not taken:
+                raise WouldBlock() if no_wait else StoreUnavailable("the database stayed locked")
+        engine = self._inline_engine if no_wait and self._inline_engine else self.engine
         options = {} if self.is_postgres else {"sqlite_begin": "IMMEDIATE"}
         try:
-            with self.engine.connect().execution_options(**options) as conn, conn.begin():
+            with engine.connect().execution_options(**options) as conn, conn.begin():
                 yield conn
+            if no_wait:
+                self._calls.no_wait = False
         except OperationalError as exc:
-            # Locked past busy_timeout, or the server is gone: the transaction rolled back.
-            raise StoreUnavailable(
-                type(exc.orig).__name__ if exc.orig else "database error"
-            ) from exc
+            raise self._refused(exc, no_wait) from exc
         finally:
             if writer is not None:
                 writer.release()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        no_wait = self._no_wait()
+        engine = self._inline_engine if no_wait and self._inline_engine else self.engine
         try:
-            with self.engine.connect() as conn:
+            with engine.connect() as conn:
                 yield conn
         except OperationalError as exc:
-            raise StoreUnavailable(
-                type(exc.orig).__name__ if exc.orig else "database error"
-            ) from exc
+            raise self._refused(exc, no_wait) from exc
 
     def _lock(self, conn: Connection, table: Any, resource_id: str) -> Mapping[Any, Any]:
         query = _BY_ID[table]

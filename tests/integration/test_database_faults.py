@@ -172,12 +172,15 @@ def test_sqlite_lock_released_within_the_busy_timeout_only_delays(sqlite_url: st
 
 
 def test_every_pooled_connection_busy_is_503_not_500(sqlite_url: str) -> None:
-    """Past the pool's wait the request is refused with Retry-After, and served once one frees."""
+    """Past the pool's wait the request is refused with Retry-After, and served once one frees.
+
+    Calls on one user run on the event loop's own connection (SQLite), so they are still served.
+    """
     with served(sqlite_url, pool_timeout=0.2) as s:
         before = Snapshot.take(s.engine)
         held = [s.engine.connect() for _ in range(POOL_SIZE + POOL_OVERFLOW)]
         try:
-            for method, path, body in writes(s)[:3]:
+            for method, path, body in writes(s)[3:5]:
                 assert_unavailable(send(s, method, path, body))
             assert_unavailable(s.http.get("/Users"))
         finally:
@@ -185,6 +188,13 @@ def test_every_pooled_connection_busy_is_503_not_500(sqlite_url: str) -> None:
                 conn.close()
         assert Snapshot.take(s.engine) == before
         assert s.http.get("/Users").status_code == 200
+        held = [s.engine.connect() for _ in range(POOL_SIZE + POOL_OVERFLOW)]
+        try:
+            method, path, body = writes(s)[2]
+            assert send(s, method, path, body).status_code == 200
+        finally:
+            for conn in held:
+                conn.close()
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------

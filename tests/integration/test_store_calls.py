@@ -1,0 +1,145 @@
+"""User calls on SQLite run on the event loop, and a lock held elsewhere never stalls it.
+
+A writer outside the service (another process, ``scimbridge resync``, a backup) holds SQLite's
+write lock: a PATCH waits for it in a thread and lands once the lock is released, while reads and
+health checks keep answering at once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine
+
+from scimbridge.app import build_components, create_app
+from scimbridge.config import load_settings
+from scimbridge.store.database import create_db_engine, create_inline_engine, migrate
+from scimbridge.store.errors import WouldBlock
+from scimbridge.store.repository import Repository
+from tests.support import serving
+
+TOKEN = "store-calls-token-0123456789"
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+HOLD_SECONDS = 1.0
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'scimbridge.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+def http(sqlite_file: str) -> Iterator[httpx.Client]:
+    settings = load_settings(
+        env={"SCIMBRIDGE_DATABASE_URL": sqlite_file, "SCIMBRIDGE_BEARER_TOKEN": TOKEN}
+    )
+    components = build_components(settings, create_db_engine(sqlite_file, lock_timeout=10))
+    with (
+        serving(create_app(settings, components=components)) as base,
+        httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as client,
+    ):
+        yield client
+    components.engine.dispose()
+
+
+def hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:
+    """Take SQLite's write lock from a connection of our own, as another process would."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    held.set()
+    time.sleep(seconds)
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def test_a_patch_waits_out_a_foreign_lock_while_reads_answer_at_once(
+    http: httpx.Client, sqlite_file: str
+) -> None:
+    created = http.post("/scim/v2/Users", json={"schemas": [CORE], "userName": "agent@contoso.com"})
+    assert created.status_code == 201, created.text
+    user = created.json()["id"]
+    held = threading.Event()
+    holder = threading.Thread(
+        target=hold_write_lock, args=(sqlite_file.removeprefix("sqlite:///"), HOLD_SECONDS, held)
+    )
+    holder.start()
+    assert held.wait(5)
+    patched: list[httpx.Response] = []
+    started = time.monotonic()
+    patcher = threading.Thread(
+        target=lambda: patched.append(
+            http.patch(
+                f"/scim/v2/Users/{user}",
+                json={
+                    "schemas": [PATCH],
+                    "Operations": [{"op": "Replace", "path": "displayName", "value": "Later"}],
+                },
+            )
+        )
+    )
+    patcher.start()
+    time.sleep(0.2)
+    # While the PATCH waits for the lock, the loop still serves: no read waits for it.
+    for _ in range(3):
+        before = time.monotonic()
+        assert http.get("/healthz").status_code == 200
+        read = http.get(f"/scim/v2/Users/{user}")
+        assert read.status_code == 200
+        assert time.monotonic() - before < HOLD_SECONDS / 2
+    assert patcher.is_alive(), "the PATCH cannot have landed while the lock is held"
+    patcher.join(15)
+    holder.join(15)
+    assert patched and patched[0].status_code == 200, patched[0].text if patched else "no answer"
+    assert time.monotonic() - started >= HOLD_SECONDS * 0.8
+    assert http.get(f"/scim/v2/Users/{user}").json()["displayName"] == "Later"
+
+
+def test_a_call_that_cannot_wait_writes_nothing_and_says_so(sqlite_file: str) -> None:
+    engine = create_db_engine(sqlite_file)
+    repository = Repository(engine, inline_engine=create_inline_engine(engine))
+    assert repository.offers_calls_without_waiting
+    repository.ping()  # as `serve` does at start: the file is in WAL mode from here on
+    document = {"schemas": [CORE], "userName": "first@contoso.com"}
+    held = threading.Event()
+    holder = threading.Thread(
+        target=hold_write_lock, args=(sqlite_file.removeprefix("sqlite:///"), 0.5, held)
+    )
+    holder.start()
+    assert held.wait(5)
+    with pytest.raises(WouldBlock), repository.without_waiting():
+        repository.create_user(document, actor="test")
+    # Reads never wait for a writer (WAL): this one runs without waiting even now.
+    with repository.without_waiting():
+        assert repository.query_users(None, None, 0, 10)[0] == 0
+    holder.join(5)
+    with repository.without_waiting():
+        stored = repository.create_user(document, actor="test")
+    assert repository.get_user(stored.id).document["userName"] == "first@contoso.com"
+    assert repository.query_users(None, None, 0, 10)[0] == 1
+    engine.dispose()
+
+
+def test_postgres_and_in_memory_sqlite_never_run_on_the_loop(
+    migrated_url: str,
+) -> None:
+    engine = create_db_engine(migrated_url)
+    inline = create_inline_engine(engine)
+    assert (inline is not None) == (engine.dialect.name == "sqlite")
+    memory = create_engine("sqlite://")
+    assert create_inline_engine(memory) is None
+    assert not Repository(memory).offers_calls_without_waiting
+    with pytest.raises(WouldBlock), Repository(memory).without_waiting():
+        pass
+    engine.dispose()
+    memory.dispose()
