@@ -38,6 +38,7 @@ from scimbridge.scim.store_calls import StoreCalls
 from scimbridge.store import filters
 from scimbridge.store.errors import StoreError
 from scimbridge.store.repository import Repository, StoredResource
+from scimbridge.store.tables import users
 
 log = logging.getLogger("scimbridge.scim")
 Handler = Callable[[Request, Principal], Awaitable[Response]]
@@ -268,9 +269,14 @@ class ScimApi:
     async def _list_users(self, request: Request, query: Mapping[str, str]) -> Response:
         params = list_params(query, self.limits)
         where, order = self._query(params, filters.user_filter, filters.user_sort_key, "User")
-        total, rows = await self.calls.unbounded(
-            lambda: self.repository.query_users(where, order, params.start_index - 1, params.count)
-        )
+
+        def work() -> tuple[int, list[StoredResource]]:
+            return self.repository.query_users(where, order, params.start_index - 1, params.count)
+
+        # Entra's `userName eq "…"` before every create is an index lookup: run it as one
+        # user's call; any other filter may scan the table.
+        lookup = filters.is_index_lookup(where, users)
+        total, rows = await (self.calls.one_resource if lookup else self.calls.unbounded)(work)
         resources = [
             self._render_user(request, row, params.attributes, params.excluded_attributes)
             for row in rows

@@ -40,7 +40,8 @@ from typing import Any
 
 from scim2_models import InvalidFilterException, Resource, ScimFilter
 from scim2_models.path import FilterNode, LogicalExpr, Not, ValuePath
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import BinaryExpression, BooleanClauseList, ColumnElement, Table
+from sqlalchemy.sql import operators
 
 from scimbridge.store.filter_columns import GROUP_TARGETS, USER_TARGETS, Targets
 from scimbridge.store.filter_names import entra_paths, known_schemas, model_binder
@@ -50,7 +51,14 @@ from scimbridge.store.json_sql import Node
 from scimbridge.store.sort_keys import group_sort_key, user_sort_key
 from scimbridge.store.tables import groups, users
 
-__all__ = ["group_filter", "group_sort_key", "parse_filter", "user_filter", "user_sort_key"]
+__all__ = [
+    "group_filter",
+    "group_sort_key",
+    "is_index_lookup",
+    "parse_filter",
+    "user_filter",
+    "user_sort_key",
+]
 
 _OPERATOR_THEN_WORD = re.compile(r"(?i)(?<=\s)(eq|ne|co|sw|ew|gt|ge|lt|le)(\s+)([^\s\"()\[\]]+)")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -172,3 +180,24 @@ def group_filter(
         max_length=max_length,
         max_terms=max_terms,
     )
+
+
+# -- cost ---------------------------------------------------------------------------------------
+
+# Equality on these is an index lookup: the rows it selects do not grow with the table.
+_LOOKUP_COLUMNS = {
+    users: (users.c.id, users.c.user_name_key, users.c.external_id),
+    groups: (groups.c.id, groups.c.display_name_key, groups.c.external_id),
+}
+
+
+def is_index_lookup(where: ColumnElement[bool] | None, table: Table) -> bool:
+    """Whether ``where`` pins an indexed identifier by equality (``userName eq "…"``, ``id eq``,
+    ``externalId eq``, group ``displayName eq``), alone or as a term of an ``and``: the query
+    then costs an index lookup, whatever the number of rows stored."""
+    columns = _LOOKUP_COLUMNS.get(table, ())
+    if isinstance(where, BinaryExpression) and where.operator is operators.eq:
+        return any(where.left is column for column in columns)
+    if isinstance(where, BooleanClauseList) and where.operator is operators.and_:
+        return any(is_index_lookup(term, table) for term in where.clauses)
+    return False

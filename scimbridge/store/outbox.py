@@ -58,26 +58,21 @@ class DeadLetter:
     dead_at: datetime
 
 
-def enqueue(conn: Connection, user_id: str, reason: str, *, now: datetime | None = None) -> None:
+def enqueue(
+    conn: Connection,
+    user_id: str,
+    reason: str,
+    *,
+    now: datetime | None = None,
+    new_user: bool = False,
+) -> None:
     """Queue ``user_id`` for a sync, inside the caller's transaction.
 
     An existing row (pending, leased or dead) is revived: due now, attempts reset, generation
-    bumped.
+    bumped. ``new_user`` (an id created in this transaction) skips looking for one.
     """
     now = now or utcnow()
-    revived = conn.execute(
-        _REVIVE,
-        {
-            "by_user_id": user_id,
-            "reason": reason,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "dead_at": None,
-            "last_error": None,
-            "updated_at": now,
-        },
-    )
-    if revived.rowcount:
+    if not new_user and _revived(conn, user_id, reason, now):
         return
     conn.execute(
         _INSERT,
@@ -91,6 +86,22 @@ def enqueue(conn: Connection, user_id: str, reason: str, *, now: datetime | None
             "updated_at": now,
         },
     )
+
+
+def _revived(conn: Connection, user_id: str, reason: str, now: datetime) -> bool:
+    revived = conn.execute(
+        _REVIVE,
+        {
+            "by_user_id": user_id,
+            "reason": reason,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "dead_at": None,
+            "last_error": None,
+            "updated_at": now,
+        },
+    )
+    return bool(revived.rowcount)
 
 
 # Built once: enqueue runs in every SCIM write; building statements cost more than running them.

@@ -282,7 +282,7 @@ class Repository:
                     },
                 )
                 self._audit(conn, actor, "create", "User", user_id, None, now)
-                outbox.enqueue(conn, user_id, "created", now=now)
+                outbox.enqueue(conn, user_id, "created", now=now, new_user=True)
         except IntegrityError as exc:
             raise Conflict("userName") from exc
         self._enqueued()

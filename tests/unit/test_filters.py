@@ -235,6 +235,35 @@ def test_user_name_eq_uses_the_index(sqlite_url: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.parametrize(
+    ("expression", "lookup"),
+    [
+        ('userName eq "Bob@Contoso.com"', True),
+        ('id eq "u-bob"', True),
+        ('externalId eq "jyoung"', True),
+        ('active eq true and userName eq "bob@contoso.com"', True),
+        ('userName eq "a" or userName eq "b"', False),
+        ('userName co "bob"', False),
+        ('not (userName eq "bob@contoso.com")', False),
+        ('title eq "Agent"', False),
+        ('emails[type eq "work"].value eq "bob@contoso.com"', False),
+    ],
+)
+def test_index_lookups_are_told_apart_from_scans(
+    sqlite_url: str, expression: str, lookup: bool
+) -> None:
+    """What runs on the event loop as one user's call must never scan the table."""
+    where = filters.user_filter(expression, UserModel, "sqlite")
+    assert filters.is_index_lookup(where, users) is lookup
+    if lookup:
+        engine = create_db_engine(sqlite_url)
+        try:
+            plan = _query_plan(engine, select(users.c.id).where(where))
+        finally:
+            engine.dispose()
+        assert "SCAN" not in plan and "USING" in plan, plan
+
+
 def _query_plan(engine: Engine, query: Any) -> str:
     compiled = query.compile(dialect=engine.dialect)
     parameters = tuple(compiled.params[name] for name in compiled.positiontup)
