@@ -5,7 +5,8 @@ PostgreSQL, and scim2-server's ``ASGIApplication`` over ``InMemoryStorage``, bot
 one process and the same loop and HTTP implementation), preload it with N users in-process, drive
 it from one aiohttp session with 1 or 16 concurrent tasks through three scenarios (filter on
 ``userName``, PATCH of ``displayName`` and an enterprise attribute, POST of a new user), and report
-requests/s, p50/p95/p99 latency, errors, and whether every write is readable afterwards.
+requests/s, p50/p95/p99 latency, errors, whether every write is readable afterwards, and the server
+process's resident memory after the preload and at the end (``/proc/<pid>/status``).
 Does not: reach any address but 127.0.0.1, or keep anything: each server gets a fresh temporary
 directory (and a fresh PostgreSQL database, dropped afterwards).
 
@@ -138,6 +139,39 @@ def process_cpu(pid: int) -> float:
     """User + system CPU seconds of a process so far, all its threads included."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """The ``Vm*`` lines of ``/proc/<pid>/status`` in KiB (VmRSS now, VmHWM the peak so far)."""
+    sizes = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.startswith("Vm"):
+            sizes[key] = int(value.split()[0])
+    return sizes
+
+
+@dataclass
+class Memory:
+    """Resident memory of one server process, in KiB: after its preload, and after its cells."""
+
+    server: str
+    users: int
+    pid: int
+    after_preload: int
+    at_end: int = 0
+    peak: int = 0
+
+    @classmethod
+    def after_start(cls, target: Target) -> Memory:
+        """Sample the server's RSS now: it answers and holds its preloaded users."""
+        pid = target.process.pid
+        return cls(target.label, len(target.user_ids), pid, memory_kib(pid)["VmRSS"])
+
+    def finish(self) -> None:
+        """Sample the RSS and its peak (VmHWM) once the cells are done, before the server stops."""
+        sizes = memory_kib(self.pid)
+        self.at_end, self.peak = sizes["VmRSS"], sizes["VmHWM"]
 
 
 def free_port() -> int:
@@ -608,10 +642,29 @@ def machine() -> str:
     )
 
 
+MEMORY_HEADER = (
+    "| server | users stored | RSS after preload (MiB) | RSS at end (MiB) | peak RSS (MiB) |\n"
+    "|---|---:|---:|---:|---:|"
+)
+MEMORY_NOTE = (
+    "VmRSS and VmHWM from `/proc/<pid>/status` of the server process the benchmark started "
+    "(uvicorn, one process, no worker children); after preload = once it answers with its users "
+    "stored (scimbridge's are in the database, not yet read), at end = after its last cell, which "
+    "includes the users its POST cells added."
+)
+
+
+def memory_row(memory: Memory) -> str:
+    return (
+        f"| {memory.server} | {memory.users:,} | {memory.after_preload / 1024:,.1f} | "
+        f"{memory.at_end / 1024:,.1f} | {memory.peak / 1024:,.1f} |"
+    )
+
+
 SECTION = "## SCIM load: scimbridge beside scim2-server"
 
 
-def report(cells: list[Cell], argv: list[str]) -> str:
+def report(cells: list[Cell], memories: list[Memory], argv: list[str]) -> str:
     command = "python bench/scim_load.py " + shlex.join(argv)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join(
@@ -630,6 +683,13 @@ def report(cells: list[Cell], argv: list[str]) -> str:
             "Targets at concurrency 16:",
             "",
             targets(cells),
+            "",
+            "Memory:",
+            "",
+            MEMORY_HEADER,
+            *(memory_row(memory) for memory in memories),
+            "",
+            MEMORY_NOTE,
             "",
         ]
     )
@@ -692,8 +752,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)  # fmt: skip
 
 
-async def main_async(args: argparse.Namespace) -> list[Cell]:
+async def main_async(args: argparse.Namespace) -> tuple[list[Cell], list[Memory]]:
     cells: list[Cell] = []
+    memories: list[Memory] = []
     for users in args.users:
         starters: list[tuple[str, Callable[[Path], Target]]] = []
         if "scimbridge" in args.servers:
@@ -709,13 +770,20 @@ async def main_async(args: argparse.Namespace) -> list[Cell]:
             print(f"{name} with {users:,} users", flush=True)
             with tempfile.TemporaryDirectory(prefix="scimbench-") as workdir:
                 target = start(Path(workdir))
+                memory = Memory.after_start(target)
+                print(
+                    f"  server pid {memory.pid}: RSS {memory.after_preload / 1024:,.1f} MiB",
+                    flush=True,
+                )
                 if args.profile:
                     target.stop_profiler = profile(target, args.profile / f"{name}-{users}.txt")
                 try:
                     cells.extend(await bench_server(target, args))
+                    memory.finish()
+                    memories.append(memory)
                 finally:
                     target.stop()
-    return cells
+    return cells, memories
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -733,8 +801,8 @@ def main(argv: list[str] | None = None) -> None:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    cells = asyncio.run(main_async(args))
-    text = report(cells, argv)
+    cells, memories = asyncio.run(main_async(args))
+    text = report(cells, memories, argv)
     print(text)
     if args.output:
         write_section(args.output, text)
