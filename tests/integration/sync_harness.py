@@ -2,7 +2,12 @@
 
 The SCIM app is served by uvicorn; users are created with httpx as Entra would. The sync worker is
 the real one, built by ``scimbridge.wiring``, with the real ``twilio`` client talking to the fake
-over HTTP; tests drain it synchronously (``drain``/``settle``) so nothing depends on timing.
+over HTTP; tests drain it synchronously (``drain``/``settle``) so nothing depends on timing, or
+run drainers ``in_background`` and wait for the outbox to empty (``wait_drained``).
+
+Also the plain helpers the integration tests share: the environment and ``TwilioSettings`` that
+point at a fake (``twilio_env``, ``twilio_settings``) and polling for a condition (``wait_for``).
+Fixtures are in ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import httpx
 
 from scimbridge.app import Components, build_components, create_app
-from scimbridge.config import Settings, load_settings
+from scimbridge.config import Settings, TwilioSettings, load_settings
 from scimbridge.flex.mapping import parse_mapping
 from scimbridge.flex.retry import RetryPolicy
 from scimbridge.flex.worker import SyncWorker
@@ -44,6 +49,40 @@ def twilio_env(fake: FakeFlexServer, database_url: str, **extra: str) -> dict[st
         "SCIMBRIDGE_TWILIO_MAX_RPS": "1000",
         **extra,
     }
+
+
+def twilio_settings(fake: FakeFlexServer, **overrides: Any) -> TwilioSettings:
+    """Credentials and addresses of ``fake`` (rate cap 1000/s), with ``overrides`` applied."""
+    values: dict[str, Any] = {
+        "account_sid": fake.account_sid,
+        "auth_token": fake.auth_token,
+        "workspace_sid": fake.workspace_sid,
+        "flex_instance_sid": fake.flex_instance_sid,
+        "base_url": fake.url,
+        "max_rps": 1000.0,
+    }
+    values.update(overrides)
+    return TwilioSettings(**values)
+
+
+def wait_for(
+    condition: Callable[[], object], seconds: float = 30.0, what: str = "the condition"
+) -> None:
+    """Poll ``condition`` until it is true; fail naming ``what`` once ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@contextmanager
+def in_background(*workers: SyncWorker) -> Iterator[None]:
+    """Run ``workers`` on their own threads for the block; each is stopped however it ends."""
+    with ExitStack() as stack:
+        for worker in workers:
+            worker.start()
+            stack.callback(worker.stop)
+        yield
 
 
 def no_sleep(seconds: float) -> None:
@@ -131,6 +170,10 @@ class Harness:
                 return
             time.sleep(0.003)
         raise AssertionError(f"outbox never drained: {outbox.backlog(self.engine)} pending")
+
+    def wait_drained(self, seconds: float = 60.0) -> None:
+        """Wait while drainers ``in_background`` empty the outbox; fail if it is still not empty."""
+        wait_for(lambda: outbox.backlog(self.engine) == 0, seconds, "the outbox to drain")
 
     # -- what Twilio holds ---------------------------------------------------------------------
 

@@ -9,37 +9,21 @@ transaction, and the sync worker (running meanwhile) ends with the worker holdin
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from scimbridge.store import outbox
 from scimbridge.store.tables import audit_log, users
 from scimbridge.store.tables import outbox as outbox_table
-from scimbridge.testing.fakeflex import FakeFlexServer
-from tests.integration.sync_harness import CORE, PATCH, TOKEN, Harness, running
+from tests.integration.sync_harness import CORE, PATCH, TOKEN, Harness, in_background
 
 CLIENTS = 16
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def sync(server: FakeFlexServer, migrated_url: str) -> Iterator[Harness]:
-    server.state.reset()
-    with running(server, migrated_url) as harness:
-        yield harness
 
 
 def together(
@@ -199,10 +183,7 @@ def test_patches_while_the_worker_drains_end_synced(sync: Harness) -> None:
     """The worker runs during the storm: whatever it synced midway, the newest state wins."""
     user_names = [f"agent{n:02d}@contoso.com" for n in range(4)]
     user_ids = [sync.post_user(name) for name in user_names]
-    workers = [sync.sync_worker(threads=2), sync.sync_worker(threads=1)]
-    for worker in workers:
-        worker.start()
-    try:
+    with in_background(sync.sync_worker(threads=2), sync.sync_worker(threads=1)):
 
         def add_mine(client: httpx.Client, n: int) -> int:
             user_id = user_ids[n % len(user_ids)]
@@ -217,12 +198,7 @@ def test_patches_while_the_worker_drains_end_synced(sync: Harness) -> None:
             return 0
 
         together(sync, add_mine)
-        deadline = time.monotonic() + 60
-        while outbox.backlog(sync.engine) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        for worker in workers:
-            worker.stop()
+        sync.wait_drained()
     assert outbox.backlog(sync.engine) == 0
     assert sorted(w.friendly_name for w in sync.workers()) == user_names
     for index, name in enumerate(user_names):

@@ -13,8 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,7 +27,7 @@ from scimbridge.store.database import create_db_engine
 from scimbridge.store.tables import outbox as outbox_table
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind
-from tests.integration.sync_harness import CORE, TOKEN, twilio_env
+from tests.integration.sync_harness import CORE, TOKEN, twilio_env, wait_for
 from tests.support import free_port, serving
 
 USERS = [f"agent{n}@contoso.com" for n in range(5)]
@@ -61,13 +60,6 @@ def kill(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
     process.wait(10)
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def creates_seen(fake: FakeFlexServer) -> int:

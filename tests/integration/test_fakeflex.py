@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,32 +22,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 
 from scimbridge.testing import FakeFlexServer
-from scimbridge.testing.fakeflex_records import utc_now
 from tests.support import free_port
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeFlexServer) -> Iterator[FakeFlexServer]:
-    server.state.reset()
-    yield server
-    server.state.clock = utc_now
-
-
-@pytest.fixture
-def ws(fake: FakeFlexServer) -> WorkspaceContext:
-    return fake.client().taskrouter.v1.workspaces(fake.workspace_sid)
-
-
-def http(fake: FakeFlexServer) -> requests.Session:
-    session = requests.Session()
-    session.auth = (fake.account_sid, fake.auth_token)
-    return session
 
 
 def workers_url(fake: FakeFlexServer) -> str:
@@ -69,9 +43,11 @@ class SteppingClock:
 # -- worker lifecycle ---------------------------------------------------------------------------
 
 
-def test_create_returns_201_and_the_documented_worker_json(fake: FakeFlexServer) -> None:
+def test_create_returns_201_and_the_documented_worker_json(
+    fake: FakeFlexServer, http: requests.Session
+) -> None:
     attributes = '{ "email": "ada@example.com",  "routing": {"skills": []} }'
-    response = http(fake).post(
+    response = http.post(
         workers_url(fake),
         data={"FriendlyName": "ada@example.com", "Attributes": attributes, "Bogus": "ignored"},
     )
@@ -127,9 +103,11 @@ def test_round_trip_with_the_real_client(ws: WorkspaceContext, fake: FakeFlexSer
     assert (again.value.status, again.value.code) == (404, 20404)
 
 
-def test_delete_answers_204_with_an_empty_body(fake: FakeFlexServer) -> None:
+def test_delete_answers_204_with_an_empty_body(
+    fake: FakeFlexServer, http: requests.Session
+) -> None:
     sid = fake.state.create_worker("x").sid
-    response = http(fake).delete(f"{workers_url(fake)}/{sid}")
+    response = http.delete(f"{workers_url(fake)}/{sid}")
     assert (response.status_code, response.content) == (204, b"")
 
 
@@ -170,9 +148,9 @@ def test_duplicate_friendly_name_is_400_20001_case_insensitively(ws: WorkspaceCo
     ],
 )
 def test_invalid_create_is_400_20001_and_writes_nothing(
-    fake: FakeFlexServer, form: dict[str, str]
+    fake: FakeFlexServer, http: requests.Session, form: dict[str, str]
 ) -> None:
-    response = http(fake).post(workers_url(fake), data=form)
+    response = http.post(workers_url(fake), data=form)
     body = response.json()
     assert response.status_code == 400
     assert body == {
@@ -225,8 +203,9 @@ def test_reject_pending_reservations_needs_an_unavailable_activity(
     assert offline.activity_name == "Offline"
 
 
-def test_malformed_or_unknown_sids_are_404_20404(fake: FakeFlexServer) -> None:
-    session = http(fake)
+def test_malformed_or_unknown_sids_are_404_20404(
+    fake: FakeFlexServer, http: requests.Session
+) -> None:
     for url in (
         f"{workers_url(fake)}/WKnothex",
         f"{workers_url(fake)}/WK{'0' * 32}",
@@ -234,7 +213,7 @@ def test_malformed_or_unknown_sids_are_404_20404(fake: FakeFlexServer) -> None:
         f"{fake.url}/v1/Workspaces/XX{'0' * 32}",
         f"{fake.url}/v1/Nothing",
     ):
-        response = session.get(url)
+        response = http.get(url)
         assert (response.status_code, response.json()["code"]) == (404, 20404), url
 
 
@@ -278,11 +257,12 @@ def test_list_follows_pages_in_creation_order(ws: WorkspaceContext, fake: FakeFl
     assert [r.route for r in fake.state.requests.all()].count("workers.list") == 3
 
 
-def test_list_meta_urls_are_absolute_and_keep_the_filters(fake: FakeFlexServer) -> None:
+def test_list_meta_urls_are_absolute_and_keep_the_filters(
+    fake: FakeFlexServer, http: requests.Session
+) -> None:
     for n in range(3):
         fake.state.create_worker(f"w{n}")
-    session = http(fake)
-    first = session.get(workers_url(fake), params={"Available": "false", "PageSize": "2"}).json()
+    first = http.get(workers_url(fake), params={"Available": "false", "PageSize": "2"}).json()
     meta = first["meta"]
     assert meta["key"] == "workers" and meta["page"] == 0 and meta["page_size"] == 2
     assert meta["previous_page_url"] is None
@@ -291,10 +271,10 @@ def test_list_meta_urls_are_absolute_and_keep_the_filters(fake: FakeFlexServer) 
     assert next_query["Available"] == ["false"] and next_query["Page"] == ["1"]
     assert next_query["PageToken"][0].startswith("PT")
 
-    second = session.get(meta["next_page_url"]).json()
+    second = http.get(meta["next_page_url"]).json()
     assert [w["friendly_name"] for w in second["workers"]] == ["w2"]
     assert second["meta"]["next_page_url"] is None
-    back = session.get(second["meta"]["previous_page_url"]).json()
+    back = http.get(second["meta"]["previous_page_url"]).json()
     assert [w["friendly_name"] for w in back["workers"]] == ["w0", "w1"]
 
 
@@ -316,8 +296,10 @@ def test_list_filters(ws: WorkspaceContext, fake: FakeFlexServer) -> None:
 
 
 @pytest.mark.parametrize("page_size", ["0", "1001", "x"])
-def test_list_refuses_page_sizes_outside_1_to_1000(fake: FakeFlexServer, page_size: str) -> None:
-    response = http(fake).get(workers_url(fake), params={"PageSize": page_size})
+def test_list_refuses_page_sizes_outside_1_to_1000(
+    fake: FakeFlexServer, http: requests.Session, page_size: str
+) -> None:
+    response = http.get(workers_url(fake), params={"PageSize": page_size})
     assert (response.status_code, response.json()["code"]) == (400, 20001)
 
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 import requests
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry
@@ -87,20 +85,6 @@ def validate(spec_name: str, path: str, method: str, response: requests.Response
 def properties_of(spec_name: str, component: str) -> set[str]:
     spec, _ = _spec(spec_name)
     return set(spec["components"]["schemas"][component]["properties"])
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as server:
-        yield server
-
-
-@pytest.fixture
-def http(fake: FakeFlexServer) -> requests.Session:
-    fake.state.reset()
-    session = requests.Session()
-    session.auth = (fake.account_sid, fake.auth_token)
-    return session
 
 
 TASKROUTER = "twilio_taskrouter_v1.json"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -17,23 +16,6 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 
 from scimbridge.testing import FakeFlexServer, Fault, FaultKind
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeFlexServer) -> FakeFlexServer:
-    server.state.reset()
-    return server
-
-
-@pytest.fixture
-def ws(fake: FakeFlexServer) -> WorkspaceContext:
-    return fake.client().taskrouter.v1.workspaces(fake.workspace_sid)
 
 
 def control(fake: FakeFlexServer, method: str, path: str, **kwargs: object) -> requests.Response:
@@ -169,16 +151,16 @@ def test_latency_global_and_per_route(ws: WorkspaceContext, fake: FakeFlexServer
     assert fake.faults.latency() == {"workers.list": 0.2}
 
 
-def test_rate_limit_headers_and_optional_enforcement(fake: FakeFlexServer) -> None:
+def test_rate_limit_headers_and_optional_enforcement(
+    fake: FakeFlexServer, http: requests.Session
+) -> None:
     url = f"{fake.url}/v1/Workspaces/{fake.workspace_sid}/Workers"
-    session = requests.Session()
-    session.auth = (fake.account_sid, fake.auth_token)
-    first = session.get(url)
+    first = http.get(url)
     assert first.headers["X-Rate-Limit-Limit"] == "100"
     assert int(first.headers["X-Rate-Limit-Remaining"]) < 100
     assert first.headers["X-Rate-Limit-Config"] == "Worker-List"
     fake.state.set_options(enforce_rate_limit=True, rate_limit_per_second=2)
-    responses = [session.get(url) for _ in range(6)]  # 6 calls span at most two 1 s windows
+    responses = [http.get(url) for _ in range(6)]  # 6 calls span at most two 1 s windows
     limited = [r for r in responses if r.status_code == 429]
     assert limited and limited[0].json()["code"] == 20429
     assert limited[0].headers["X-Rate-Limit-Remaining"] == "0"

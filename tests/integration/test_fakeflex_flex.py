@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,18 +14,6 @@ from scimbridge.testing.fakeflex_records import FakeApiError
 from scimbridge.testing.fakeflex_users import escape_identity
 
 CLAIMS = {"full_name": "Ada Lovelace", "email": "ada@example.com", "roles": "agent"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeFlexServer) -> FakeFlexServer:
-    server.state.reset()
-    return server
 
 
 def attributes_of(fake: FakeFlexServer, username: str) -> dict[str, object]:

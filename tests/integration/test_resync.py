@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
 from typer.testing import CliRunner, Result
 
 from scimbridge.cli import app
@@ -25,24 +23,6 @@ from tests.integration.sync_harness import Harness, running, twilio_env
 ROUTING = {"routing": {"skills": ["sales"], "levels": {"sales": 3}}, "channel.chat.capacity": 2}
 NAMES = ("ann", "bob", "cat", "dan", "eve", "fay", "gus")
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeFlexServer) -> FakeFlexServer:
-    server.state.reset()
-    return server
-
-
-@pytest.fixture
-def sync(fake: FakeFlexServer, migrated_url: str) -> Iterator[Harness]:
-    with running(fake, migrated_url) as harness:
-        yield harness
 
 
 def email(name: str) -> str:

@@ -7,8 +7,6 @@ test is about the background service itself.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ from scimbridge.flex.sync import PROBE_ETAG
 from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.wiring import sync_services
-from tests.integration.sync_harness import CORE, Harness, running
+from tests.integration.sync_harness import CORE, Harness, in_background, running, wait_for
 
 ANN = "ann.lee@contoso.com"
 ANN_ATTRIBUTES = {
@@ -34,24 +32,6 @@ ROUTING = {
     "channel.chat.capacity": 3,
     "helpline": "uk",
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeFlexServer) -> FakeFlexServer:
-    server.state.reset()
-    return server
-
-
-@pytest.fixture
-def sync(fake: FakeFlexServer, migrated_url: str) -> Iterator[Harness]:
-    with running(fake, migrated_url) as harness:
-        yield harness
 
 
 def created(sync: Harness, user_name: str = ANN, display_name: str = "Ann Lee") -> str:
@@ -123,54 +103,49 @@ def test_display_name_change_writes_only_full_name_and_keeps_routing(
 
 
 def test_steady_owned_change_is_one_conditional_update_when_if_match_is_honoured(
-    fake: FakeFlexServer, migrated_url: str
+    sync: Harness,
 ) -> None:
-    fake.state.set_options(enforce_if_match=True)
-    with running(fake, migrated_url) as sync:
-        ids = [created(sync, f"agent{n}@contoso.com", f"Agent {n}") for n in range(5)]
-        for n, user_id in enumerate(ids):
-            sync.replace(user_id, "displayName", f"Agent {n} Renamed")
-        sync.drain()
-        calls = sync.calls()
-        assert [route for route, _ in calls] == ["worker.update"] * 5
-        assert all(etag for _, etag in calls), "each write is conditional on the remembered ETag"
-        for n in range(5):
-            assert sync.attributes(f"agent{n}@contoso.com")["full_name"] == f"Agent {n} Renamed"
+    sync.fake.state.set_options(enforce_if_match=True)
+    ids = [created(sync, f"agent{n}@contoso.com", f"Agent {n}") for n in range(5)]
+    for n, user_id in enumerate(ids):
+        sync.replace(user_id, "displayName", f"Agent {n} Renamed")
+    sync.drain()
+    calls = sync.calls()
+    assert [route for route, _ in calls] == ["worker.update"] * 5
+    assert all(etag for _, etag in calls), "each write is conditional on the remembered ETag"
+    for n in range(5):
+        assert sync.attributes(f"agent{n}@contoso.com")["full_name"] == f"Agent {n} Renamed"
 
 
 def test_disable_rename_and_reenable_cost_one_call_each_when_if_match_is_honoured(
-    fake: FakeFlexServer, migrated_url: str
+    sync: Harness,
 ) -> None:
-    fake.state.set_options(enforce_if_match=True)
-    with running(fake, migrated_url) as sync:
-        user_id = created(sync)
-        sync.drain()
-        sync.replace(user_id, "active", False)
-        sync.drain()
-        assert [route for route, _ in sync.calls()] == ["activities.list", "worker.update"]
-        sync.replace(user_id, "userName", "ann.brown@contoso.com")
-        sync.drain()
-        assert [route for route, _ in sync.calls()] == ["worker.update"]
-        sync.replace(user_id, "active", True)
-        sync.drain()
-        assert [route for route, _ in sync.calls()] == ["worker.fetch"]
-        assert [outcome for outcome, _ in sync.outcomes] == ["disabled", "renamed", "enabled"]
-        assert sync.activity("ann.brown@contoso.com") == "Offline"
+    sync.fake.state.set_options(enforce_if_match=True)
+    user_id = created(sync)
+    sync.drain()
+    sync.replace(user_id, "active", False)
+    sync.drain()
+    assert [route for route, _ in sync.calls()] == ["activities.list", "worker.update"]
+    sync.replace(user_id, "userName", "ann.brown@contoso.com")
+    sync.drain()
+    assert [route for route, _ in sync.calls()] == ["worker.update"]
+    sync.replace(user_id, "active", True)
+    sync.drain()
+    assert [route for route, _ in sync.calls()] == ["worker.fetch"]
+    assert [outcome for outcome, _ in sync.outcomes] == ["disabled", "renamed", "enabled"]
+    assert sync.activity("ann.brown@contoso.com") == "Offline"
 
 
-def test_conditional_write_that_meets_someone_elses_change_merges_instead(
-    fake: FakeFlexServer, migrated_url: str
-) -> None:
-    fake.state.set_options(enforce_if_match=True)
-    with running(fake, migrated_url) as sync:
-        user_id = created(sync)
-        sync.set_worker(ANN, attributes={**sync.attributes(ANN), "routing": {"skills": ["vip"]}})
-        sync.replace(user_id, "displayName", "Ann B. Lee")
-        sync.drain()
-        routes = [route for route, _ in sync.calls()]
-        assert routes == ["worker.update", "worker.fetch", "worker.update"]
-        assert sync.attributes(ANN)["routing"] == {"skills": ["vip"]}
-        assert sync.attributes(ANN)["full_name"] == "Ann B. Lee"
+def test_conditional_write_that_meets_someone_elses_change_merges_instead(sync: Harness) -> None:
+    sync.fake.state.set_options(enforce_if_match=True)
+    user_id = created(sync)
+    sync.set_worker(ANN, attributes={**sync.attributes(ANN), "routing": {"skills": ["vip"]}})
+    sync.replace(user_id, "displayName", "Ann B. Lee")
+    sync.drain()
+    routes = [route for route, _ in sync.calls()]
+    assert routes == ["worker.update", "worker.fetch", "worker.update"]
+    assert sync.attributes(ANN)["routing"] == {"skills": ["vip"]}
+    assert sync.attributes(ANN)["full_name"] == "Ann B. Lee"
 
 
 def test_unmapped_change_writes_nothing(sync: Harness) -> None:
@@ -395,16 +370,8 @@ def test_sso_login_before_the_first_sync_is_adopted(sync: Harness) -> None:
 def test_two_sync_workers_draining_together_converge_each_user_once(sync: Harness) -> None:
     names = [f"agent{n:02d}@contoso.com" for n in range(24)]
     ids = {sync.post_user(name, name.split("@")[0]) for name in names}
-    workers = [sync.sync_worker(threads=2), sync.sync_worker(threads=2)]
-    for worker in workers:
-        worker.start()
-    try:
-        deadline = time.monotonic() + 60
-        while outbox.backlog(sync.engine) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        for worker in workers:
-            worker.stop()
+    with in_background(sync.sync_worker(threads=2), sync.sync_worker(threads=2)):
+        sync.wait_drained()
     assert outbox.backlog(sync.engine) == 0
     assert sorted(w.friendly_name for w in sync.workers()) == names
     creates = [r for r in sync.fake.state.requests.all() if r.route == "workers.create"]
@@ -419,18 +386,11 @@ def test_sync_runs_inside_serve_by_default(fake: FakeFlexServer, migrated_url: s
 
     with running(fake, migrated_url, services=services) as sync:
         user_id = sync.post_user(ANN)
-        wait_for(lambda: fake.state.worker_named(ANN) is not None)
+        wait_for(lambda: fake.state.worker_named(ANN) is not None, 20, "the worker to appear")
         sync.replace(user_id, "displayName", "Ann B. Lee")
-        wait_for(lambda: sync.attributes(ANN)["full_name"] == "Ann B. Lee")
+        wait_for(lambda: sync.attributes(ANN)["full_name"] == "Ann B. Lee", 20, "the rename")
         sync.delete(user_id)
-        wait_for(lambda: fake.state.worker_named(ANN) is None)
-
-
-def wait_for(condition: Any, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the background sync did not get there"
-        time.sleep(0.02)
+        wait_for(lambda: fake.state.worker_named(ANN) is None, 20, "the worker to go")
 
 
 def test_users_api_mode_provisions_and_deprovisions_flex_users(

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,7 @@ from scimbridge.store.database import create_db_engine
 from scimbridge.store.repository import Repository
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.wiring import FakeFlexService, check_configuration, sync_services
-from tests.integration.sync_harness import CORE, TOKEN, twilio_env
+from tests.integration.sync_harness import CORE, TOKEN, twilio_env, wait_for
 from tests.support import free_port
 
 ANN = "ann.lee@contoso.com"
@@ -36,18 +35,6 @@ ANN_DOCUMENT = {
     "displayName": "Ann Lee",
     "emails": [{"value": ANN, "type": "work"}],
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeFlexServer) -> FakeFlexServer:
-    server.state.reset()
-    return server
 
 
 class Process:
@@ -91,13 +78,6 @@ class Process:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
         return self.popen.wait(timeout=20)
-
-
-def wait_for(condition: Callable[[], object], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
 
 
 def test_no_twilio_settings_means_no_sync(

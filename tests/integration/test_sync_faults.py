@@ -9,35 +9,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind
-from tests.integration.sync_harness import CORE, Harness, running
+from tests.integration.sync_harness import CORE, Harness, running, wait_for
 
 ANN = "ann.lee@contoso.com"
 SITE = "urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeFlexServer) -> FakeFlexServer:
-    server.state.reset()
-    return server
-
-
-@pytest.fixture
-def sync(fake: FakeFlexServer, migrated_url: str) -> Iterator[Harness]:
-    with running(fake, migrated_url) as harness:
-        yield harness
 
 
 def names(sync: Harness) -> list[str]:
@@ -102,18 +83,15 @@ def test_create_applied_but_answered_with_an_error_makes_no_duplicate(
     assert link is not None and link.worker_sid == sync.worker_named(ANN).sid
 
 
-def test_repeated_412_is_resolved_by_fetching_and_merging(
-    fake: FakeFlexServer, migrated_url: str
-) -> None:
-    fake.state.set_options(enforce_if_match=True)
-    with running(fake, migrated_url) as sync:
-        user_id = sync.post_user(ANN)
-        sync.drain()
-        sync.fake.faults.add(Fault(FaultKind.PRECONDITION_FAILED, route="worker.update", times=2))
-        sync.replace(user_id, "displayName", "Ann B. Lee")
-        sync.drain()
-        assert sync.attributes(ANN)["full_name"] == "Ann B. Lee"
-        assert sync.outcomes[-1] == ("updated", user_id)
+def test_repeated_412_is_resolved_by_fetching_and_merging(sync: Harness) -> None:
+    sync.fake.state.set_options(enforce_if_match=True)
+    user_id = sync.post_user(ANN)
+    sync.drain()
+    sync.fake.faults.add(Fault(FaultKind.PRECONDITION_FAILED, route="worker.update", times=2))
+    sync.replace(user_id, "displayName", "Ann B. Lee")
+    sync.drain()
+    assert sync.attributes(ANN)["full_name"] == "Ann B. Lee"
+    assert sync.outcomes[-1] == ("updated", user_id)
 
 
 def test_attributes_over_4096_are_dead_lettered_never_truncated(sync: Harness) -> None:
@@ -225,11 +203,3 @@ def test_stop_returns_without_waiting_for_a_slow_twilio_call(sync: Harness) -> N
     # The convergence in flight still finishes and completes its claim.
     wait_for(lambda: outbox.backlog(sync.engine) == 0)
     assert names(sync) == [ANN]
-
-
-def wait_for(condition: object, seconds: float = 20.0) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)

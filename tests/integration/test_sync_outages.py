@@ -11,7 +11,6 @@ holding its newest attributes, no create may have been applied twice, and nothin
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,7 +23,7 @@ from scimbridge.flex.worker import SyncWorker
 from scimbridge.store import outbox
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind
-from tests.integration.sync_harness import Harness, no_sleep, running
+from tests.integration.sync_harness import Harness, in_background, no_sleep, running
 
 USERS = [f"agent{n:02d}@contoso.com" for n in range(10)]
 # Enough attempts to outlast the outage; short backoff so the test does not wait on it.
@@ -66,10 +65,7 @@ def test_outage_and_mixed_faults_lose_nothing_and_duplicate_nothing(sync: Harnes
     faults.add(Fault(FaultKind.DELAY, route="workers.create", after=4, times=2, delay=0.8))
     faults.add(Fault(FaultKind.DROP_CONNECTION_AFTER_COMMIT, route="worker.update", times=3))
     faults.add(Fault(FaultKind.RATE_LIMIT, route="*", after=10, times=25, retry_after=0.05))
-    workers = [drainer(sync, http_timeout=0.4), drainer(sync, http_timeout=0.4)]
-    for worker in workers:
-        worker.start()
-    try:
+    with in_background(drainer(sync, http_timeout=0.4), drainer(sync, http_timeout=0.4)):
         ids = [sync.post_user(name) for name in USERS]
         # Flex goes down for a fixed time while Entra keeps changing people.
         outage = faults.add(Fault(FaultKind.UNAVAILABLE, route="*", times=None))
@@ -80,12 +76,7 @@ def test_outage_and_mixed_faults_lose_nothing_and_duplicate_nothing(sync: Harnes
         back.join()
         for n, user_id in enumerate(ids[::2]):
             sync.replace(user_id, "displayName", f"Agent {2 * n} (final)")
-        deadline = time.monotonic() + 60
-        while outbox.backlog(sync.engine) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        for worker in workers:
-            worker.stop()
+        sync.wait_drained()
     assert outbox.backlog(sync.engine) == 0, "a change was lost in the outbox"
     assert outbox.dead_letters(sync.engine) == []
     assert sorted(w.friendly_name for w in sync.workers()) == USERS, "one worker per user"

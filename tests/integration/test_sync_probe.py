@@ -5,12 +5,10 @@ Runs on SQLite only: the behaviour is the reconciler's, not the database's.
 
 from __future__ import annotations
 
-import time
-
 from scimbridge.flex.sync import PROBE_ETAG
 from scimbridge.store import outbox
 from scimbridge.testing.fakeflex import FakeFlexServer
-from tests.integration.sync_harness import running
+from tests.integration.sync_harness import in_background, running
 
 
 def test_threads_creating_workers_at_once_send_one_if_match_probe(sqlite_url: str) -> None:
@@ -23,13 +21,8 @@ def test_threads_creating_workers_at_once_send_one_if_match_probe(sqlite_url: st
             for name in names:
                 sync.post_user(name, name.split("@")[0])
             worker = sync.sync_worker(threads=4)
-            worker.start()
-            try:
-                deadline = time.monotonic() + 30
-                while outbox.backlog(sync.engine) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-            finally:
-                worker.stop()
+            with in_background(worker):
+                sync.wait_drained(30)
             assert outbox.backlog(sync.engine) == 0
             assert sorted(w.friendly_name for w in sync.workers()) == names
             probes = [r for r in fake.state.requests.all() if r.if_match == PROBE_ETAG]

@@ -9,13 +9,12 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from scimbridge.config import TwilioSettings
 from scimbridge.flex.ratelimit import RateLimiter
 from scimbridge.flex.retry import RetryPolicy
 from scimbridge.flex.taskrouter import (
@@ -32,6 +31,7 @@ from scimbridge.flex.taskrouter import (
 )
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind
+from tests.integration.sync_harness import twilio_settings
 
 
 class Sleeps:
@@ -44,34 +44,9 @@ class Sleeps:
         self.waits.append(seconds)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeFlexServer) -> FakeFlexServer:
-    server.state.reset()
-    return server
-
-
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
-
-
-def settings_for(fake: FakeFlexServer, **overrides: Any) -> TwilioSettings:
-    values: dict[str, Any] = {
-        "account_sid": fake.account_sid,
-        "auth_token": fake.auth_token,
-        "workspace_sid": fake.workspace_sid,
-        "flex_instance_sid": fake.flex_instance_sid,
-        "base_url": fake.url,
-        "max_rps": 1000.0,
-    }
-    values.update(overrides)
-    return TwilioSettings(**values)
 
 
 Make = Callable[..., TaskRouter]
@@ -88,7 +63,7 @@ def make(fake: FakeFlexServer, sleeps: Sleeps) -> Make:
         **overrides: Any,
     ) -> TaskRouter:
         return TaskRouter(
-            settings_for(fake, **overrides),
+            twilio_settings(fake, **overrides),
             limiter=limiter or RateLimiter(1000.0, burst=10),
             retry=RetryPolicy(
                 max_attempts=max_attempts, base=0.01, cap=0.05, random=lambda: 1.0, sleep=sleeps

@@ -3,44 +3,24 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from scimbridge.config import TwilioSettings
 from scimbridge.flex.ratelimit import RateLimiter
 from scimbridge.flex.retry import RetryPolicy, Unauthorized
 from scimbridge.flex.users_api import FlexUsers
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeFlexServer]:
-    with FakeFlexServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeFlexServer) -> FakeFlexServer:
-    server.state.reset()
-    return server
+from tests.integration.sync_harness import twilio_settings
 
 
 def users_for(
     fake: FakeFlexServer, waits: list[float] | None = None, **overrides: Any
 ) -> FlexUsers:
-    values: dict[str, Any] = {
-        "account_sid": fake.account_sid,
-        "auth_token": fake.auth_token,
-        "flex_instance_sid": fake.flex_instance_sid,
-        "base_url": fake.url,
-    }
-    values.update(overrides)
     sink = waits if waits is not None else []
     return FlexUsers(
-        TwilioSettings(**values),
+        twilio_settings(fake, **overrides),
         limiter=RateLimiter(1000.0, burst=10),
         retry=RetryPolicy(base=0.01, random=lambda: 1.0, sleep=sink.append),
     )
