@@ -2,11 +2,12 @@
 
 Does: start one server at a time as a subprocess (scimbridge ``serve`` on SQLite, optionally on
 PostgreSQL, and scim2-server's ``ASGIApplication`` over ``InMemoryStorage``, both under uvicorn with
-one process and the same loop and HTTP implementation), preload it with N users in-process, drive
-it from one aiohttp session with 1 or 16 concurrent tasks through three scenarios (filter on
-``userName``, PATCH of ``displayName`` and an enterprise attribute, POST of a new user), and report
-requests/s, p50/p95/p99 latency, errors, whether every write is readable afterwards, and the server
-process's resident memory after the preload and at the end (``/proc/<pid>/status``).
+one process and the same event loop (``--loop``, asyncio by default) and HTTP implementation),
+preload it with N users in-process, drive it from one aiohttp session with 1 or 16 concurrent tasks
+through three scenarios (filter on ``userName``, PATCH of ``displayName`` and an enterprise
+attribute, POST of a new user), and report requests/s, p50/p95/p99 latency, errors, whether every
+write is readable afterwards, and the server process's resident memory after the preload and at
+the end (``/proc/<pid>/status``).
 Does not: reach any address but 127.0.0.1, or keep anything: each server gets a fresh temporary
 directory (and a fresh PostgreSQL database, dropped afterwards).
 
@@ -266,7 +267,7 @@ def temporary_postgres(admin_url: str) -> tuple[str, Callable[[], None]]:
     return url.render_as_string(hide_password=False), drop
 
 
-def start_scimbridge(workdir: Path, count: int, postgres_url: str | None) -> Target:
+def start_scimbridge(workdir: Path, count: int, postgres_url: str | None, loop: str) -> Target:
     cleanups: list[Callable[[], None]] = []
     if postgres_url:
         database_url, drop = temporary_postgres(postgres_url)
@@ -281,7 +282,7 @@ def start_scimbridge(workdir: Path, count: int, postgres_url: str | None) -> Tar
     port = free_port()
     log = workdir / "server.log"
     env = server_env({"SCIMBRIDGE_DATABASE_URL": database_url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN})
-    command = [sys.executable, "-m", "scimbridge", "serve", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "scimbridge", "serve", "--host", "127.0.0.1", "--loop", loop]
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [*command, "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT
@@ -291,12 +292,12 @@ def start_scimbridge(workdir: Path, count: int, postgres_url: str | None) -> Tar
     return Target(label, base, ids, names, process, cleanups=cleanups)
 
 
-def start_scim2_server(workdir: Path, count: int) -> Target:
+def start_scim2_server(workdir: Path, count: int, loop: str) -> Target:
     port = free_port()
     log = workdir / "server.log"
     ids_file = workdir / "ids.json"
     command = [sys.executable, __file__, "serve-scim2-server", "--port", str(port)]
-    command += ["--users", str(count), "--ids-file", str(ids_file)]
+    command += ["--users", str(count), "--ids-file", str(ids_file), "--loop", loop]
     began = time.perf_counter()
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -310,7 +311,7 @@ def start_scim2_server(workdir: Path, count: int) -> Target:
     return Target("scim2-server (memory)", base, ids, names, process, "?excludedAttributes=groups")
 
 
-def serve_scim2_server(port: int, count: int, ids_file: Path) -> None:
+def serve_scim2_server(port: int, count: int, ids_file: Path, loop: str) -> None:
     """Preload scim2-server's in-memory storage, write the user ids, then serve with uvicorn."""
     import uvicorn
     from scim2_models import (
@@ -350,7 +351,7 @@ def serve_scim2_server(port: int, count: int, ids_file: Path) -> None:
     partial.write_text(json.dumps(ids))
     partial.rename(ids_file)
     app = BearerASGIApplication(AsyncInMemoryStorage(storage), provider)
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning", loop=loop)
 
 
 # -- client ------------------------------------------------------------------------------------
@@ -737,6 +738,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="measure every cell this many times and keep its fastest round",
     )
     parser.add_argument("--postgres-url", help="also run scimbridge on a fresh database there")
+    parser.add_argument(
+        "--loop",
+        default="asyncio",
+        choices=["asyncio", "uvloop"],
+        help="event loop of both servers (default asyncio, scimbridge serve's default)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--profile",
@@ -759,13 +766,19 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Cell], list[Memory]
         starters: list[tuple[str, Callable[[Path], Target]]] = []
         if "scimbridge" in args.servers:
             starters.append(
-                ("scimbridge", partial(start_scimbridge, count=users, postgres_url=None))
+                (
+                    "scimbridge",
+                    partial(start_scimbridge, count=users, postgres_url=None, loop=args.loop),
+                )
             )
             if args.postgres_url:
-                on_postgres = partial(start_scimbridge, count=users, postgres_url=args.postgres_url)
+                on_postgres = partial(
+                    start_scimbridge, count=users, postgres_url=args.postgres_url, loop=args.loop
+                )
                 starters.append(("scimbridge-pg", on_postgres))
         if "scim2-server" in args.servers:
-            starters.append(("scim2-server", partial(start_scim2_server, count=users)))
+            reference = partial(start_scim2_server, count=users, loop=args.loop)
+            starters.append(("scim2-server", reference))
         for name, start in starters:
             print(f"{name} with {users:,} users", flush=True)
             with tempfile.TemporaryDirectory(prefix="scimbench-") as workdir:
@@ -793,8 +806,9 @@ def main(argv: list[str] | None = None) -> None:
         inner.add_argument("--port", type=int, required=True)
         inner.add_argument("--users", type=int, required=True)
         inner.add_argument("--ids-file", type=Path, required=True)
+        inner.add_argument("--loop", default="asyncio")
         served = inner.parse_args(argv[1:])
-        serve_scim2_server(served.port, served.users, served.ids_file)
+        serve_scim2_server(served.port, served.users, served.ids_file, served.loop)
         return
     args = parse_args(argv)
     with contextlib.suppress(ImportError):
