@@ -41,6 +41,7 @@ from scimbridge.scim.routes import ScimApi
 from scimbridge.scim.throttle import FailureThrottle
 from scimbridge.scim.token_endpoint import PATH as TOKEN_PATH
 from scimbridge.scim.token_endpoint import TokenEndpoint
+from scimbridge.store.checkpoint import WalCheckpointer
 from scimbridge.store.database import create_db_engine, create_inline_engine
 from scimbridge.store.repository import Repository
 
@@ -70,8 +71,13 @@ class Components:
 def build_components(settings: Settings, engine: Engine | None = None) -> Components:
     engine = engine or create_db_engine(settings.database_url)
     models = ResourceModels(settings.extensions)
-    repository = Repository(engine, inline_engine=create_inline_engine(engine))
-    return Components(settings, engine, repository, models, Metrics(engine))
+    inline = create_inline_engine(engine)
+    repository = Repository(engine, inline_engine=inline)
+    components = Components(settings, engine, repository, models, Metrics(engine))
+    if inline is not None:
+        # Commits on the event loop leave the WAL to this thread (see store.checkpoint).
+        components.services.append(WalCheckpointer(engine))
+    return components
 
 
 def _authentication(settings: Settings, engine: Engine) -> tuple[Authenticator, list[BaseRoute]]:

@@ -67,7 +67,8 @@ def create_inline_engine(engine: Engine) -> Engine | None:
     """An engine for store calls made on the event loop's own thread, or None where there is none.
 
     Only for a SQLite file: one connection per calling thread, and no busy wait, so a call that
-    meets a lock held elsewhere fails at once (``SQLITE_BUSY``) instead of stalling the loop.
+    meets a lock held elsewhere fails at once (``SQLITE_BUSY``) instead of stalling the loop; and
+    no automatic checkpoint on commit: a ``store.checkpoint.WalCheckpointer`` does it elsewhere.
     An in-memory database is private to its connection, so it gets none.
     """
     url = engine.url
@@ -76,10 +77,11 @@ def create_inline_engine(engine: Engine) -> Engine | None:
     if "memory" in str(url.query.get("mode", "")):
         return None
     rendered = url.render_as_string(hide_password=False)
-    return _sqlite_engine(rendered, 0, poolclass=SingletonThreadPool)
+    # Checkpoints happen off the loop (``store.checkpoint``): one writes and syncs the file.
+    return _sqlite_engine(rendered, 0, autocheckpoint=False, poolclass=SingletonThreadPool)
 
 
-def _sqlite_engine(url: str, busy_ms: int, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: str, busy_ms: int, *, autocheckpoint: bool = True, **kwargs: Any) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
@@ -98,6 +100,8 @@ def _sqlite_engine(url: str, busy_ms: int, **kwargs: Any) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        if not autocheckpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")

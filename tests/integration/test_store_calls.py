@@ -143,3 +143,46 @@ def test_postgres_and_in_memory_sqlite_never_run_on_the_loop(
         pass
     engine.dispose()
     memory.dispose()
+
+
+def test_commits_on_the_event_loop_reach_the_database_file_from_a_thread_of_their_own(
+    http: httpx.Client, sqlite_file: str, tmp_path: Path
+) -> None:
+    """The loop's connection never checkpoints (a checkpoint syncs the file, which can take tens
+    of milliseconds on a slow disk); the checkpointer thread copies its commits into the
+    database file within a couple of seconds, so a copy of that file alone holds them."""
+    path = sqlite_file.removeprefix("sqlite:///")
+    names = [f"agent{n}@contoso.com" for n in range(40)]
+    for name in names:
+        created = http.post("/scim/v2/Users", json={"schemas": [CORE], "userName": name})
+        assert created.status_code == 201, created.text
+
+    def users_in_file_alone() -> int:
+        copy = tmp_path / "copy.db"
+        copy.write_bytes(Path(path).read_bytes())
+        try:
+            conn = sqlite3.connect(copy)
+            try:
+                return int(conn.execute("SELECT count(*) FROM users").fetchone()[0])
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:  # copied in the middle of a checkpoint: look again
+            return -1
+        finally:
+            copy.unlink()
+
+    deadline = time.monotonic() + 10
+    while users_in_file_alone() != len(names):
+        assert time.monotonic() < deadline, "commits never reached the database file"
+        time.sleep(0.1)
+
+
+def test_the_loops_own_connection_leaves_checkpoints_to_the_checkpointer(sqlite_file: str) -> None:
+    engine = create_db_engine(sqlite_file)
+    inline = create_inline_engine(engine)
+    assert inline is not None
+    with inline.connect() as conn, engine.connect() as pooled:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        assert pooled.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    inline.dispose()
+    engine.dispose()
