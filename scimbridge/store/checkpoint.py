@@ -25,7 +25,7 @@ log = logging.getLogger("scimbridge.store")
 class WalCheckpointer:
     """A background service: checkpoint ``engine``'s SQLite file every ``interval`` seconds."""
 
-    def __init__(self, engine: Engine, interval: float = 1.0) -> None:
+    def __init__(self, engine: Engine, interval: float = 0.2) -> None:
         self.engine = engine
         self.interval = interval
         self.checkpoints = 0
