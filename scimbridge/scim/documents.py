@@ -30,7 +30,7 @@ from scim2_models import (
     SCIMException,
 )
 
-from scimbridge.scim import dialect, roles, simple_patch
+from scimbridge.scim import dialect, roles, simple_create, simple_patch
 from scimbridge.scim.extensions import GROUP_URN, USER_URN, ResourceModels
 from scimbridge.store.repository import MembershipChange, group_columns, user_columns
 from scimbridge.store.tables import group_members, groups, users
@@ -89,6 +89,13 @@ def _document(
     resource: Resource[Any], undeclared: dict[str, dict[str, Any]], core: str
 ) -> dict[str, Any]:
     dumped: dict[str, Any] = _scim_errors(lambda: resource.model_dump(scim_ctx=Context.DEFAULT))
+    return _stored(dumped, undeclared, core)
+
+
+def _stored(
+    dumped: dict[str, Any], undeclared: dict[str, dict[str, Any]], core: str
+) -> dict[str, Any]:
+    """The document a resource's dump (``Context.DEFAULT``) stores; ``dumped`` is consumed."""
     # RFC 7643 §4.1.1: a non-empty userName; the same holds for the name a group is known by.
     identifier = "userName" if core == USER_URN else "displayName"
     if not str(dumped.get(identifier) or "").strip():
@@ -177,9 +184,15 @@ def _patch_model(
     _scim_errors(apply)
 
 
-def create_user(body: Any, models: ResourceModels) -> dict[str, Any]:
-    """The document a POST /Users body creates. ``userName`` missing → invalidValue."""
+def create_user(body: Any, models: ResourceModels, *, everyday: bool = True) -> dict[str, Any]:
+    """The document a POST /Users body creates. ``userName`` missing → invalidValue.
+
+    Everyday bodies (``scim.simple_create``) skip scim2-models unless ``everyday`` is False.
+    """
     parsed = dialect.user_body(body, models)
+    simple = simple_create.document(parsed.attributes) if everyday else None
+    if simple is not None:
+        return _stored(simple, parsed.undeclared, USER_URN)
     resource = _validated(
         models.user_model, parsed.attributes, Context.RESOURCE_CREATION_REQUEST, models
     )
