@@ -7,6 +7,7 @@ Does not: define tables (``store.tables``) or write rows (``store.repository``).
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import SingletonThreadPool
 
 
@@ -52,15 +54,48 @@ def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> 
     lock_ms = max(1, int(lock_timeout * 1000))
     if url.startswith("sqlite"):
         return _sqlite_engine(url, lock_ms, **{"pool_size": 8, "max_overflow": 8, **kwargs})
-    return create_engine(
+    engine = create_engine(
         url,
         connect_args={"options": f"-c lock_timeout={lock_ms}"},
         hide_parameters=True,
         pool_size=10,
         max_overflow=10,
-        pool_pre_ping=True,
         **kwargs,
     )
+    if not kwargs.get("pool_pre_ping"):
+        event.listen(engine, "checkout", _postgres_checkout_check(engine))
+    return engine
+
+
+def _postgres_checkout_check(engine: Engine) -> Any:
+    """A pooled connection's check on checkout: a round trip only when the server spoke first.
+
+    An idle connection that is fine has nothing to read. One whose backend was terminated (a
+    restart, ``pg_terminate_backend``, an idle timeout) has the server's last word and the end
+    of the stream waiting on its socket: only then is it pinged, and one that fails the ping is
+    dropped with every other pooled connection, as ``pool_pre_ping`` does, so the request gets a
+    fresh connection instead of an error. The ping costs a round trip, which ``pool_pre_ping``
+    would pay on every checkout.
+    """
+    dialect = engine.dialect
+
+    def check(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_conn.closed:
+            raise InvalidatePoolError("the connection was closed")
+        poller = select.poll()  # not select.select: a descriptor may be numbered past 1024
+        try:
+            poller.register(dbapi_conn.fileno(), select.POLLIN)
+            spoke = bool(poller.poll(0))
+        except (OSError, ValueError) as exc:
+            raise InvalidatePoolError("the connection's socket is gone") from exc
+        if not spoke:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            raise InvalidatePoolError("the server closed the connection") from exc
+
+    return check
 
 
 def create_inline_engine(engine: Engine) -> Engine | None:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 
 from scimbridge.store.tables import outbox
 
@@ -72,20 +73,24 @@ def enqueue(
     bumped. ``new_user`` (an id created in this transaction) skips looking for one.
     """
     now = now or utcnow()
-    if not new_user and _revived(conn, user_id, reason, now):
-        return
-    conn.execute(
-        _INSERT,
-        {
-            "user_id": user_id,
-            "reason": reason,
-            "generation": 1,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+    row = {
+        "user_id": user_id,
+        "reason": reason,
+        "generation": 1,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if new_user:
+        conn.execute(_INSERT, row)
+    elif conn.dialect.name == "postgresql":
+        # One statement (one round trip) whether or not a row is there; and a concurrent enqueue
+        # of the same user (a group's membership change beside a PATCH of the user) waits for
+        # the other's row instead of failing on the unique user_id.
+        conn.execute(_UPSERT, row)
+    elif not _revived(conn, user_id, reason, now):
+        conn.execute(_INSERT, row)
 
 
 def _revived(conn: Connection, user_id: str, reason: str, now: datetime) -> bool:
@@ -111,6 +116,20 @@ _REVIVE = (
     .values(generation=outbox.c.generation + 1)
 )
 _INSERT = insert(outbox)
+_proposed = postgresql.insert(outbox)
+# What _REVIVE does to an existing row, as the conflict branch of an INSERT (PostgreSQL).
+_UPSERT = _proposed.on_conflict_do_update(
+    index_elements=[outbox.c.user_id],
+    set_={
+        "reason": _proposed.excluded.reason,
+        "generation": outbox.c.generation + 1,
+        "attempts": 0,
+        "next_attempt_at": _proposed.excluded.next_attempt_at,
+        "dead_at": None,
+        "last_error": None,
+        "updated_at": _proposed.excluded.updated_at,
+    },
+)
 
 
 def enqueue_many(engine: Engine, user_ids: list[str], reason: str) -> None:

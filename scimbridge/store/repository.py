@@ -51,6 +51,7 @@ ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 # Statements of the hot paths, built once: building and cache-keying them per call costs more
 # than running them. Updates set the columns their parameters name.
 _BY_ID = {table: select(table).where(table.c.id == bindparam("by_id")) for table in (users, groups)}
+_BY_ID_FOR_UPDATE = {table: query.with_for_update() for table, query in _BY_ID.items()}
 _UPDATE_BY_ID = {
     table: update(table).where(table.c.id == bindparam("by_id")) for table in (users, groups)
 }
@@ -162,6 +163,12 @@ class Repository:
         # threads are inside ``without_waiting`` right now.
         self._inline_engine = inline_engine
         self._calls = threading.local()
+        # A read on PostgreSQL is its statements alone: under READ COMMITTED each statement sees
+        # its own snapshot whether or not a transaction wraps them, so BEGIN and ROLLBACK would
+        # be two round trips that change nothing.
+        self._read_options: dict[str, Any] = (
+            {"isolation_level": "AUTOCOMMIT"} if self.is_postgres else {}
+        )
         # When the Flex mapping reads groups, membership changes queue their members too.
         self.sync_groups = sync_groups
         # Called after a commit that queued a sync (the in-process worker wakes up early).
@@ -233,15 +240,13 @@ class Repository:
         no_wait = self._no_wait()
         engine = self._inline_engine if no_wait and self._inline_engine else self.engine
         try:
-            with engine.connect() as conn:
+            with engine.connect().execution_options(**self._read_options) as conn:
                 yield conn
         except OperationalError as exc:
             raise self._refused(exc, no_wait) from exc
 
     def _lock(self, conn: Connection, table: Any, resource_id: str) -> Mapping[Any, Any]:
-        query = _BY_ID[table]
-        if self.is_postgres:
-            query = query.with_for_update()
+        query = (_BY_ID_FOR_UPDATE if self.is_postgres else _BY_ID)[table]
         row = conn.execute(query, {"by_id": resource_id}).mappings().first()
         if row is None:
             raise NotFound("User" if table is users else "Group", resource_id)
@@ -601,7 +606,7 @@ class Repository:
                 rows = conn.execute(rows_query.offset(offset).limit(limit)).mappings().all()
                 if len(rows) < limit and (rows or offset == 0):
                     # The page holds the last match, so the total needs no count(*) (a full
-                    # scan on an unindexed filter); one read transaction, one snapshot.
+                    # scan on an unindexed filter).
                     return offset + len(rows), [_stored(r) for r in rows]
             total = int(conn.scalar(count) or 0)
         return total, [_stored(r) for r in rows]
