@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from scimbridge.store.database import migrate, normalize_url
@@ -46,6 +46,22 @@ def _fresh_postgres_database() -> Iterator[str]:
         with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+def terminate_backends(admin: Engine, database: str, *, wait: bool = False) -> int:
+    """Terminate every other session on ``database``, as a PostgreSQL restart would; with
+    ``wait``, return only once they are gone. Returns how many there were."""
+    with admin.connect() as conn:
+        return int(
+            conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid, :wait_ms)) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": database, "wait_ms": 5000 if wait else 0},
+            )
+            or 0
+        )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -25,7 +25,7 @@ from scimbridge.app import build_components, create_app
 from scimbridge.config import load_settings
 from scimbridge.store.database import create_db_engine, migrate
 from scimbridge.store.tokens import create_token
-from tests.conftest import _fresh_postgres_database
+from tests.conftest import _fresh_postgres_database, terminate_backends
 from tests.hostile.contract import Snapshot
 from tests.support import free_port, serving
 
@@ -284,14 +284,7 @@ def test_postgres_backends_terminated_between_requests_are_replaced(postgres_url
     try:
         with served(postgres_url) as s:
             for round_ in range(3):
-                with admin.connect() as conn:
-                    killed = conn.scalar(
-                        text(
-                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                            "WHERE datname = :name AND pid <> pg_backend_pid()"
-                        ),
-                        {"name": database},
-                    )
+                killed = terminate_backends(admin, database)
                 assert killed, "the app held no connection to terminate"
                 response = s.http.patch(
                     f"/Users/{s.user_id}",

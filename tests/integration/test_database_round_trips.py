@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from scimbridge.store import outbox
 from scimbridge.store.database import create_db_engine, migrate
 from scimbridge.store.repository import Repository
 from scimbridge.store.tables import outbox as outbox_table
-from tests.conftest import _fresh_postgres_database
+from tests.conftest import _fresh_postgres_database, terminate_backends
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -122,17 +123,8 @@ def test_postgres_checkout_pings_only_a_connection_the_server_closed(
         assert not pings, "a healthy pooled connection was pinged"
 
         for round_ in range(3):
-            with admin.connect() as conn:
-                killed = conn.scalar(
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                )
-            assert killed
-            # pg_terminate_backend only signals: wait until the backends are gone.
-            with admin.connect() as conn:
-                conn.execute(text("SELECT pg_sleep(0.2)"))
+            # Wait until they are gone: their sockets then say so, and only they get pinged.
+            assert terminate_backends(admin, make_url(postgres_url).database or "", wait=True)
             created = repository.create_user(
                 {"schemas": [CORE], "userName": f"after{round_}@contoso.com"}, actor="test"
             )

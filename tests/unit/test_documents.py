@@ -20,6 +20,7 @@ from scimbridge.config import ExtensionAttribute, ExtensionSchema
 from scimbridge.scim import documents
 from scimbridge.scim.extensions import ENTERPRISE_URN, GROUP_URN, USER_URN, ResourceModels
 from scimbridge.store.repository import MembershipChange
+from tests.unit.scim_samples import ENTRA_TUTORIAL_POST
 
 ACME = "urn:ietf:params:scim:schemas:extension:Acme:2.0:User"
 CUSTOM = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
@@ -56,18 +57,7 @@ def user(**attributes: Any) -> dict[str, Any]:
 
 
 def test_tutorial_create_ignores_meta_and_empty_roles() -> None:
-    document = create(
-        {
-            "schemas": [USER_URN, ENTERPRISE_URN],
-            "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
-            "userName": "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1",
-            "active": True,
-            "emails": [{"primary": True, "type": "work", "value": "Test_User@testuser.com"}],
-            "meta": {"resourceType": "User"},
-            "name": {"formatted": "givenName familyName", "familyName": "f", "givenName": "g"},
-            "roles": [],
-        }
-    )
+    document = create(ENTRA_TUTORIAL_POST)
     assert document == {
         "schemas": [USER_URN],
         "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",

@@ -13,15 +13,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from scim2_models import SCIMException
 
-from scimbridge.config import ExtensionAttribute, ExtensionSchema
 from scimbridge.scim import dialect, documents, simple_create
-from scimbridge.scim.extensions import ENTERPRISE_URN, USER_URN, ResourceModels
+from scimbridge.scim.extensions import ENTERPRISE_URN, USER_URN
+from tests.unit.scim_samples import ACME, ENTRA_TUTORIAL_POST
+from tests.unit.scim_samples import ACME_MODELS as MODELS
 
-ACME = "urn:ietf:params:scim:schemas:extension:Acme:2.0:User"
 CUSTOM = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
-MODELS = ResourceModels(
-    [ExtensionSchema(urn=ACME, name="Acme", attributes=(ExtensionAttribute("team", "string"),))]
-)
 CORE_STRINGS = [
     "externalId",
     "displayName",
@@ -300,16 +297,6 @@ def bench_body() -> dict[str, Any]:
     return body
 
 
-ENTRA_TUTORIAL = {
-    "schemas": [USER_URN, ENTERPRISE_URN],
-    "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
-    "userName": "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1",
-    "active": True,
-    "emails": [{"primary": True, "type": "work", "value": "Test_User@testuser.com"}],
-    "meta": {"resourceType": "User"},
-    "name": {"formatted": "givenName familyName", "familyName": "f", "givenName": "g"},
-    "roles": [],
-}
 LEGACY = {
     "schemas": [USER_URN, "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"],
     "userName": "UserName123",
@@ -329,7 +316,7 @@ LEGACY = {
 }
 
 
-@pytest.mark.parametrize("body", [bench_body(), ENTRA_TUTORIAL, LEGACY], ids=str)
+@pytest.mark.parametrize("body", [bench_body(), ENTRA_TUTORIAL_POST, LEGACY], ids=str)
 def test_entra_bodies_take_the_short_way(body: dict[str, Any]) -> None:
     assert short_way(body)
     same(outcome(body, everyday=True), outcome(body, everyday=False))

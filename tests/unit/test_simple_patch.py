@@ -10,14 +10,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from scim2_models import SCIMException
 
-from scimbridge.config import ExtensionAttribute, ExtensionSchema
 from scimbridge.scim import dialect, documents, simple_patch
-from scimbridge.scim.extensions import ENTERPRISE_URN, USER_URN, ResourceModels
+from scimbridge.scim.extensions import ENTERPRISE_URN, USER_URN
+from tests.unit.scim_samples import ACME
+from tests.unit.scim_samples import ACME_MODELS as MODELS
 
-ACME = "urn:ietf:params:scim:schemas:extension:Acme:2.0:User"
-MODELS = ResourceModels(
-    [ExtensionSchema(urn=ACME, name="Acme", attributes=(ExtensionAttribute("team", "string"),))]
-)
 EVERYDAY_PATHS = [
     "displayName",
     "nickName",
