@@ -470,6 +470,17 @@ class Repository:
                 outbox.enqueue(conn, user_id, "membership", now=now)
         return touched
 
+    @staticmethod
+    def _enqueue_members(
+        conn: Connection, group_id: str, already: Collection[str], now: datetime
+    ) -> None:
+        """Queue every member of ``group_id`` not in ``already`` (queued by this change)."""
+        members = conn.scalars(
+            select(group_members.c.user_id).where(group_members.c.group_id == group_id)
+        )
+        for user_id in sorted(set(members) - set(already)):
+            outbox.enqueue(conn, user_id, "group", now=now)
+
     def create_group(
         self, document: dict[str, Any], membership: MembershipChange, *, actor: str
     ) -> StoredResource:
@@ -488,10 +499,12 @@ class Repository:
                         **group_columns(document),
                     },
                 )
-                self._apply_membership(conn, group_id, membership, now)
+                touched = self._apply_membership(conn, group_id, membership, now)
                 self._audit(conn, actor, "create", "Group", group_id, None, now)
         except IntegrityError as exc:
             raise Conflict("displayName") from exc
+        if self.sync_groups and touched:
+            self._enqueued()
         return StoredResource(group_id, document, 1, now, now)
 
     def get_group(self, group_id: str) -> StoredResource:
@@ -522,6 +535,10 @@ class Repository:
                 touched = self._apply_membership(conn, group_id, membership, now)
                 if document == current and not touched:
                     return _stored(row)
+                if self.sync_groups and row["display_name"] != str(document["displayName"]):
+                    # Workers read group names ([flex.group_roles], [groups]): every member's
+                    # worker may change, so each is re-synced, in this same transaction.
+                    self._enqueue_members(conn, group_id, touched, now)
                 version = row["version"] + 1
                 conn.execute(
                     _UPDATE_BY_ID[groups],
@@ -557,9 +574,9 @@ class Repository:
             conn.execute(delete(groups).where(groups.c.id == group_id))
             self._audit(conn, actor, "delete", "Group", group_id, None, now)
             if self.sync_groups:
-                for user_id in members:
-                    outbox.enqueue(conn, user_id, "membership", now=now)
-        if self.sync_groups:
+                for user_id in sorted(members):
+                    outbox.enqueue(conn, user_id, "group", now=now)
+        if self.sync_groups and members:
             self._enqueued()
 
     def group_members(self, group_ids: Collection[str]) -> dict[str, list[tuple[str, str]]]:
