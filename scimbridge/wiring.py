@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scimbridge.config import ConfigError, Settings, TwilioSettings
@@ -240,9 +241,9 @@ def _explain_user(
         return [f"database: {type(exc).__name__} (run `scimbridge migrate`?)"]
     finally:
         engine.dispose()
-    table = Table("worker key", "value", "from", title=f"worker of {user_name}")
+    table = Table("worker key", "value", "from", title=f"worker of {escape(user_name)}")
     for target, value, origin in explain(document, groups, mapping):
-        table.add_row(target, "" if value is None else repr(value), origin)
+        table.add_row(escape(target), "" if value is None else escape(repr(value)), escape(origin))
     console.print(table)
     try:
         desired = desired_worker(document, groups, mapping)

@@ -9,9 +9,10 @@ Does not: do I/O, read the clock, or know the SCIM wire format beyond the stored
 
 Resolution of a rule: its source / constant / expression gives a value; an empty value (missing,
 ``""``, empty list) falls back to ``default``; the result is coerced to the rule's ``type``. A value
-that cannot be coerced is a *problem*: reported in ``DesiredWorker.problems``, its key left off
-the worker, and the sync goes on (one bad attribute should not keep a user out of Flex). Only an
-unusable friendly_name stops a user (:class:`IdentityError`).
+that cannot be coerced is a *problem*: reported in ``DesiredWorker.problems``, its key held
+(``DesiredWorker.held_keys``: the worker keeps its last good value), and the sync goes on (one bad
+attribute should not keep a user out of Flex). Only an unusable friendly_name stops a user
+(:class:`IdentityError`).
 
 Besides SCIM paths, expressions and sources may read two names that are not in the document:
 ``[IsSoftDeleted]`` (``not active``, so Entra's ``Switch([IsSoftDeleted], …)`` works unchanged) and
@@ -63,6 +64,7 @@ __all__ = [
     "is_active",
     "merge_attributes",
     "parse_mapping",
+    "problem_notes",
 ]
 
 
@@ -73,6 +75,8 @@ class _Outcome:
     origin: str
     problem: str | None = None
     owned: bool = True
+    # The value could not be produced from the source: the worker keeps the one it has.
+    held: bool = False
 
 
 def is_active(document: Mapping[str, Any]) -> bool:
@@ -117,7 +121,18 @@ def desired_worker(
         active=is_active(document),
         problems=tuple(f"{o.target}: {o.problem}" for o in outcomes if o.problem),
         owned_keys=frozenset(o.target for o in outcomes if o.owned),
+        held_keys=frozenset(o.target for o in outcomes if o.owned and o.held),
     )
+
+
+def problem_notes(desired: DesiredWorker) -> tuple[str, ...]:
+    """``desired.problems`` as an operator reads them in ``status``: held keys say so."""
+    notes = []
+    for problem in desired.problems:
+        key = problem.split(":", 1)[0]
+        held = "; the worker keeps its last good value" if key in desired.held_keys else ""
+        notes.append(problem + held)
+    return tuple(notes)
 
 
 def explain(
@@ -143,7 +158,9 @@ def explain(
     )
     for outcome in _outcomes(document, groups, mapping, friendly_name):
         origin = outcome.origin
-        if outcome.problem:
+        if outcome.problem and outcome.held:
+            origin = f"{origin}; not written, the worker keeps its value: {outcome.problem}"
+        elif outcome.problem:
             origin = f"{origin}; not written: {outcome.problem}"
         elif outcome.value is None:
             origin = f"{origin}; empty, so left off the worker"
@@ -197,7 +214,7 @@ def _apply(
     if is_empty(value) and rule.default is not None:
         value, origin = rule.default, f"{origin} was empty; default"
     coerced, problem = coerce(value, rule.type)
-    return _Outcome(rule.target, coerced, origin, problem)
+    return _Outcome(rule.target, coerced, origin, problem, held=problem is not None)
 
 
 def _extension_outcomes(document: Mapping[str, Any], taken: set[str]) -> list[_Outcome]:
@@ -217,7 +234,9 @@ def _extension_outcomes(document: Mapping[str, Any], taken: set[str]) -> list[_O
         else:
             seen[name] = urn
             extension_value, problem = _extension_value(value)
-            outcomes.append(_Outcome(name, extension_value, origin, problem))
+            outcomes.append(
+                _Outcome(name, extension_value, origin, problem, held=problem is not None)
+            )
     return outcomes
 
 

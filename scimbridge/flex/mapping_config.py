@@ -36,7 +36,9 @@ Shape, with every default spelled out::
 Built-in keys (overridable): ``email`` (work, else primary, else first email, else userName),
 ``full_name`` (displayName, else name.formatted, else given + family name), ``roles`` (see
 ``roles``) and ``contact_uri`` (``client:`` + escaped friendly_name). Targets must be bare names
-(no ``/`` or ``:``, not ``http…``) and may not be keys others own (``routing``, ``team_*``, …).
+(no ``/`` or ``:``, not ``http…``) and may not be keys no SSO claim can set (``routing``,
+``routing.*``, ``disabled_skills``, ``team_sid``); every SSO claim key (``team_id``, ``team_name``,
+``channel.<name>.capacity``, …) may be mapped.
 Without ``type``, a rule gives a string, as an SSO claim would, except that a constant keeps its
 TOML type. Re-enabling a user does not force an activity unless ``available_activity`` is set: the
 agent chooses when to become available, so tasks never route to someone who has not logged in.
@@ -59,7 +61,7 @@ from scimbridge.flex.roles import (
     parse_role_table,
     toml_key,
 )
-from scimbridge.flex.worker_attributes import is_foreign_key
+from scimbridge.flex.worker_attributes import foreign_key_reason
 
 AttributeType = Literal["string", "int", "bool", "string_list"]
 DerivedValue = Literal["roles", "contact_uri"]
@@ -142,8 +144,13 @@ def valid_target(name: str) -> str | None:
         return f"must be at most {MAX_TARGET_LENGTH} characters"
     if "/" in name or ":" in name or name.casefold().startswith("http"):
         return "must be a bare name: Flex ignores namespaced claim names"
-    if is_foreign_key(name):
-        return "is owned by Flex routing, teams or capacity; the sync never writes it"
+    foreign = foreign_key_reason(name)
+    if foreign:
+        return (
+            f"is not the directory's: {foreign}, and no SSO claim can set it, so the sync never "
+            "writes it (keys SSO claims set, such as team_id, team_name, department or "
+            "channel.<name>.capacity, may be mapped)"
+        )
     return None
 
 

@@ -39,6 +39,7 @@ from scimbridge.flex.mapping import (
     attributes_json,
     desired_worker,
     merge_attributes,
+    problem_notes,
 )
 from scimbridge.flex.taskrouter import (
     FlexApiError,
@@ -55,7 +56,10 @@ from scimbridge.store.repository import Repository
 
 log = logging.getLogger("scimbridge.sync")
 
-OUTCOMES = ("created", "updated", "unchanged", "renamed", "disabled", "enabled", "deleted")
+# "partial": converged, except mapped keys whose value could not be produced (they keep theirs).
+OUTCOMES = (
+    "created", "updated", "unchanged", "renamed", "disabled", "enabled", "deleted", "partial",
+)  # fmt: skip
 MAX_CONFLICT_RETRIES = 4
 PROBE_ETAG = '"scimbridge-if-match-probe"'
 
@@ -89,7 +93,11 @@ class _Changes:
     written: bool = False
     flags: set[str] = field(default_factory=set)
 
+    held: bool = False
+
     def outcome(self) -> str:
+        if self.held:
+            return "partial"
         for name in ("deleted", "enabled", "disabled"):
             if name in self.flags:
                 return name
@@ -192,7 +200,7 @@ class Reconciler:
                 keys,
                 extra={"event": "sync", "user_id": user_id},
             )
-        changes = _Changes()
+        changes = _Changes(held=bool(desired.held_keys))
         if not desired.active and self.policy.on_disable == "delete":
             if link.activity_state != DISABLED:
                 changes.flags.add("disabled")
@@ -238,6 +246,7 @@ class Reconciler:
             owned_keys=tuple(sorted(desired.owned_keys)),
             last_synced_at=self.clock(),
             last_error=None,
+            problems=problem_notes(desired),
         )
         self._save(saved)
         return saved
@@ -436,6 +445,7 @@ class Reconciler:
                         attributes_hash=None,
                         last_synced_at=self.clock(),
                         last_error=None,
+                        problems=(),
                     )
                 )
         else:
@@ -464,6 +474,7 @@ class Reconciler:
             flex_user_sid=None,
             last_synced_at=self.clock(),
             last_error=None,
+            problems=(),
         )
 
     def _locate(self, link: WorkerLink, seen: _Seen | None = None) -> Worker | None:

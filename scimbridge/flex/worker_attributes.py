@@ -6,9 +6,12 @@ TaskRouter counts them (minified JSON, at most 4096 characters, never truncated)
 attributes so an unchanged user costs no write.
 Does not: compute the desired values (``mapping`` does) or call Twilio (``sync`` does).
 
-Keys owned by others are never written or removed, whatever a mapping or a stored list of previously
-owned keys says: ``routing`` and ``routing.*`` (skills UI), ``disabled_skills``, ``team_sid`` and
-``team_*`` (Teams, Insights), ``channel`` and ``channel.*`` (capacity).
+Keys no SSO claim can set are never written or removed, whatever a mapping or a stored list of
+previously owned keys says: ``routing`` and ``routing.*`` (the skills UI, supervisors, plugins),
+``disabled_skills`` (the skills UI) and ``team_sid`` (the Teams page). Every other key may be owned:
+the keys Flex SSO sets from a claim (``team_id``, ``team_name``, ``department``, ``image_url``,
+``channel.<name>.capacity`` …) are the directory's when the admin maps them, as SSO would write
+them on every login; unmapped, they are left alone like any key the sync does not own.
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_ATTRIBUTES_LENGTH = 4096
-FOREIGN_KEYS = frozenset({"routing", "disabled_skills", "team_sid", "channel"})
-FOREIGN_PREFIXES = ("routing.", "team_", "channel.")
+FOREIGN_KEYS = frozenset({"routing", "disabled_skills", "team_sid"})
+FOREIGN_PREFIXES = ("routing.",)
+FOREIGN_REASONS = {
+    "routing": "the Flex skills UI, supervisors and plugins write routing skills and levels",
+    "disabled_skills": "the Flex skills UI writes disabled skills",
+    "team_sid": "the Flex Teams page writes team_sid",
+}
 
 
 class AttributesTooLarge(ValueError):
@@ -40,7 +48,9 @@ class DesiredWorker:
     ``attributes`` holds the owned keys that have a value; ``owned_keys`` also holds the owned keys
     that came out empty, which :func:`merge_attributes` removes from the worker (an empty string
     would break Flex Teams filters). ``problems`` are values that could not be produced; each is
-    reported and its key left out, and none of them stops the sync.
+    reported, and none of them stops the sync. ``held_keys`` are the owned keys whose value could
+    not be produced (a source that cannot be converted): the worker keeps the value it has, its
+    last good one, until the source is fixed.
     """
 
     friendly_name: str
@@ -48,12 +58,21 @@ class DesiredWorker:
     active: bool = True
     problems: tuple[str, ...] = ()
     owned_keys: frozenset[str] = field(default_factory=frozenset)
+    held_keys: frozenset[str] = field(default_factory=frozenset)
 
 
 def is_foreign_key(key: str) -> bool:
-    """Whether ``key`` belongs to Flex routing, teams or capacity, never to this sync."""
+    """Whether ``key`` is one no SSO claim can set (Flex routing or Teams): never this sync's."""
     folded = key.casefold()
     return folded in FOREIGN_KEYS or folded.startswith(FOREIGN_PREFIXES)
+
+
+def foreign_key_reason(key: str) -> str | None:
+    """Who writes ``key`` instead of the sync, fit for ``check-config``; None if it may be owned."""
+    if not is_foreign_key(key):
+        return None
+    folded = key.casefold()
+    return FOREIGN_REASONS.get(folded.split(".")[0] if folded.startswith("routing.") else folded)
 
 
 def merge_attributes(
@@ -62,9 +81,14 @@ def merge_attributes(
     """The attributes to write: ``current`` with owned keys replaced by ``desired.attributes``.
 
     A key owned now or before (``previously_owned``, e.g. from the worker link) that has no desired
-    value is removed; every other key of ``current`` is kept as it is, foreign keys always.
+    value is removed, unless it is held (``desired.held_keys``); every other key of ``current`` is
+    kept as it is, foreign keys always.
     """
-    owned = {key for key in (*desired.owned_keys, *previously_owned) if not is_foreign_key(key)}
+    owned = {
+        key
+        for key in (*desired.owned_keys, *previously_owned)
+        if not is_foreign_key(key) and key not in desired.held_keys
+    }
     merged = {key: value for key, value in current.items() if key not in owned}
     merged.update(
         (key, value) for key, value in desired.attributes.items() if not is_foreign_key(key)

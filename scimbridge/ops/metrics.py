@@ -1,10 +1,11 @@
 """Prometheus metrics, all prefixed ``scimbridge_``.
 
 Does: count SCIM requests (method, resource, status) and their latency, sync attempts by outcome,
-Twilio requests by endpoint and status; and read the sync backlog, dead letters and the last
-successful sync from the database at scrape time, so those gauges are right whichever process
-is scraped. With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR`` to a shared,
-writable directory: counters and histograms then aggregate across processes.
+Twilio requests by endpoint and status; and read the sync backlog, dead letters, users with
+mapping problems and the last successful sync from the database at scrape time, so those gauges
+are right whichever process is scraped. With several worker processes, set
+``PROMETHEUS_MULTIPROC_DIR`` to a shared, writable directory: counters and histograms then
+aggregate across processes.
 Does not: authenticate ``/metrics`` (the app checks ``SCIMBRIDGE_METRICS_TOKEN``) or label
 anything with user names, tokens or other personal or secret data.
 """
@@ -61,6 +62,10 @@ class StoreCollector(Collector):
         dead = GaugeMetricFamily(
             "scimbridge_sync_dead_letters", "Users whose sync was dead-lettered."
         )
+        problems = GaugeMetricFamily(
+            "scimbridge_sync_mapping_problems",
+            "Users whose worker keeps an old value because a mapped source cannot be converted.",
+        )
         last = GaugeMetricFamily(
             "scimbridge_last_successful_sync_timestamp_seconds",
             "Unix time of the last successful worker sync (0 if none yet).",
@@ -68,6 +73,7 @@ class StoreCollector(Collector):
         try:
             backlog.add_metric([], outbox.backlog(self.engine))
             dead.add_metric([], len(outbox.dead_letters(self.engine)))
+            problems.add_metric([], len(links.mapping_problems(self.engine)))
             state = links.read_state(self.engine, links.LAST_SUCCESSFUL_SYNC)
             last.add_metric([], _timestamp(state[0]) if state and state[0] else 0.0)
         except Exception as exc:  # a scrape must not fail because the database is down
@@ -75,6 +81,7 @@ class StoreCollector(Collector):
             return
         yield backlog
         yield dead
+        yield problems
         yield last
 
 

@@ -1,7 +1,9 @@
 """``scimbridge status``: what an operator (or cron, or a probe) needs at a glance.
 
-Does: gather the backlog, the dead letters with their reasons, the last successful sync, the
-live tokens (names only) and the readiness checks into one report, for a table or ``--json``.
+Does: gather the backlog, the dead letters with their reasons, the users whose worker misses a
+mapped value (by userName), the last successful sync, the live tokens (names only) and the
+readiness checks into one report, for a table or ``--json``. Mapping problems do not make the
+report unhealthy: they are the directory's data to fix, not an outage.
 Does not: change anything, call Twilio, or show any token or secret.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -40,6 +43,10 @@ def status_report(settings: Settings, engine: Engine) -> dict[str, Any]:
             "dead_since": letter.dead_at.isoformat(),
         }
         for letter in outbox.dead_letters(engine)
+    ]
+    result["mapping_problems"] = [
+        {"user_name": user_name, "problems": list(problems)}
+        for user_name, problems in links.mapping_problems(engine)
     ]
     result["tokens"] = [
         {"name": record.name, "created": record.created_at.isoformat()}
@@ -74,6 +81,16 @@ def print_status(result: dict[str, Any], console: Console) -> None:
             )
         console.print(table)
         console.print("retry them with `scimbridge resync`")
+    problems = result.get("mapping_problems") or []
+    if problems:
+        table = Table("userName", "problem", title="mapping problems (the worker keeps its value)")
+        for entry in problems:
+            for problem in entry["problems"]:
+                table.add_row(escape(entry["user_name"]), escape(problem))
+        console.print(table)
+        console.print(
+            "fix the source in the directory; `scimbridge check-config --user U` explains"
+        )
     live = result.get("tokens")
     if live is not None:
         names = ", ".join(t["name"] for t in live) or "none"

@@ -2,8 +2,9 @@
 
 Does: read and write ``worker_links`` rows (user → worker SID, friendly_name, Flex user SID, hash
 of the owned attributes last written, the worker snapshot ``etag``/``attributes``/``owned_keys``,
-activity state, last sync time, last error); hand a worker over from the link of a deleted user to
-a new one; write the sync's heartbeats and ``last_successful_sync`` into ``service_state``.
+activity state, last sync time, last error, mapping problems); hand a worker over from the link
+of a deleted user to a new one; list the users whose last sync left mapping problems; write the
+sync's heartbeats and ``last_successful_sync`` into ``service_state``.
 Does not: decide what a worker should look like or call Twilio (``flex.sync`` does), or touch
 users, groups or the outbox.
 
@@ -51,8 +52,9 @@ class WorkerLink:
     ``activity_state`` is ``enabled`` (the agent owns the activity), ``disabled`` (the sync moved
     the worker to the unavailable activity) or ``retired`` (the user is gone, the worker was kept
     offline). ``etag`` and ``attributes`` describe the worker at the sync's last read or write;
-    ``owned_keys`` are the attribute keys the sync wrote then. A link with a ``friendly_name`` and
-    no ``worker_sid`` records an intended create whose outcome is not known yet.
+    ``owned_keys`` are the attribute keys the sync wrote then; ``problems`` the mapping problems of
+    that sync (values it could not produce). A link with a ``friendly_name`` and no
+    ``worker_sid`` records an intended create whose outcome is not known yet.
     """
 
     user_id: str
@@ -66,6 +68,7 @@ class WorkerLink:
     owned_keys: tuple[str, ...] = ()
     last_synced_at: datetime | None = None
     last_error: str | None = None
+    problems: tuple[str, ...] = ()
 
     def replace(self, **changes: Any) -> WorkerLink:
         return dataclasses.replace(self, **changes)
@@ -78,7 +81,6 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _link(row: RowMapping) -> WorkerLink:
-    owned = row["owned_keys"]
     return WorkerLink(
         user_id=row["user_id"],
         friendly_name=row["friendly_name"],
@@ -88,10 +90,15 @@ def _link(row: RowMapping) -> WorkerLink:
         activity_state=row["activity_state"],
         etag=row["etag"],
         attributes=dict(row["attributes"]) if isinstance(row["attributes"], dict) else None,
-        owned_keys=tuple(str(key) for key in owned) if isinstance(owned, list) else (),
+        owned_keys=_texts(row["owned_keys"]),
         last_synced_at=_utc(row["last_synced_at"]),
         last_error=row["last_error"],
+        problems=_texts(row["problems"]),
     )
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()
 
 
 def _columns(link: WorkerLink) -> dict[str, Any]:
@@ -106,6 +113,7 @@ def _columns(link: WorkerLink) -> dict[str, Any]:
         "owned_keys": sorted(link.owned_keys),
         "last_synced_at": link.last_synced_at,
         "last_error": link.last_error,
+        "problems": list(link.problems) or None,
     }
 
 
@@ -162,6 +170,19 @@ def upsert(engine: Engine, link: WorkerLink) -> None:
                 conn.execute(delete(worker_links).where(worker_links.c.user_id == holder))
         values = {"user_id": link.user_id, **_columns(link)}
         conn.execute(_upsert(engine, worker_links, "user_id", values))
+
+
+def mapping_problems(engine: Engine) -> list[tuple[str, tuple[str, ...]]]:
+    """(userName, problems) of every stored user whose last sync left mapping problems."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(users.c.user_name, worker_links.c.problems)
+            .join(users, users.c.id == worker_links.c.user_id)
+            .where(worker_links.c.problems.is_not(None))
+            .order_by(users.c.user_name)
+        ).all()
+    found = [(str(name), _texts(problems)) for name, problems in rows]
+    return [(name, problems) for name, problems in found if problems]
 
 
 def record_error(engine: Engine, user_id: str, error: str) -> None:

@@ -134,6 +134,8 @@ worker_links = Table(
     Column("etag", String(128), nullable=True),
     Column("attributes", Document, nullable=True),
     Column("owned_keys", Document, nullable=True),
+    # Mapped keys whose value the last sync could not produce (the worker kept its value).
+    Column("problems", Document, nullable=True),
 )
 
 outbox = Table(

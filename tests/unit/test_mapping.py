@@ -369,7 +369,7 @@ def rule(target: str, spec: Any = None, **fields: Any) -> dict[str, Any]:
     return {"attributes": {target: fields if spec is None else spec}}
 
 
-OWNED_BY_OTHERS = "the target is owned by Flex routing, teams or capacity"
+OWNED_BY_OTHERS = "the target is not the directory's"
 
 
 @pytest.mark.parametrize(
@@ -391,13 +391,14 @@ OWNED_BY_OTHERS = "the target is owned by Flex routing, teams or capacity"
             rule("routing.skills", constant="x"),
             f'flex.attributes."routing.skills": {OWNED_BY_OTHERS}',
         ),
-        (rule("team_name", constant="x"), f"flex.attributes.team_name: {OWNED_BY_OTHERS}"),
         (rule("team_sid", constant="x"), f"flex.attributes.team_sid: {OWNED_BY_OTHERS}"),
         (
             rule("disabled_skills", constant="x"),
             f"flex.attributes.disabled_skills: {OWNED_BY_OTHERS}",
         ),
-        (rule("channel.voice.capacity", constant=1), OWNED_BY_OTHERS),
+        (rule("routing.levels", constant=1), "the Flex skills UI, supervisors and plugins"),
+        (rule("Disabled_Skills", constant=1), "the Flex skills UI writes disabled skills"),
+        (rule("team_sid", constant=1), "the Flex Teams page writes team_sid"),
         (rule("http://schemas.xmlsoap.org/claims/email", constant="x"), "must be a bare name"),
         (rule("urn:x", constant="x"), "must be a bare name"),
         (rule("a b", constant="x"), "without spaces"),
@@ -485,14 +486,54 @@ def test_merge_drops_keys_owned_before_but_no_longer_produced() -> None:
     assert merged == {**FOREIGN, "email": "a@x"}
 
 
-def test_merge_never_touches_foreign_keys_even_if_claimed() -> None:
+def test_merge_never_touches_keys_no_claim_can_set_even_if_claimed() -> None:
     desired = DesiredWorker(
         "ann", {"team_sid": "WTx", "email": "a@x"}, owned_keys=frozenset({"routing"})
     )
     merged = merge_attributes(
-        FOREIGN, desired, previously_owned={"channel.voice.capacity", "team_name"}
+        FOREIGN, desired, previously_owned={"routing.levels", "disabled_skills"}
     )
     assert merged == {**FOREIGN, "email": "a@x"}
+
+
+SSO_CLAIM_KEYS = {
+    "team_id": "T-7",
+    "team_name": "London",
+    "team_name_in_hierarchy": "UK,London,Sales",
+    "department": "Sales",
+    "location": "London",
+    "manager": "Bea Ruiz",
+    "phone": "+441632960000",
+    "image_url": "https://example.com/ann.png",
+    "channel.chat.capacity": 3,
+    "channel.voice.availability": True,
+}
+
+
+def test_every_key_an_sso_claim_can_set_may_be_mapped_and_is_written() -> None:
+    attributes = {key: {"constant": value} for key, value in SSO_CLAIM_KEYS.items()}
+    desired = desired_worker(ANN, [], parse_mapping({"attributes": attributes}))
+    assert SSO_CLAIM_KEYS.items() <= desired.attributes.items()
+    merged = merge_attributes({"team_name": "Paris", "channel.chat.capacity": 1}, desired, ())
+    assert SSO_CLAIM_KEYS.items() <= merged.items()
+
+
+def test_a_custom_extension_attribute_named_team_id_is_written() -> None:
+    worker = desired_worker(user(**{FLEX_AGENT: {"team_id": "T-7"}}), [], parse_mapping({}))
+    assert worker.attributes["team_id"] == "T-7" and "team_id" in worker.owned_keys
+    assert not [problem for problem in worker.problems if problem.startswith("team_id")]
+
+
+def test_an_unmapped_sso_claim_key_is_left_alone() -> None:
+    desired = desired_worker(ANN, [], parse_mapping({}))
+    merged = merge_attributes({"team_name": "London", "channel.chat.capacity": 3}, desired, ())
+    assert (merged["team_name"], merged["channel.chat.capacity"]) == ("London", 3)
+
+
+def test_a_key_mapped_before_and_unmapped_now_is_removed_like_any_other() -> None:
+    desired = desired_worker(ANN, [], parse_mapping({}))
+    merged = merge_attributes({"team_name": "London"}, desired, previously_owned={"team_name"})
+    assert "team_name" not in merged
 
 
 KEYS = st.sampled_from(
@@ -525,11 +566,7 @@ def test_merge_never_changes_a_key_outside_owned_keys(
 ) -> None:
     desired = DesiredWorker("u", desired_attributes, owned_keys=owned | set(desired_attributes))
     merged = merge_attributes(current, desired, previously_owned)
-    touchable = (desired.owned_keys | previously_owned) - {
-        "routing",
-        "team_sid",
-        "channel.voice.capacity",
-    }
+    touchable = (desired.owned_keys | previously_owned) - {"routing", "team_sid"}
     for key in set(current) | set(merged):
         if key not in touchable:
             assert merged.get(key) == current.get(key)
