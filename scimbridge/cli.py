@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scimbridge.config import ConfigError, Settings, load_settings
@@ -229,6 +232,36 @@ def check_config(
             err.print(f"[red]✗[/red] {problem}")
         raise typer.Exit(1)
     console.print("[green]configuration is valid[/green]")
+
+
+@app.command("import-claims-policy")
+def import_claims_policy(
+    policy: Annotated[
+        Path,
+        typer.Argument(help="The policy: Graph's GET answer, or the ClaimsMappingPolicy JSON."),
+    ],
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Merge the [flex.attributes] rules into this TOML file."),
+    ] = None,
+) -> None:
+    """Translate a Flex SSO claims-mapping policy into [flex.attributes] and Entra mappings."""
+    from scimbridge import claims_import
+
+    try:
+        translation = claims_import.load_translation(policy)
+        written = claims_import.write_rules(write, translation) if write else None
+    except claims_import.ImportFailed as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from exc
+    config = write or (
+        Path(os.environ["SCIMBRIDGE_CONFIG"]) if os.environ.get("SCIMBRIDGE_CONFIG") else None
+    )
+    claims_import.print_translation(
+        translation, console, claims_import.friendly_name_source(config)
+    )
+    if write and written:
+        claims_import.print_written(write, written, console)
 
 
 @app.command()

@@ -16,7 +16,8 @@ attribute should not keep a user out of Flex). Only an unusable friendly_name st
 
 Besides SCIM paths, expressions and sources may read two names that are not in the document:
 ``[IsSoftDeleted]`` (``not active``, so Entra's ``Switch([IsSoftDeleted], …)`` works unchanged) and
-``[groups]`` (the user's group display names).
+``[groups]`` (the user's group display names). A source may also be an OIDC claim name
+(:mod:`.oidc_claims`); its origin names the claim and the SCIM path it resolved to.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from scimbridge.flex.mapping_config import (
     parse_mapping,
     valid_target,
 )
+from scimbridge.flex.oidc_claims import alias as oidc_alias
 from scimbridge.flex.paths import get_key, parse_path, read_path
 from scimbridge.flex.roles import resolve_roles
 from scimbridge.flex.worker_attributes import (
@@ -207,6 +209,9 @@ def _apply(
         return _Outcome(rule.target, list(resolution.roles) or None, origin or "no roles", problem)
     if rule.expression is not None:
         value, origin = rule.expression.evaluate(view), f"expression {rule.expression.text}"
+    elif rule.source is not None and (claim := oidc_alias(rule.source)) is not None:
+        value, path = claim.resolve(view)
+        origin = f"source {rule.source} (OIDC claim) → {path}"
     elif rule.source is not None:
         value, origin = view(rule.source), f"source {rule.source}"
     else:

@@ -39,9 +39,11 @@ Built-in keys (overridable): ``email`` (work, else primary, else first email, el
 (no ``/`` or ``:``, not ``http…``) and may not be keys no SSO claim can set (``routing``,
 ``routing.*``, ``disabled_skills``, ``team_sid``); every SSO claim key (``team_id``, ``team_name``,
 ``channel.<name>.capacity``, …) may be mapped.
-Without ``type``, a rule gives a string, as an SSO claim would, except that a constant keeps its
-TOML type. Re-enabling a user does not force an activity unless ``available_activity`` is set: the
-agent chooses when to become available, so tasks never route to someone who has not logged in.
+A ``source`` is a SCIM path or an OIDC claim name (``sub``, ``given_name``, …: see
+:mod:`.oidc_claims`). Without ``type``, a rule gives a string, as an SSO claim would, except that a
+constant keeps its TOML type and ``email_verified``/``phone_number_verified`` give booleans.
+Re-enabling a user does not force an activity unless ``available_activity`` is set: the agent
+chooses when to become available, so tasks never route to someone who has not logged in.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from typing import Any, Literal, cast, get_args
 from scimbridge.config import CUSTOM_EXTENSION_PREFIX
 from scimbridge.flex.expression_functions import integer, is_empty, text
 from scimbridge.flex.expressions import Expression, MappingError, compile_expression
+from scimbridge.flex.oidc_claims import alias, collision
 from scimbridge.flex.paths import PathError, get_key, parse_path
 from scimbridge.flex.roles import (
     DEFAULT_ROLES,
@@ -272,7 +275,7 @@ def _parse_rule(target: str, spec: Any, where: str, problems: _Problems) -> Attr
         )
         return None
     kind = kinds[0]
-    type_name = spec.get("type", _constant_type(spec[kind]) if kind == "constant" else "string")
+    type_name = spec.get("type", _default_type(kind, spec[kind]))
     if type_name not in get_args(AttributeType):
         allowed = ", ".join(get_args(AttributeType))
         problems.append(f"{where}.type: must be one of {allowed}, got {type_name!r}")
@@ -291,13 +294,25 @@ def _parse_rule(target: str, spec: Any, where: str, problems: _Problems) -> Attr
         return None
     try:
         if kind == "source":
-            parse_path(text_value)
+            ambiguous = collision(text_value)
+            if ambiguous:
+                problems.append(f"{where}.source: {ambiguous}")
+                return None
+            if alias(text_value) is None:
+                parse_path(text_value)
             return AttributeRule(target, source=text_value, default=default, type=attribute_type)
         expression = compile_expression(text_value)
     except (PathError, MappingError) as exc:
         problems.append(f"{where}.{kind}: {exc}")
         return None
     return AttributeRule(target, expression=expression, default=default, type=attribute_type)
+
+
+def _default_type(kind: str, value: Any) -> str:
+    if kind == "constant":
+        return _constant_type(value)
+    claim = alias(value) if kind == "source" and isinstance(value, str) else None
+    return claim.default_type if claim else "string"
 
 
 def _constant_type(constant: Any) -> str:
