@@ -202,6 +202,8 @@ def translate(entries: list[ClaimEntry]) -> Translation:
             provisioning.append(_roles_mapping(entry, notes))
             continue
         if entry.extension:
+            _property(entry)  # a well-formed extension_<appId>_<name>, or refused
+            # Named after the worker key, so that custom_extensions alone would give it too.
             scim = f"{FLEX_AGENT_EXTENSION}:{target}"
             entra = entry.property_id
             provisioning.append(ProvisioningMapping(entra, scim, entry.claim, custom=True))
