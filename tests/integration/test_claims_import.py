@@ -161,6 +161,7 @@ def test_the_imported_policy_gives_the_worker_sso_would_write(
 
 
 def graph_answer(*entries: dict[str, str]) -> str:
+    entries = tuple({"Source": "user", **entry} for entry in entries)
     inner = {"ClaimsMappingPolicy": {"Version": 1, "ClaimsSchema": list(entries)}}
     return json.dumps({"id": "0", "definition": [json.dumps(inner)]})
 
@@ -175,7 +176,7 @@ BAD_INPUTS = {
     ),
     **{
         f"refused-{claim}": (
-            graph_answer({"Source": "user", "ExtensionID": "extension_x_s", "SamlClaimType": claim}),
+            graph_answer({"ExtensionID": "extension_x_s", "SamlClaimType": claim}),
             f"ClaimsSchema entry 1 (ExtensionID 'extension_x_s'): the claim '{claim}' is refused",
         )
         for claim in ("routing.skills", "disabled_skills", "team_sid", "routing")

@@ -31,6 +31,10 @@ def policy(*entries: dict[str, Any]) -> str:
     return json.dumps({"ClaimsMappingPolicy": {"Version": 1, "ClaimsSchema": list(entries)}})
 
 
+def extension(extension_id: str, claim: str) -> dict[str, str]:
+    return {"Source": "user", "ExtensionID": extension_id, "SamlClaimType": claim}
+
+
 def test_both_forms_of_the_guides_policy_import_into_a_mapping() -> None:
     graph = translate(read_policy(GRAPH.read_text()))
     unescaped = translate(read_policy(UNESCAPED.read_text()))
@@ -105,8 +109,8 @@ def test_type_suffixes_give_the_json_type_sso_would() -> None:
         read_policy(
             policy(
                 *MANDATORY,
-                {"Source": "user", "ExtensionID": "extension_a_level", "SamlClaimType": "skill.int"},
-                {"Source": "user", "ExtensionID": "extension_a_vip", "SamlClaimType": "vip.boolean"},
+                extension("extension_a_level", "skill.int"),
+                extension("extension_a_vip", "vip.boolean"),
                 {"Source": "user", "ID": "jobtitle", "SamlClaimType": "channel.chat.capacity.int"},
             )
         )
