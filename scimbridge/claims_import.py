@@ -113,7 +113,7 @@ def print_translation(translation: Translation, console: Console, friendly_name:
         table.add_row(Text(mapping.entra), Text(mapping.scim), Text(mapping.claim))
     console.print(table)
     console.print(
-        "   scimbridge's defaults already expect userPrincipalName → userName and mail → "
+        "   Entra's default mappings already include userPrincipalName → userName and mail → "
         'emails[type eq "work"].value; keep those and add the others.',
         markup=False,
         highlight=False,
