@@ -35,6 +35,7 @@ log = logging.getLogger("scimbridge.metrics")
 SCIM_RESOURCES = frozenset(
     {"Users", "Groups", "Schemas", "ResourceTypes", "ServiceProviderConfig", ".search"}
 )
+_SCIM_RESOURCE_NAMES = {name.lower(): name for name in SCIM_RESOURCES}
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -43,10 +44,8 @@ def scim_resource(path: str) -> str:
     parts = path.split("/")
     if len(parts) < 4 or parts[1:3] != ["scim", "v2"]:
         return "other" if not path.startswith(("/healthz", "/readyz", "/metrics")) else "ops"
-    head = parts[3]
-    if head in SCIM_RESOURCES:
-        return head
-    return "other"
+    # Endpoint names match in any case (scim.routes): label them as RFC 7644 spells them.
+    return _SCIM_RESOURCE_NAMES.get(parts[3].lower(), "other")
 
 
 class StoreCollector(Collector):

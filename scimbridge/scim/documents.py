@@ -458,8 +458,10 @@ def render_group(
 ) -> dict[str, Any]:
     """The response body for a stored group; ``members`` are user ids or (id, userName) pairs.
 
-    ``members`` None leaves the attribute out (not loaded); with ``base_url`` each member gets
-    ``$ref`` and ``type: "User"`` (members are users: the membership table references users).
+    ``members`` None leaves the attribute out (not loaded); a group without members answers
+    ``"members": []`` (RFC 7643 §2.5 makes it equal to unassigned; Microsoft's tests look for
+    it). With ``base_url`` each member gets ``$ref`` and ``type: "User"`` (members are users:
+    the membership table references users).
     """
     body = {k: v for k, v in document.items() if k not in ("schemas", "id", "meta", "members")}
     entries = []
@@ -472,6 +474,6 @@ def render_group(
             entry["$ref"] = f"{base_url}/Users/{user_id}"
             entry["type"] = "User"
         entries.append(entry)
-    if entries:
+    if members is not None:
         body["members"] = entries
     return _render(body, GROUP_URN, id, meta, attributes, excluded)

@@ -26,6 +26,7 @@ from scim2_models import (
     Group,
     Mutability,
     PatchOp,
+    Photo,
     Required,
     Resource,
     Returned,
@@ -68,16 +69,44 @@ class _EmailAsSent(Email):
     value: str | None = None
 
 
-class _User(User[Any]):
-    """The core User, with emails stored exactly as sent."""
+class _PhotoAsSent(Photo):
+    """A photo whose value is kept as sent (see ``_User.profile_url``)."""
 
-    # A narrower entry type than the base declares: what pydantic validates emails with.
+    value: str | None = None  # type: ignore[assignment]
+
+
+class _User(User[Any]):
+    """The core User, with emails, ``profileUrl`` and photo values stored exactly as sent.
+
+    scim2-models refuses an external reference that does not parse as an absolute URL
+    ("Invalid URI"). Entra sends whatever string the mapped directory attribute holds, and
+    Microsoft's SCIM validator sends random words (``"profileUrl": "BAPNQLJSRQGD"``); such a
+    string is a relative reference (RFC 3986 §4.2), which RFC 7643 §2.3.7 allows. Nothing here
+    dereferences it. ``/Schemas`` still describes both as references (it is built from ``User``).
+    """
+
+    # Narrower entry types than the base declares: what pydantic validates with.
     emails: list[_EmailAsSent] | None = None  # type: ignore[assignment]
     Emails: ClassVar[type[ComplexAttribute]] = _EmailAsSent
+    profile_url: str | None = None  # type: ignore[assignment]
+    photos: list[_PhotoAsSent] | None = None  # type: ignore[assignment]
+    Photos: ClassVar[type[ComplexAttribute]] = _PhotoAsSent
 
 
-def _declared_schema(declared: ExtensionSchema, class_name: str) -> Schema:
-    """The RFC 7643 §7 schema of a declared extension; ``class_name`` names its Python class."""
+def _declared_schema(
+    declared: ExtensionSchema, class_name: str, *, references_as_strings: bool = False
+) -> Schema:
+    """The RFC 7643 §7 schema of a declared extension; ``class_name`` names its Python class.
+
+    With ``references_as_strings`` its reference attributes are typed ``string``: the schema
+    the model validates with, so that a reference is kept as sent (see ``_User``).
+    """
+
+    def kind(attribute_type: str) -> Attribute.Type:
+        if references_as_strings and attribute_type == "reference":
+            return Attribute.Type.string
+        return _ATTRIBUTE_TYPES[attribute_type]
+
     return Schema(
         id=declared.urn,
         name=class_name,
@@ -85,7 +114,7 @@ def _declared_schema(declared: ExtensionSchema, class_name: str) -> Schema:
         attributes=[
             Attribute(
                 name=attribute.name,
-                type=_ATTRIBUTE_TYPES[attribute.type],
+                type=kind(attribute.type),
                 multi_valued=False,
                 description=attribute.description or None,
                 required=Required.true if attribute.required else Required.false,
@@ -93,7 +122,9 @@ def _declared_schema(declared: ExtensionSchema, class_name: str) -> Schema:
                 mutability=Mutability.read_write,
                 returned=Returned.default,
                 uniqueness=Uniqueness.none,
-                reference_types=["external"] if attribute.type == "reference" else None,
+                reference_types=["external"]
+                if kind(attribute.type) is Attribute.Type.reference
+                else None,
             )
             for attribute in declared.attributes
         ],
@@ -112,16 +143,23 @@ class ResourceModels:
         self.declared: tuple[ExtensionSchema, ...] = tuple(extensions)
         self.extension_models: dict[str, type[Extension]] = {ENTERPRISE_URN.lower(): EnterpriseUser}
         self._declared_names: dict[str, str] = {}
+        # What /Schemas publishes for a declared extension (its model types references as strings).
+        self._declared_schemas: dict[str, Schema] = {}
         for index, declared in enumerate(self.declared):
             key = declared.urn.lower()
             if key in self.extension_models:
                 raise ConfigError(f"the extension {declared.urn} is declared twice or is built in")
+            class_name = f"Declared{index}"
             try:
-                model = Extension.from_schema(_declared_schema(declared, f"Declared{index}"))
+                model = Extension.from_schema(
+                    _declared_schema(declared, class_name, references_as_strings=True)
+                )
+                published = Extension.from_schema(_declared_schema(declared, class_name))
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"the extension {declared.urn} cannot be built: {exc}") from exc
             self.extension_models[key] = model
             self._declared_names[key] = declared.name
+            self._declared_schemas[key] = published.to_schema()
 
         union: Any = reduce(operator.or_, self.extension_models.values())
         self.user_model: type[User[Any]] = cast("type[User[Any]]", _User.__class_getitem__(union))
@@ -148,7 +186,8 @@ class ResourceModels:
         described: list[type[Resource[Any]] | type[Extension]] = [User, Group]
         described.extend(self.extension_models.values())
         for model in described:
-            schema = model.to_schema()
+            declared_schema = self._declared_schemas.get(str(model.__schema__).lower())
+            schema = (declared_schema or model.to_schema()).model_copy(deep=True)
             urn = str(schema.id)
             name, description = _DESCRIPTIONS.get(urn, (None, None))
             key = urn.lower()

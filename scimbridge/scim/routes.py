@@ -1,5 +1,8 @@
 """The SCIM endpoints: /Users, /Groups and discovery, with and without a trailing slash.
 
+Endpoint names match in any case (``/users``, ``/GROUPS``), as Microsoft's reference server and
+test suites expect; ids, and the ``/scim/v2`` prefix, are matched as sent.
+
 Does: authenticate each request, hand bodies to ``scim.documents`` and rows to the repository,
 and answer with the status codes Entra expects (201 + Location on POST, 200 + body on user PATCH,
 204 on group PATCH and DELETE, 304/412 for ETags). Every refusal is an RFC 7644 §3.12 body.
@@ -9,6 +12,7 @@ Does not: parse the Entra dialect (``scim.dialect``), build SQL (``store.filters
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -42,6 +46,18 @@ from scimbridge.store.tables import users
 
 log = logging.getLogger("scimbridge.scim")
 Handler = Callable[[Request, Principal], Awaitable[Response]]
+
+
+class _CaselessRoute(Route):
+    """A route whose fixed path segments match in any case; path parameters keep their case.
+
+    RFC 7644 §3.2 names the endpoints but no client needs two that differ only in case, and
+    Microsoft's Postman collection sends ``GET /users``.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], *, methods: list[str]) -> None:
+        super().__init__(path, endpoint, methods=methods)
+        self.path_regex = re.compile(self.path_regex.pattern, self.path_regex.flags | re.IGNORECASE)
 
 
 def _iso(value: datetime) -> str:
@@ -94,8 +110,8 @@ class ScimApi:
         routes: list[BaseRoute] = []
         for path, handler, methods in table:
             endpoint = self._guard(handler)
-            routes.append(Route(path, endpoint, methods=methods))
-            routes.append(Route(path + "/", endpoint, methods=methods))
+            routes.append(_CaselessRoute(path, endpoint, methods=methods))
+            routes.append(_CaselessRoute(path + "/", endpoint, methods=methods))
         return routes
 
     def _guard(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
