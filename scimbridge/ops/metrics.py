@@ -3,9 +3,12 @@
 Does: count SCIM requests (method, resource, status) and their latency, sync attempts by outcome,
 Twilio requests by endpoint and status; and read the sync backlog, dead letters, users with
 mapping problems and the last successful sync from the database at scrape time, so those gauges
-are right whichever process is scraped. With several worker processes, set
-``PROMETHEUS_MULTIPROC_DIR`` to a shared, writable directory: counters and histograms then
-aggregate across processes.
+are right whichever process is scraped. Export ``scimbridge_build_info{version,python}`` (always
+1), ``python_info``, and the scraped process's ``process_*`` and ``python_gc_*``. No ``_created``
+series (turned off for the whole process, as most exporters do). With several worker processes,
+set ``PROMETHEUS_MULTIPROC_DIR`` to a shared, writable directory: counters and histograms then
+aggregate across processes, and ``process_*``/``python_gc_*`` are left out (they would describe
+only whichever process answered the scrape).
 Does not: authenticate ``/metrics`` (the app checks ``SCIMBRIDGE_METRICS_TOKEN``) or label
 anything with user names, tokens or other personal or secret data.
 """
@@ -14,14 +17,19 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
@@ -29,6 +37,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from scimbridge import __version__
 from scimbridge.store import links, outbox
 
 log = logging.getLogger("scimbridge.metrics")
@@ -84,6 +93,20 @@ class StoreCollector(Collector):
         yield last
 
 
+class BuildInfoCollector(Collector):
+    """``scimbridge_build_info``: 1, labelled with what is running (a collector, not a Gauge, so
+    that it needs no multiprocess mode)."""
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "scimbridge_build_info",
+            "Always 1; the labels say which scimbridge and Python answer.",
+            labels=["version", "python"],
+        )
+        info.add_metric([__version__, platform.python_version()], 1.0)
+        yield info
+
+
 def _timestamp(iso: str) -> float:
     moment = datetime.fromisoformat(iso)
     if moment.tzinfo is None:
@@ -95,6 +118,8 @@ class Metrics:
     """The metrics of one application instance (its own registry; no global state)."""
 
     def __init__(self, engine: Engine | None = None) -> None:
+        # A process-wide switch of prometheus_client; only counters and histograms have them.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.requests = Counter(
@@ -129,8 +154,13 @@ class Metrics:
             registry=self.registry,
         )
         self._store = StoreCollector(engine) if engine is not None else None
-        if self._store is not None and not self.multiprocess:
-            self.registry.register(self._store)
+        # Collectors every scrape reports besides the counted metrics (the store's gauges too).
+        self._shared: list[Collector] = [BuildInfoCollector(), PLATFORM_COLLECTOR]
+        if self._store is not None:
+            self._shared.append(self._store)
+        if not self.multiprocess:
+            for collector in (*self._shared, PROCESS_COLLECTOR, GC_COLLECTOR):
+                self.registry.register(collector)
 
     def observe_request(self, method: str, path: str, status: int, seconds: float) -> None:
         resource = scim_resource(path)
@@ -151,8 +181,8 @@ class Metrics:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        if self._store is not None:
-            registry.register(self._store)
+        for collector in self._shared:
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
