@@ -61,7 +61,7 @@ class FakeFlexService:
 
 def reads_groups(mapping: FlexMapping) -> bool:
     """Whether workers depend on group membership (so membership changes must be synced)."""
-    if mapping.role_map.group_roles:
+    if mapping.role_map.group_roles or mapping.skills.group_skills:
         return True
     return any(
         rule.expression is not None and "[groups]" in rule.expression.text.casefold()

@@ -3,17 +3,18 @@
 Does: index listed workers by SID and case-folded friendly_name and remember which ones a user
 or a link claims (the rest are orphans); find a user's worker as the reconciler would (linked
 SID, then friendly_name, new then last known); sort a user, or the link of a deleted user, into
-create / update / make unavailable / delete / unchanged, naming what differs, by the rules
-``flex.sync`` converges with.
+create / update / make unavailable / delete / unchanged, naming what differs (managed skills
+apart from the other attributes), by the rules ``flex.sync`` converges with.
 Does not: call Twilio, read the store or write anything (``flex.reconcile`` does).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scimbridge.flex.mapping import DeprovisionPolicy, DesiredWorker, merge_attributes
+from scimbridge.flex.skills import merge_skills, skill_changes
 from scimbridge.flex.taskrouter import Worker
 from scimbridge.store.links import DISABLED, ENABLED, RETIRED, WorkerLink
 
@@ -26,7 +27,8 @@ class Entry:
     """What resync found for one user, or for the link of a deleted user.
 
     ``differences`` say what drifted (``attributes: full_name``, ``friendly_name``,
-    ``activity``, ``no worker``); ``relink``: the worker is right but the link must be
+    ``activity``, ``no worker``); ``skills``: how the managed skills drifted (``+spanish``,
+    ``-billing``, ``spanish level 3→5``); ``relink``: the worker is right but the link must be
     rewritten; ``dead``: the user was dead-lettered, so it is converged whatever the diff says.
     """
 
@@ -37,6 +39,7 @@ class Entry:
     differences: tuple[str, ...] = ()
     relink: bool = False
     dead: bool = False
+    skills: tuple[str, ...] = ()
 
     @property
     def to_converge(self) -> bool:
@@ -139,15 +142,17 @@ def diff_user(
         return Entry(user_id, label, "delete", worker, why, relink, dead)
     if worker is None:
         return Entry(user_id, label, "create", None, ("no worker",), dead=dead)
-    merged = merge_attributes(worker.attributes, desired, link.owned_keys if link else ())
+    owned = link.owned_keys if link else ()
+    merged = merge_attributes(worker.attributes, replace(desired, skills=None), owned)
     keys = _changed(worker.attributes, merged)
+    skills = skill_changes(merged, merge_skills(merged, desired.skills))
     differences = [f"attributes: {', '.join(keys)}"] if keys else []
     if worker.friendly_name != desired.friendly_name:
         differences.append("friendly_name")
     moves = _activity_drift(policy, worker, desired, link)
     if moves:
         differences.append("activity")
-    action = "update" if differences else "unchanged"
+    action = "update" if differences or skills else "unchanged"
     if moves and not desired.active:
         action = "make_unavailable"
     state = ENABLED if desired.active else DISABLED
@@ -156,7 +161,7 @@ def diff_user(
         worker.friendly_name,
         state,
     )
-    return Entry(user_id, label, action, worker, tuple(differences), relink, dead)
+    return Entry(user_id, label, action, worker, tuple(differences), relink, dead, skills)
 
 
 def diff_gone(

@@ -14,6 +14,10 @@ that cannot be coerced is a *problem*: reported in ``DesiredWorker.problems``, i
 attribute should not keep a user out of Flex). Only an unusable friendly_name stops a user
 (:class:`IdentityError`).
 
+Skills named in ``[flex.group_skills]`` (and the ``[flex.attribute_skills]`` source) are resolved by
+:mod:`.skills` into ``DesiredWorker.skills``; the attribute used as that source is not also copied
+to the worker as a custom extension key.
+
 Besides SCIM paths, expressions and sources may read two names that are not in the document:
 ``[IsSoftDeleted]`` (``not active``, so Entra's ``Switch([IsSoftDeleted], …)`` works unchanged) and
 ``[groups]`` (the user's group display names). A source may also be an OIDC claim name
@@ -42,6 +46,7 @@ from scimbridge.flex.mapping_config import (
 from scimbridge.flex.oidc_claims import alias as oidc_alias
 from scimbridge.flex.paths import get_key, parse_path, read_path
 from scimbridge.flex.roles import resolve_roles
+from scimbridge.flex.skills import SkillResolution, resolve_skills
 from scimbridge.flex.worker_attributes import (
     AttributesTooLarge,
     DesiredWorker,
@@ -117,13 +122,16 @@ def desired_worker(
     """
     friendly_name = select_friendly_name(document, mapping.friendly_name_source)
     outcomes = _outcomes(document, groups, mapping, friendly_name)
+    skills = _skills(document, groups, mapping)
+    problems = [f"{o.target}: {o.problem}" for o in outcomes if o.problem]
     return DesiredWorker(
         friendly_name=friendly_name,
         attributes={o.target: o.value for o in outcomes if o.owned and o.value is not None},
         active=is_active(document),
-        problems=tuple(f"{o.target}: {o.problem}" for o in outcomes if o.problem),
+        problems=(*problems, *(skills.problems if skills else ())),
         owned_keys=frozenset(o.target for o in outcomes if o.owned),
         held_keys=frozenset(o.target for o in outcomes if o.owned and o.held),
+        skills=skills.skills if skills else None,
     )
 
 
@@ -135,6 +143,16 @@ def problem_notes(desired: DesiredWorker) -> tuple[str, ...]:
         held = "; the worker keeps its last good value" if key in desired.held_keys else ""
         notes.append(problem + held)
     return tuple(notes)
+
+
+def _skills(
+    document: Mapping[str, Any], groups: Sequence[str], mapping: FlexMapping
+) -> SkillResolution | None:
+    config = mapping.skills
+    if not config.managed:
+        return None
+    attribute = _UserView(document, groups)(config.source) if config.source else None
+    return resolve_skills(config, groups, attribute)
 
 
 def explain(
@@ -167,6 +185,28 @@ def explain(
         elif outcome.value is None:
             origin = f"{origin}; empty, so left off the worker"
         rows.append((outcome.target, outcome.value, origin))
+    rows.extend(_skill_rows(_skills(document, groups, mapping)))
+    return rows
+
+
+def _skill_rows(resolution: SkillResolution | None) -> list[tuple[str, Any, str]]:
+    """One row per managed skill: its level (or ``True``) when granted, and every grant."""
+    if resolution is None:
+        return []
+    rows: list[tuple[str, Any, str]] = []
+    granted = resolution.skills.granted
+    for skill in sorted(resolution.skills.managed):
+        target = f"skill {skill}"
+        if skill not in granted:
+            rows.append((target, None, "managed, not granted: removed from routing on sync"))
+            continue
+        level = granted[skill]
+        origins = resolution.origins[skill]
+        origin = "; ".join(origins)
+        if len(origins) > 1 and level is not None:
+            origin += "; the highest level wins"
+        rows.append((target, True if level is None else level, origin))
+    rows.extend(("skills", None, problem.split(": ", 1)[1]) for problem in resolution.problems)
     return rows
 
 
@@ -181,7 +221,8 @@ def _outcomes(
         _apply(rule, document, groups, mapping, view, friendly_name) for rule in mapping.rules
     ]
     if mapping.include_custom_extensions:
-        outcomes.extend(_extension_outcomes(document, {o.target for o in outcomes}))
+        skip = (mapping.skills.source or "").casefold()
+        outcomes.extend(_extension_outcomes(document, {o.target for o in outcomes}, skip))
     return outcomes
 
 
@@ -222,10 +263,13 @@ def _apply(
     return _Outcome(rule.target, coerced, origin, problem, held=problem is not None)
 
 
-def _extension_outcomes(document: Mapping[str, Any], taken: set[str]) -> list[_Outcome]:
+def _extension_outcomes(document: Mapping[str, Any], taken: set[str], skip: str) -> list[_Outcome]:
+    """Custom extension attributes as worker keys, but not ``skip`` (the skills source path)."""
     outcomes: list[_Outcome] = []
     seen: dict[str, str] = {}
     for urn, name, value in custom_extension_values(document):
+        if f"{urn}:{name}".casefold() == skip:
+            continue
         origin = f"custom extension {urn}"
         reason = valid_target(name)
         if reason:

@@ -23,6 +23,9 @@ Shape, with every default spelled out::
     [flex.group_roles]                # group display name → Flex role(s)
     "Contoso Flex Admins" = ["admin", "wfo.full_access"]
 
+    [flex.group_skills]               # group display name → TaskRouter skill (see skills_config)
+    "Queue - Spanish" = { skill = "spanish", level = 5 }
+
     [flex.attributes.department]      # one table per worker key; exactly one of
     source = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
     default = "unassigned"            #   source / constant / expression, plus optional
@@ -64,6 +67,7 @@ from scimbridge.flex.roles import (
     parse_role_table,
     toml_key,
 )
+from scimbridge.flex.skills_config import SkillConfig, parse_skill_config
 from scimbridge.flex.worker_attributes import foreign_key_reason
 
 AttributeType = Literal["string", "int", "bool", "string_list"]
@@ -73,6 +77,7 @@ MAX_TARGET_LENGTH = 128
 FLEX_KEYS = (
     "friendly_name", "default_roles", "custom_extensions", "on_disable", "unavailable_activity",
     "available_activity", "on_delete", "mode", "role_map", "group_roles", "attributes",
+    "group_skills", "attribute_skills",
 )  # fmt: skip
 RULE_KEYS = ("source", "constant", "expression", "default", "type", "enabled")
 
@@ -110,6 +115,7 @@ class FlexMapping:
     role_map: RoleMap = field(default_factory=RoleMap)
     deprovision_policy: DeprovisionPolicy = field(default_factory=DeprovisionPolicy)
     mode: Literal["taskrouter", "users_api"] = "taskrouter"
+    skills: SkillConfig = field(default_factory=SkillConfig)
 
     @property
     def default_roles(self) -> tuple[str, ...]:
@@ -119,10 +125,11 @@ class FlexMapping:
         """The worker keys this mapping writes (or clears) for the user ``document``."""
         keys = {rule.target for rule in self.rules}
         if self.include_custom_extensions:
+            skills_source = (self.skills.source or "").casefold()
             keys.update(
                 name
-                for _urn, name, _value in custom_extension_values(document)
-                if valid_target(name) is None
+                for urn, name, _value in custom_extension_values(document)
+                if valid_target(name) is None and f"{urn}:{name}".casefold() != skills_source
             )
         return frozenset(keys)
 
@@ -224,6 +231,8 @@ def parse_mapping(raw: Mapping[str, Any]) -> FlexMapping:
         on_delete=cast(Any, problems.choice(raw, "on_delete", "delete", ("delete", "offline"))),
     )
     mode = problems.choice(raw, "mode", "taskrouter", ("taskrouter", "users_api"))
+    skills, found = parse_skill_config(raw.get("group_skills", {}), raw.get("attribute_skills"))
+    problems.extend(found)
     rules = _builtin_rules()
     attributes = raw.get("attributes", {})
     if not isinstance(attributes, Mapping):
@@ -246,6 +255,7 @@ def parse_mapping(raw: Mapping[str, Any]) -> FlexMapping:
         role_map=RoleMap(aliases=aliases, group_roles=group_roles, default_roles=default_roles),
         deprovision_policy=policy,
         mode=cast(Any, mode),
+        skills=skills,
     )
 
 

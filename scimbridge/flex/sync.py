@@ -35,7 +35,6 @@ from scimbridge.flex.mapping import (
     DesiredWorker,
     FlexMapping,
     IdentityError,
-    attributes_hash,
     attributes_json,
     desired_worker,
     merge_attributes,
@@ -226,7 +225,7 @@ class Reconciler:
     def _converge_worker(
         self, link: WorkerLink, desired: DesiredWorker, changes: _Changes, seen: _Seen | None
     ) -> WorkerLink:
-        owned_hash = attributes_hash(desired.attributes)
+        owned_hash = desired.owned_hash()
         if link.activity_state == DISABLED and desired.active:
             changes.flags.add("enabled")
         if link.activity_state in (ENABLED, RETIRED) and not desired.active:
@@ -404,7 +403,7 @@ class Reconciler:
             link.flex_user_sid
             and link.worker_sid
             and link.friendly_name == desired.friendly_name
-            and link.attributes_hash == attributes_hash(desired.attributes)
+            and link.attributes_hash == desired.owned_hash()
         )
         if unchanged:
             return link

@@ -11,7 +11,9 @@ previously owned keys says: ``routing`` and ``routing.*`` (the skills UI, superv
 ``disabled_skills`` (the skills UI) and ``team_sid`` (the Teams page). Every other key may be owned:
 the keys Flex SSO sets from a claim (``team_id``, ``team_name``, ``department``, ``image_url``,
 ``channel.<name>.capacity`` …) are the directory's when the admin maps them, as SSO would write
-them on every login; unmapped, they are left alone like any key the sync does not own.
+them on every login; unmapped, they are left alone like any key the sync does not own. The one
+exception is the skills named in ``[flex.group_skills]``: inside ``routing`` and ``disabled_skills``
+those, and only those, are added and removed (``flex.skills``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from scimbridge.flex.skills import ManagedSkills, merge_skills
 
 MAX_ATTRIBUTES_LENGTH = 4096
 FOREIGN_KEYS = frozenset({"routing", "disabled_skills", "team_sid"})
@@ -50,7 +54,8 @@ class DesiredWorker:
     would break Flex Teams filters). ``problems`` are values that could not be produced; each is
     reported, and none of them stops the sync. ``held_keys`` are the owned keys whose value could
     not be produced (a source that cannot be converted): the worker keeps the value it has, its
-    last good one, until the source is fixed.
+    last good one, until the source is fixed. ``skills``: the managed
+    TaskRouter skills and what the user is granted (None: no skill is managed).
     """
 
     friendly_name: str
@@ -59,6 +64,13 @@ class DesiredWorker:
     problems: tuple[str, ...] = ()
     owned_keys: frozenset[str] = field(default_factory=frozenset)
     held_keys: frozenset[str] = field(default_factory=frozenset)
+    skills: ManagedSkills | None = None
+
+    def owned_hash(self) -> str:
+        """The hash of everything the sync writes: owned attributes and, if any, the skill grant."""
+        if self.skills is None or not self.skills.managed:
+            return attributes_hash(self.attributes)
+        return attributes_hash({"attributes": self.attributes, "skills": self.skills.fingerprint()})
 
 
 def is_foreign_key(key: str) -> bool:
@@ -78,11 +90,13 @@ def foreign_key_reason(key: str) -> str | None:
 def merge_attributes(
     current: Mapping[str, Any], desired: DesiredWorker, previously_owned: Collection[str]
 ) -> dict[str, Any]:
-    """The attributes to write: ``current`` with owned keys replaced by ``desired.attributes``.
+    """The attributes to write: ``current`` with owned keys replaced by ``desired.attributes``
+    and the managed skills merged as ``desired.skills`` grants (``flex.skills``).
 
     A key owned now or before (``previously_owned``, e.g. from the worker link) that has no desired
     value is removed, unless it is held (``desired.held_keys``); every other key of ``current`` is
-    kept as it is, foreign keys always.
+    kept as it is, foreign keys always. The skill merge touches only the
+    managed skills inside ``routing`` and ``disabled_skills``.
     """
     owned = {
         key
@@ -93,7 +107,7 @@ def merge_attributes(
     merged.update(
         (key, value) for key, value in desired.attributes.items() if not is_foreign_key(key)
     )
-    return merged
+    return merge_skills(merged, desired.skills)
 
 
 def _canonical(attributes: Mapping[str, Any]) -> str:
