@@ -295,8 +295,18 @@ def resync(
         bool, typer.Option("--prune", help="Remove orphan workers (offline, then delete).")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Prune without asking.")] = False,
+    remove_skill: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--remove-skill",
+            help="Also take this skill, no longer in [flex.group_skills], off every user's "
+            "worker (routing and disabled_skills). Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """List the workers, diff them against the store, converge the drift; 1 if a user failed."""
+    from dataclasses import replace
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from scimbridge.app import build_components
@@ -316,6 +326,12 @@ def resync(
     except MappingError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    if remove_skill:
+        try:
+            mapping = replace(mapping, skills=mapping.skills.retiring(remove_skill))
+        except ValueError as exc:
+            err.print(f"[red]{escape(str(exc))}[/red]")
+            raise typer.Exit(2) from exc
     worker = build_sync_worker(settings, components, settings.twilio, mapping)
     resyncer = Resync(components.engine, components.repository, worker.reconciler)
 
@@ -377,10 +393,13 @@ def _print_resync_plan(plan: Plan, *, prune: bool) -> None:
         console.print(f"{plan.fetched} worker(s) listed without attributes were fetched to diff")
     drifted = [entry for entry in plan.entries if entry.action != "unchanged"]
     if drifted:
-        detail = Table("user", "action", "what differs")
+        detail = Table("user", "action", "what differs", "skills")
         for entry in drifted[:50]:
             detail.add_row(
-                entry.label, entry.action.replace("_", " "), "; ".join(entry.differences)
+                escape(entry.label),
+                entry.action.replace("_", " "),
+                escape("; ".join(entry.differences)),
+                escape(", ".join(entry.skills)),
             )
         console.print(detail)
         if len(drifted) > 50:

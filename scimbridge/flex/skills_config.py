@@ -24,8 +24,8 @@ as written, because TaskRouter compares them case-sensitively.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scimbridge.flex.paths import PathError, parse_path
@@ -65,6 +65,23 @@ class SkillConfig:
 
     def grants_of(self, group: str) -> tuple[SkillGrant, ...]:
         return self.group_skills.get(group.strip().casefold(), ())
+
+    def retiring(self, names: Collection[str]) -> SkillConfig:
+        """This config that also removes ``names`` from every worker (``resync --remove-skill``).
+
+        Raises ``ValueError`` naming the first skill that is still managed: removing it would
+        only last until the next sync grants it again.
+        """
+        for name in names:
+            problem = skill_name_problem(name)
+            if problem:
+                raise ValueError(f"--remove-skill: {problem}")
+            if name in self.managed:
+                raise ValueError(
+                    f"the skill {name!r} is still managed (flex.group_skills or "
+                    "flex.attribute_skills); remove its entry first, then --remove-skill it"
+                )
+        return replace(self, retired=self.retired | frozenset(names))
 
 
 def skill_name_problem(value: Any) -> str | None:

@@ -3,7 +3,9 @@
 Does: hold fault rules chosen per route name (glob) and HTTP method and counted per matching call
 (let ``after`` calls through, then hit the next ``times`` calls), added latency (global and per
 route), and the per-second counters behind the ``X-Rate-Limit-*`` headers and the 3 requests/second
-TargetWorkersExpression limit. All methods take the shared state lock.
+TargetWorkersExpression limit; and in-process hooks, callables run just before a matching request is
+served (a test changes a worker between a client's read and its write, as a supervisor would). All
+methods take the shared state lock; hooks run outside it.
 
 Does not: touch the network. The HTTP layer asks :meth:`FaultPlan.take` which fault, if any, hits a
 request and carries it out.
@@ -20,7 +22,7 @@ import dataclasses
 import fnmatch
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -117,6 +119,7 @@ class FaultPlan:
         self._windows: dict[str, tuple[int, int]] = {}
         self._expression_calls: list[float] = []
         self._in_flight = 0
+        self._hooks: dict[int, tuple[Fault, Callable[[], None], list[int]]] = {}
 
     def add(self, fault: Fault) -> int:
         """Register a rule; returns its id (for :meth:`remove`)."""
@@ -132,10 +135,50 @@ class FaultPlan:
             self._rules.pop(rule_id, None)
 
     def clear(self) -> None:
-        """Drop every fault rule and all latency."""
+        """Drop every fault rule, hook and all latency."""
         with self._lock:
             self._rules.clear()
+            self._hooks.clear()
             self._latency.clear()
+
+    def add_hook(
+        self,
+        route: str,
+        action: Callable[[], None],
+        *,
+        method: str | None = None,
+        after: int = 0,
+        times: int | None = 1,
+    ) -> int:
+        """Run ``action`` before serving matching requests (``route`` glob, ``method``), letting
+        ``after`` through first and then ``times`` of them; returns an id for :meth:`remove_hook`.
+        In-process only: there is no control endpoint for it."""
+        selector = Fault(FaultKind.DELAY, route=route, method=method, times=times, after=after)
+        selector.validate()
+        with self._lock:
+            hook_id = self._next_id
+            self._next_id += 1
+            self._hooks[hook_id] = (selector, action, [0, 0])
+            return hook_id
+
+    def remove_hook(self, hook_id: int) -> None:
+        with self._lock:
+            self._hooks.pop(hook_id, None)
+
+    def run_hooks(self, route: str, method: str) -> None:
+        """Count this request against every hook and run the ones that fire, in order added."""
+        due: list[Callable[[], None]] = []
+        with self._lock:
+            for selector, action, counts in self._hooks.values():
+                if not selector.matches(route, method):
+                    continue
+                counts[0] += 1
+                within = selector.times is None or counts[1] < selector.times
+                if counts[0] > selector.after and within:
+                    counts[1] += 1
+                    due.append(action)
+        for action in due:
+            action()
 
     def rules(self) -> list[dict[str, object]]:
         """Rules with their counters: ``id``, fault fields, ``seen``, ``fired``."""

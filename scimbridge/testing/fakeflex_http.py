@@ -110,6 +110,7 @@ class FakeFlexMiddleware:
             error.headers.update(extra)
             await error_response(error)(scope, receive, send)
             return
+        state.faults.run_hooks(route, method)
         fault = state.faults.take(route, method)
         delay = state.faults.latency_for(route)
         if fault is not None and fault.kind is FaultKind.DELAY:
