@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from scimbridge.cli import app
 from scimbridge.testing.fakeflex import FakeFlexServer
-from tests.integration.sync_harness import Harness, running, twilio_env
+from tests.integration.sync_harness import CORE, Harness, running, twilio_env
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -375,3 +375,32 @@ def test_dry_run_reports_skill_drift_in_its_own_column_and_remove_skill_cleans_u
     removed = runner.invoke(app, ["resync", "--remove-skill", "billing"], env=env)
     assert removed.exit_code == 0, removed.output
     assert routing(skills) == {"skills": ["sales", "spanish"], "levels": {"sales": 3, "spanish": 5}}
+
+
+def test_the_skills_attribute_adds_to_the_groups_and_follows_entra(
+    fake: FakeFlexServer, migrated_url: str
+) -> None:
+    urn = "urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User"
+    flex = {
+        "group_skills": SKILLS,
+        "attribute_skills": {"source": f"{urn}:skills", "manage": ["french"]},
+    }
+    fake.state.set_options(enforce_if_match=True)
+    with running(fake, migrated_url, flex=flex) as sync:
+        user_id = sync.post_user(
+            ANN, schemas=[CORE, urn], extra={urn: {"skills": "spanish:7, french, cobol:2"}}
+        )
+        post_group(sync, "Queue - Spanish", user_id)
+        sync.settle()
+        attributes = sync.attributes(ANN)
+        assert "skills" not in attributes, "the source is not copied as a worker key"
+        assert attributes["routing"] == {
+            "skills": ["french", "spanish"],
+            "levels": {"spanish": 7},
+        }, "the union; the highest level wins; an unmanaged skill is not written"
+        sync.replace(user_id, f"{urn}:skills", "billing:2")
+        sync.settle()
+        assert sync.attributes(ANN)["routing"] == {
+            "skills": ["spanish", "billing"],
+            "levels": {"spanish": 5, "billing": 2},
+        }
