@@ -234,3 +234,31 @@ def test_the_control_api_refuses_bad_input(fake: FakeFlexServer) -> None:
     assert requests.post(f"{base}/faults", json={"kind": "delay", "after": -1}).status_code == 400
     assert requests.patch(f"{base}/options", json={"no_such": 1}).status_code == 400
     assert requests.patch(f"{base}/options", json={"enforce_if_match": "yes"}).status_code == 400
+
+
+def test_a_hook_changes_the_state_just_before_the_matching_request_is_served(
+    ws: WorkspaceContext, fake: FakeFlexServer
+) -> None:
+    worker = ws.workers.create(friendly_name="w", attributes='{"a": 1}')
+    seen: list[str] = []
+
+    def supervisor_edit() -> None:
+        seen.append(fake.state.get_worker(worker.sid).attributes)
+        fake.state.update_worker(worker.sid, attributes='{"a": 2}')
+
+    fake.faults.add_hook("worker.update", supervisor_edit, method="POST", after=1)
+    fake.state.set_options(enforce_if_match=True)
+    ws.workers(worker.sid).update(attributes='{"a": 3}')  # after=1: let through, no hook yet
+    assert seen == []
+    fresh = requests.get(  # the read: the twilio client does not expose the ETag header
+        f"{fake.url}/v1/Workspaces/{fake.workspace_sid}/Workers/{worker.sid}",
+        auth=(fake.account_sid, fake.auth_token),
+        timeout=5,
+    )
+    with pytest.raises(TwilioRestException) as conflict:
+        ws.workers(worker.sid).update(attributes='{"a": 4}', if_match=fresh.headers["ETag"])
+    assert conflict.value.status == 412, "the hook's edit came between the read and the write"
+    assert seen == ['{"a": 3}']
+    assert fake.state.get_worker(worker.sid).attributes == '{"a": 2}'
+    ws.workers(worker.sid).update(attributes='{"a": 5}')  # times=1: the hook is spent
+    assert seen == ['{"a": 3}']

@@ -286,6 +286,21 @@ def write_config(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def cli_env(sync: Harness, tmp_path: Path, table: dict[str, Any]) -> dict[str, str]:
+    """The environment of a ``scimbridge`` command whose TOML file holds ``table`` as
+    ``[flex.group_skills]``; call again to rewrite the file."""
+    lines = "\n".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in table.items())
+    config = write_config(tmp_path, f"[flex.group_skills]\n{lines}\n")
+    env = twilio_env(sync.fake, sync.settings.database_url)
+    return {**env, "SCIMBRIDGE_CONFIG": str(config)}
+
+
 def test_a_bad_table_is_refused_by_check_config_and_resync(
     fake: FakeFlexServer, migrated_url: str, tmp_path: Path
 ) -> None:
@@ -317,13 +332,9 @@ def test_check_config_shows_each_skill_and_the_group_it_came_from(
     user_id = agent(skills)
     post_group(skills, "[Queue] - Spanish", user_id)
     post_group(skills, "Spanish Experts", user_id)
-    flex = {**SKILLS, "[Queue] - Spanish": {"skill": "spanish", "level": 5}}
-    lines = "\n".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in flex.items())
-    config = write_config(tmp_path, f"[flex.group_skills]\n{lines}\n")
-    env = {
-        **twilio_env(skills.fake, skills.settings.database_url),
-        "SCIMBRIDGE_CONFIG": str(config),
-    }
+    env = cli_env(
+        skills, tmp_path, {**SKILLS, "[Queue] - Spanish": {"skill": "spanish", "level": 5}}
+    )
     result = runner.invoke(app, ["check-config", "--user", ANN], env=env)
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if "skill spanish" in line)
@@ -332,12 +343,6 @@ def test_check_config_shows_each_skill_and_the_group_it_came_from(
     assert "highest level wins" in row
     billing = next(line for line in result.stdout.splitlines() if "skill billing" in line)
     assert "not granted" in billing
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + " }"
-    return json.dumps(value)
 
 
 @pytest.mark.usefixtures("wide")
@@ -349,12 +354,7 @@ def test_dry_run_reports_skill_drift_in_its_own_column_and_remove_skill_cleans_u
     post_group(skills, "Queue - Billing", ann)
     skills.settle()
     skills.set_worker(ANN, attributes={**skills.attributes(ANN), "routing": SUPERVISOR["routing"]})
-    lines = "\n".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in SKILLS.items())
-    config = write_config(tmp_path, f"[flex.group_skills]\n{lines}\n")
-    env = {
-        **twilio_env(skills.fake, skills.settings.database_url),
-        "SCIMBRIDGE_CONFIG": str(config),
-    }
+    env = cli_env(skills, tmp_path, SKILLS)
     dry = runner.invoke(app, ["resync", "--dry-run"], env=env)
     assert dry.exit_code == 0, dry.output
     header = next(line for line in dry.stdout.splitlines() if "what differs" in line)
@@ -365,9 +365,7 @@ def test_dry_run_reports_skill_drift_in_its_own_column_and_remove_skill_cleans_u
     assert runner.invoke(app, ["resync"], env=env).exit_code == 0
     assert routing(skills)["skills"] == ["sales", "billing", "spanish"]
     # The admin drops billing from the table: it stays on workers until asked to remove it.
-    del_billing = {k: v for k, v in SKILLS.items() if k != "Queue - Billing"}
-    lines = "\n".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in del_billing.items())
-    write_config(tmp_path, f"[flex.group_skills]\n{lines}\n")
+    cli_env(skills, tmp_path, {k: v for k, v in SKILLS.items() if k != "Queue - Billing"})
     assert runner.invoke(app, ["resync"], env=env).exit_code == 0
     assert "billing" in routing(skills)["skills"]
     still = runner.invoke(app, ["resync", "--remove-skill", "spanish"], env=env)
