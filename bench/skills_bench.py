@@ -4,9 +4,10 @@ Does: start the fake TaskRouter in this process (``If-Match`` enforced, every re
 and scimbridge (uvicorn on 127.0.0.1, SQLite in a temporary directory) managing
 ``[flex.group_skills]``; store N agents over HTTP, each with a skill and a level of a supervisor's
 own; put them all in "Spanish Experts" (spanish, level 9) and half in "Queue - Spanish" (spanish,
-level 5); then make one group change at a time as Entra sends it, drain the sync, and count the
-calls by route: writes per member whose managed skills changed, and per member whose did not.
-Prints a markdown table.
+level 5); then make one group change at a time as Entra sends it (add, remove with a value, remove
+all, rename, delete), drain the sync, and count the calls by route, the workers whose managed
+skills changed, the most writes any of them got, and the writes to workers whose skills did not
+change (read from the fake's request recording and its worker state). Prints a markdown table.
 Does not: reach any address but 127.0.0.1, or time anything (the calls are the cost on the live
 API; ``sync_bench.py`` measures rates).
 
@@ -174,8 +175,19 @@ def run(agents: int) -> list[str]:
                     {"op": "Add", "path": "members", "value": [{"value": u} for u in half]},
                 ),
             )
+            rename = {"op": "Replace", "path": "displayName", "value": "Spanish Experts (old)"}
             measure(
-                f"Delete Spanish Experts ({len(half)} fall to level 5, the rest lose spanish)",
+                f"Rename Spanish Experts ({len(half)} fall to level 5, the rest lose spanish)",
+                lambda: patch(scim, experts, rename),
+            )
+            back = {"op": "Replace", "value": {"displayName": "Spanish Experts"}}
+            measure("Rename it back (path-less Replace)", lambda: patch(scim, experts, back))
+            measure(
+                f"Delete Queue - Spanish ({len(half)} members; they keep level 9)",
+                lambda: scim.delete(f"/Groups/{queue}").raise_for_status(),
+            )
+            measure(
+                f"Delete Spanish Experts ({agents} members lose spanish)",
                 lambda: scim.delete(f"/Groups/{experts}").raise_for_status(),
             )
             measure(
