@@ -5,7 +5,7 @@ Does: read a policy in either form Graph and Twilio's guide show it (Graph's ans
 strings, or the unescaped ``{"ClaimsMappingPolicy": …}`` object); translate every ``ClaimsSchema``
 entry into the ``[flex.attributes]`` rule that writes the worker attribute SSO writes from it, the
 Entra provisioning mapping that brings the property to scimbridge, or a note saying why it cannot
-be carried over. Does not: read or write files, or print (``cli`` and ``config_file`` do).
+be carried over. Does not: read or write files, or print (``claims_import``, ``config_merge``).
 
 How SSO turns a claim into a worker attribute (Twilio's "Configuring SSO and IdP in Flex"): a bare
 ``SamlClaimType`` becomes the attribute of that name; a namespaced one (``http://…/emailaddress``)
@@ -17,7 +17,10 @@ Refused (:class:`PolicyError`, one line naming the entry): text that is not JSON
 an entry without ``ID``/``ExtensionID`` or with a ``Source`` other than ``user``, an ``ID`` this
 module does not know, two entries writing one attribute, and a claim that would write a key no
 claim may set (``routing``, ``routing.*``, ``disabled_skills``, ``team_sid``) or no worker key at
-all. Nothing is half-translated: a policy gives a whole :class:`Translation` or an error.
+all. An extension property's claim arrives as the FlexAgent extension attribute of the same name,
+camel-cased where the name has dots (``channel.chat.capacity`` → ``channelChatCapacity``), which
+the notes point out. Nothing is half-translated: a policy gives a whole :class:`Translation` or an
+error.
 """
 
 from __future__ import annotations
@@ -204,7 +207,15 @@ def translate(entries: list[ClaimEntry]) -> Translation:
         if entry.extension:
             _property(entry)  # a well-formed extension_<appId>_<name>, or refused
             # Named after the worker key, so that custom_extensions alone would give it too.
-            scim = f"{FLEX_AGENT_EXTENSION}:{target}"
+            name = scim_attribute_name(target)
+            scim = f"{FLEX_AGENT_EXTENSION}:{name}"
+            if name != target:
+                notes.append(
+                    f"{entry.label}: the worker key {target!r} cannot be a SCIM attribute name, "
+                    f"so Entra provisions it as {name!r} and a rule writes {target!r}; with "
+                    f"[flex] custom_extensions = true the worker also gets {name!r} (set it to "
+                    "false if no other extension attribute needs it)"
+                )
             entra = entry.property_id
             provisioning.append(ProvisioningMapping(entra, scim, entry.claim, custom=True))
         else:
@@ -260,12 +271,22 @@ def _target(entry: ClaimEntry) -> tuple[str, str]:
     reason = valid_target(target)
     if reason:
         raise PolicyError(f"{entry.label}: the claim {entry.claim!r} is refused: the name {reason}")
-    if entry.extension and not _SCIM_NAME.fullmatch(target):
+    if entry.extension and not _SCIM_NAME.fullmatch(scim_attribute_name(target)):
         raise PolicyError(
-            f"{entry.label}: the claim {entry.claim!r} is not a SCIM attribute name, so Entra "
+            f"{entry.label}: the claim {entry.claim!r} gives no SCIM attribute name, so Entra "
             f"cannot provision it in {FLEX_AGENT_EXTENSION}; map it by hand"
         )
     return target, rule_type
+
+
+def scim_attribute_name(target: str) -> str:
+    """The FlexAgent attribute for the worker key ``target``: the key itself where SCIM allows
+    it, else camel case (``channel.chat.capacity`` → ``channelChatCapacity``: SCIM attribute
+    names have no dots)."""
+    if _SCIM_NAME.fullmatch(target):
+        return target
+    first, *rest = (part for part in re.split(r"[^A-Za-z0-9]+", target) if part)
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _roles_mapping(entry: ClaimEntry, notes: list[str]) -> ProvisioningMapping:

@@ -13,7 +13,7 @@ import pytest
 
 from scimbridge.config_merge import MergeError, merge_into_file, render_attributes
 from scimbridge.flex.claims_policy import PolicyError, read_policy, translate
-from scimbridge.flex.mapping import parse_mapping
+from scimbridge.flex.mapping import desired_worker, parse_mapping
 
 DATA = Path(__file__).parent.parent / "data" / "claims_policy"
 GRAPH = DATA / "claims-mapping-policy.graph-response.json"
@@ -140,8 +140,8 @@ def test_type_suffixes_give_the_json_type_sso_would() -> None:
          "ClaimsSchema entry 3 (ID 'mail') already does"),
         (policy({"Source": "user", "ID": "mail", "SamlClaimType": "skills.intarray"}),
          "a list of ints"),
-        (policy({"Source": "user", "ExtensionID": "extension_a_b", "SamlClaimType": "a.b"}),
-         "not a SCIM attribute name"),
+        (policy({"Source": "user", "ExtensionID": "extension_a_b", "SamlClaimType": "1.b"}),
+         "gives no SCIM attribute name"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_naming_the_entry(text: str, message: str) -> None:
@@ -156,6 +156,21 @@ def test_a_claim_no_sso_login_may_set_is_refused(claim: str) -> None:
     text = policy(*MANDATORY, {"Source": "user", "ID": "department", "SamlClaimType": claim})
     with pytest.raises(PolicyError, match=rf"entry 4 \(ID 'department'\): the claim '{claim}'"):
         translate(read_policy(text))
+
+
+def test_a_dotted_claim_from_an_extension_arrives_camel_cased_and_says_so() -> None:
+    text = policy(*MANDATORY, extension("extension_a_chat", "channel.chat.capacity.int"))
+    translation = translate(read_policy(text))
+    assert translation.attributes["channel.chat.capacity"] == {
+        "source": f"{FLEX_AGENT}:channelChatCapacity",
+        "type": "int",
+    }
+    assert translation.provisioning[-1].scim == f"{FLEX_AGENT}:channelChatCapacity"
+    (note,) = translation.not_carried
+    assert "custom_extensions = true the worker also gets 'channelChatCapacity'" in note
+    mapping = parse_mapping(tomllib.loads(render_attributes(translation.attributes))["flex"])
+    user = {"userName": "ann", FLEX_AGENT: {"channelChatCapacity": "3"}}
+    assert desired_worker(user, [], mapping).attributes["channel.chat.capacity"] == 3
 
 
 @pytest.mark.parametrize("claim", ["team_id", "team_name", "channel.voice.capacity.int", "phone"])
