@@ -163,7 +163,7 @@ def _entry(number: int, raw: Any) -> ClaimEntry:
         raise PolicyError(f"{where} is not an object")
     claim = raw.get("SamlClaimType")
     if not isinstance(claim, str) or not claim.strip():
-        raise PolicyError(f"{where} has no SamlClaimType")
+        raise PolicyError(f"{where} has no SamlClaimType (Flex reads SAML claims only)")
     source = raw.get("Source")
     if not isinstance(source, str) or source.casefold() != "user":
         raise PolicyError(
@@ -294,5 +294,11 @@ def _roles_mapping(entry: ClaimEntry, notes: list[str]) -> ProvisioningMapping:
         notes.append(
             f"{entry.label}: roles come from the user's app roles in scimbridge (the built-in "
             f"roles rule, [flex.role_map]); map {ROLES_EXPRESSION} to roles instead"
+        )
+    else:
+        notes.append(
+            f"{entry.label}: SSO writes the app role values as they are; scimbridge writes the "
+            "Flex roles among them (admin, supervisor, agent, wfo.*) and drops others, so name "
+            "other values in [flex.role_map] (check-config --user shows any dropped)"
         )
     return ProvisioningMapping(ROLES_EXPRESSION, "roles", entry.claim)

@@ -51,7 +51,9 @@ def test_both_forms_of_the_guides_policy_import_into_a_mapping() -> None:
     }
     for translation in (graph, unescaped):
         assert translation.name_id_source == "userName"
-        assert translation.not_carried == ()
+        (roles,) = translation.not_carried
+        assert "(ID 'assignedroles'): SSO writes the app role values as they are" in roles
+        assert "[flex.role_map]" in roles
         flex = tomllib.loads(render_attributes(translation.attributes))["flex"]
         mapping = parse_mapping(flex)
         assert {rule.target for rule in mapping.rules} >= set(translation.attributes)
@@ -166,7 +168,8 @@ def test_a_dotted_claim_from_an_extension_arrives_camel_cased_and_says_so() -> N
         "type": "int",
     }
     assert translation.provisioning[-1].scim == f"{FLEX_AGENT}:channelChatCapacity"
-    (note,) = translation.not_carried
+    roles, note = translation.not_carried
+    assert "assignedroles" in roles
     assert "custom_extensions = true the worker also gets 'channelChatCapacity'" in note
     mapping = parse_mapping(tomllib.loads(render_attributes(translation.attributes))["flex"])
     user = {"userName": "ann", FLEX_AGENT: {"channelChatCapacity": "3"}}
