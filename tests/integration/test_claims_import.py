@@ -158,6 +158,7 @@ def test_the_imported_policy_gives_the_worker_sso_would_write(
     assert "configuration is valid" in explained.stdout
     for key, value in by_sync.items():
         assert key in explained.stdout and repr(value) in explained.stdout
+    assert 'source emails[type eq "work"].value' in explained.stdout, "brackets survive"
 
 
 def graph_answer(*entries: dict[str, str]) -> str:
@@ -209,3 +210,38 @@ def test_a_missing_policy_file_or_a_broken_target_file_is_one_line(tmp_path: Pat
     result = scimbridge("import-claims-policy", str(POLICIES[0]), "--write", str(broken))
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert "is not TOML" in result.stderr and broken.read_text() == "[flex\n"
+
+
+def test_check_config_shows_each_oidc_claim_and_the_scim_path_it_resolved_to(
+    fake: FakeFlexServer, migrated_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "scimbridge.toml"
+    config.write_text(
+        '[flex.attributes.given]\nsource = "given_name"\n\n'
+        '[flex.attributes.phone]\nsource = "phone_number"\n\n'
+        '[flex.attributes.verified]\nsource = "email_verified"\n'
+    )
+    flex = tomllib.loads(config.read_text())["flex"]
+    with running(fake, migrated_url, flex=flex) as sync:
+        sync.post_user(
+            ANN,
+            name={"givenName": "Ann", "familyName": "Lee"},
+            phoneNumbers=[{"value": "+1 555 0100", "type": "mobile", "primary": True}],
+        )
+    explained = scimbridge(
+        "check-config", "--user", ANN, SCIMBRIDGE_CONFIG=str(config),
+        SCIMBRIDGE_DATABASE_URL=migrated_url,
+    )  # fmt: skip
+    assert explained.returncode == 0, explained.stdout + explained.stderr
+    lines = explained.stdout.splitlines()
+
+    def row(key: str) -> str:
+        return next(line for line in lines if line.replace("│", " ").split()[:1] == [key])
+
+    assert "'Ann'" in row("given") and "given_name (OIDC claim) → name.givenName" in row("given")
+    assert "'+1 555 0100'" in row("phone")
+    assert "phone_number (OIDC claim) → phoneNumbers[primary eq true].value" in row("phone")
+    assert "True" in row("verified")
+    assert 'email_verified (OIDC claim) → emails[type eq "work"].value is present' in row(
+        "verified"
+    )
