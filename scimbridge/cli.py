@@ -38,7 +38,7 @@ def _settings() -> Settings:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     configure_logging(settings.log_format, settings.log_level, settings.secrets())
     return settings
@@ -120,7 +120,7 @@ def serve(
             settings, components, run_worker=workers > 0, threads=max(1, workers)
         )
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if settings.fake_flex and services:
         err.print(
@@ -130,7 +130,7 @@ def serve(
     try:
         application = create_app(settings, components=components, services=services)
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     shown = f"[{host}]" if ":" in host else host
     log.info(
@@ -170,7 +170,7 @@ def worker_command(
     try:
         services = sync_services(settings, components, run_worker=True, threads=max(1, threads))
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if not services:
         err.print("[red]the sync is off (SCIMBRIDGE_SYNC=false); nothing to run[/red]")
@@ -229,7 +229,7 @@ def check_config(
     problems = check_configuration(settings, user, console)
     if problems:
         for problem in problems:
-            err.print(f"[red]✗[/red] {problem}")
+            err.print(f"[red]✗[/red] {escape(problem)}")
         raise typer.Exit(1)
     console.print("[green]configuration is valid[/green]")
 
@@ -324,7 +324,7 @@ def resync(
     try:
         mapping = parse_mapping(settings.flex)
     except MappingError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if remove_skill:
         try:
@@ -346,10 +346,10 @@ def resync(
                 user_name=user, on_listed=lambda count: bar.update(task, completed=count)
             )
     except LookupError as exc:
-        err.print(f"[red]{exc.args[0]}[/red]")
+        err.print(f"[red]{escape(str(exc.args[0]))}[/red]")
         raise typer.Exit(1) from exc
     except FlexApiError as exc:
-        err.print(f"[red]Twilio:[/red] {exc.message}")
+        err.print(f"[red]Twilio:[/red] {escape(exc.message)}")
         raise typer.Exit(1) from exc
     _print_resync_plan(plan, prune=prune)
     if dry_run:
@@ -447,7 +447,7 @@ def token_create(
     try:
         _, secret = tokens.create_token(engine, name)  # type: ignore[arg-type]
     except tokens.TokenNameTaken as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from exc
     err.print(f"token {name!r} created; it is shown only this once:")
     print(secret)

@@ -306,7 +306,7 @@ def test_a_bad_table_is_refused_by_check_config_and_resync(
 ) -> None:
     config = write_config(
         tmp_path,
-        '[flex.group_skills]\n"Queue - Spanish" = { skill = "spanish", level = 1001 }\n'
+        '[flex.group_skills]\n"[Queue] - Spanish" = { skill = "spanish", level = 1001 }\n'
         '"Queue - Billing" = { skill = 7 }\n',
     )
     env = {**twilio_env(fake, migrated_url), "SCIMBRIDGE_CONFIG": str(config)}
@@ -314,9 +314,10 @@ def test_a_bad_table_is_refused_by_check_config_and_resync(
         result = runner.invoke(app, command, env=env)
         assert result.exit_code != 0, result.output
         output = " ".join(result.output.split())
-        assert 'flex.group_skills."Queue - Spanish".level' in output, output
+        assert 'flex.group_skills."[Queue] - Spanish".level' in output, "brackets survive"
         assert 'flex.group_skills."Queue - Billing".skill' in output, output
         assert "Traceback" not in result.output
+    assert "[flex] has 2 problem(s)" in " ".join(result.output.split())
 
 
 @pytest.fixture
