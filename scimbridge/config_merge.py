@@ -62,7 +62,10 @@ def merge_into_file(path: Path, rules: RuleTables) -> MergeResult:
     result = _merge(document, rules)
     text = tomlkit.dumps(document)
     tomllib.loads(text)  # what the service will read must parse; tomlkit guarantees it
-    _replace(path, text)
+    try:
+        _replace(path, text)
+    except OSError as exc:
+        raise MergeError(f"cannot write {path}: {exc.strerror or exc}") from None
     return result
 
 

@@ -210,6 +210,10 @@ def test_a_missing_policy_file_or_a_broken_target_file_is_one_line(tmp_path: Pat
     result = scimbridge("import-claims-policy", str(POLICIES[0]), "--write", str(broken))
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert "is not TOML" in result.stderr and broken.read_text() == "[flex\n"
+    nowhere = tmp_path / "no" / "such" / "dir.toml"
+    result = scimbridge("import-claims-policy", str(POLICIES[0]), "--write", str(nowhere))
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert "cannot write" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_check_config_shows_each_oidc_claim_and_the_scim_path_it_resolved_to(
