@@ -1,7 +1,8 @@
 """``create_app(settings)``: the ASGI application with everything injected.
 
 Does: wire the SCIM API, the OAuth token endpoint (when ``[auth]`` turns it on), health and
-metrics endpoints, the OpenAPI description (``/openapi.json``, no auth), the access log,
+metrics endpoints (``/metrics`` behind its token, which is required beyond loopback), the OpenAPI
+description (``/openapi.json``, no auth), the access log,
 SCIM-shaped 404/405/500 answers, and the lifespan that starts and stops background services
 (the sync worker).
 Does not: hold global state; each call builds a fresh, independent application.
@@ -105,7 +106,11 @@ def create_app(
     *,
     components: Components | None = None,
     services: Sequence[BackgroundService] = (),
+    public_bind: bool = False,
 ) -> Starlette:
+    """The application. ``public_bind`` (served on an address beyond loopback) makes ``/metrics``
+    refuse everyone until ``SCIMBRIDGE_METRICS_TOKEN`` is set, unless
+    ``SCIMBRIDGE_METRICS_PUBLIC=true`` opts out."""
     parts = components or build_components(settings)
     parts.services.extend(services)
     authenticator, auth_routes = _authentication(settings, parts.engine)
@@ -132,7 +137,20 @@ def create_app(
         ok = report.scim_ok if request.query_params.get("scope") == "scim" else report.ok
         return JSONResponse(report.as_json(), status_code=200 if ok else 503)
 
+    metrics_locked = public_bind and settings.metrics_token is None and not settings.metrics_public
+    if metrics_locked:
+        log.warning(
+            "/metrics is refused: serve listens beyond loopback and SCIMBRIDGE_METRICS_TOKEN is "
+            "unset (set it, or SCIMBRIDGE_METRICS_PUBLIC=true to serve metrics to anyone)"
+        )
+
     async def metrics(request: Request) -> Response:
+        if metrics_locked:
+            return Response(
+                "metrics need SCIMBRIDGE_METRICS_TOKEN when served beyond loopback\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         if settings.metrics_token is not None:
             presented = bearer_token(request.headers.get("authorization")) or ""
             if not hmac.compare_digest(presented.encode(), settings.metrics_token.encode()):

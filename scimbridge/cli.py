@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scimbridge.config import ConfigError, Settings, load_settings
+from scimbridge.config import LOOPBACK_PROXIES, ConfigError, Settings, load_settings
 from scimbridge.ops.logging import configure_logging
 from scimbridge.store import tokens
 from scimbridge.store.database import at_head, create_db_engine, migrate
@@ -70,15 +70,20 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Sync worker inside this process.")] = 1,
     proxy_headers: Annotated[
-        bool, typer.Option(help="Trust X-Forwarded-* from the reverse proxy.")
+        bool, typer.Option(help="Read X-Forwarded-* from the proxies --forwarded-allow-ips names.")
     ] = True,
     forwarded_allow_ips: Annotated[
         str,
         typer.Option(
-            help="Addresses whose X-Forwarded-* is trusted (comma-separated; '*' for any). "
-            "Keep it to the proxy when the port is reachable directly."
+            envvar="SCIMBRIDGE_FORWARDED_ALLOW_IPS",
+            help="The reverse proxy's addresses or networks (comma-separated), the only peers "
+            "whose X-Forwarded-For names the client. '*' lets any caller pick its address.",
         ),
-    ] = "*",
+    ] = LOOPBACK_PROXIES,
+    token_file: Annotated[
+        Path,
+        typer.Option(help="Where a first-start token goes (0600) when stdout is no terminal."),
+    ] = Path("scimbridge-token.txt"),
     fake_flex: Annotated[
         bool,
         typer.Option(
@@ -100,19 +105,14 @@ def serve(
     import uvicorn
 
     from scimbridge.app import build_components, create_app
+    from scimbridge.first_token import hand_out_first_token
+    from scimbridge.server import is_loopback, server_config
 
     settings = _settings()
     if fake_flex:
         settings = dataclasses.replace(settings, fake_flex=True)
     engine = _engine_at_head(settings, auto_migrate=settings.is_sqlite)
     components = build_components(settings, engine)  # type: ignore[arg-type]
-    if not settings.bearer_token and not any(t.live for t in tokens.list_tokens(components.engine)):
-        _, secret = tokens.create_token(components.engine, "default")
-        console.print(
-            "No SCIM token existed, so one was created. Paste it into Entra's Secret Token; "
-            "it is shown only this once:\n"
-        )
-        console.print(f"    {secret}\n", highlight=False, soft_wrap=True)
     from scimbridge.wiring import sync_services
 
     try:
@@ -128,26 +128,29 @@ def serve(
             "process, not to Twilio."
         )
     try:
-        application = create_app(settings, components=components, services=services)
+        application = create_app(
+            settings, components=components, services=services, public_bind=not is_loopback(host)
+        )
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
+    hand_out_first_token(
+        components.engine,
+        has_static=bool(settings.bearer_token),
+        token_file=token_file,
+        demo=settings.fake_flex,
+        console=console,
+    )
     shown = f"[{host}]" if ":" in host else host
     log.info(
         "SCIM Tenant URL: http://%s:%d/scim/v2 (behind your TLS proxy: https://HOST/scim/v2)",
         shown,
         port,
     )
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_config=None,
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
-        access_log=False,
-        loop=loop.value,
-    )
+    trusted = forwarded_allow_ips if proxy_headers else None
+    uvicorn.Server(
+        server_config(application, host, port, forwarded_allow_ips=trusted, loop=loop.value)
+    ).run()
 
 
 @app.command("worker")
@@ -458,12 +461,13 @@ def token_list() -> None:
     """List tokens (names and dates; never the tokens)."""
     settings = _settings()
     engine = _engine_at_head(settings, auto_migrate=False)
-    table = Table("name", "id", "created", "revoked")
+    table = Table("name", "id", "created", "last used", "revoked")
     for record in tokens.list_tokens(engine):  # type: ignore[arg-type]
         table.add_row(
-            record.name,
+            escape(record.name),
             record.id,
             record.created_at.isoformat(timespec="seconds"),
+            record.last_used_at.isoformat(timespec="minutes") if record.last_used_at else "never",
             record.revoked_at.isoformat(timespec="seconds") if record.revoked_at else "",
         )
     console.print(table)

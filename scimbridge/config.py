@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///scimbridge.db"
+# The peers whose X-Forwarded-For serve believes unless told otherwise: this host only.
+LOOPBACK_PROXIES = "127.0.0.1,::1"
 CUSTOM_EXTENSION_PREFIX = "urn:ietf:params:scim:schemas:extension:"
 EXTENSION_ATTRIBUTE_TYPES = ("string", "boolean", "integer", "decimal", "dateTime", "reference")
 
@@ -137,6 +139,8 @@ class Settings:
     log_format: str = "plain"
     log_level: str = "INFO"
     metrics_token: str | None = field(default=None, repr=False)
+    # Explicit opt-out: /metrics without a token even when serve listens beyond loopback.
+    metrics_public: bool = False
     fake_flex: bool = False
 
     @property
@@ -334,5 +338,8 @@ def load_settings(
         log_format=log_format,
         log_level=env.get("SCIMBRIDGE_LOG_LEVEL", "INFO").upper(),
         metrics_token=env.get("SCIMBRIDGE_METRICS_TOKEN") or None,
+        metrics_public=_bool(
+            env.get("SCIMBRIDGE_METRICS_PUBLIC", "false"), "SCIMBRIDGE_METRICS_PUBLIC"
+        ),
         fake_flex=_bool(env.get("SCIMBRIDGE_FAKE_FLEX", "false"), "SCIMBRIDGE_FAKE_FLEX"),
     )

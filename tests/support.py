@@ -1,4 +1,5 @@
-"""Test plumbing: run an ASGI app with uvicorn on 127.0.0.1 in a thread, and stop it."""
+"""Test plumbing: run an ASGI app on 127.0.0.1 in a thread, with ``serve``'s server and its
+bounds (``scimbridge.server``), and stop it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 import uvicorn
 
+from scimbridge.server import server_config
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -22,7 +25,7 @@ def free_port() -> int:
 def serving(app: Any, port: int | None = None) -> Iterator[str]:
     """Serve ``app`` (lifespan included) until the block ends; yield its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    config = server_config(app, "127.0.0.1", port)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,8 +1,10 @@
 """Logging: plain or JSON lines, a request id on each, and no secret ever written.
 
 Does: configure the root logger once per process, stamp records with the current request id,
-and scrub every known secret (SCIM tokens, Twilio auth token and API secret, metrics token, and
-anything that looks like a bearer token or Basic credentials) from each line.
+scrub every known secret (SCIM tokens, Twilio auth token and API secret, metrics token, and
+anything that looks like a bearer token or Basic credentials) from each line, and escape
+control characters (a newline is written ``\\x0a``) in the message and the structured fields,
+in both formats, so a caller's path, user agent or request id can never forge a line.
 Does not: decide what to log (callers do).
 """
 
@@ -24,6 +26,19 @@ _PATTERNS = (
     re.compile(r"(sb_)[A-Za-z0-9_-]{20,}"),
 )
 REDACTED = "[redacted]"
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators some viewers break on.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+FIELDS = ("event", "method", "path", "status", "duration_ms", "user_id", "outcome")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as a backslash escape (``\\x0a``)."""
+    return _CONTROL.sub(_escaped, text)
 
 
 class SecretScrubber(logging.Filter):
@@ -45,8 +60,12 @@ class SecretScrubber(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = self.scrub(record.getMessage())
+        message = escape_controls(self.scrub(record.getMessage()))
         record.msg, record.args = message, None
+        for key in FIELDS:
+            value = getattr(record, key, None)
+            if isinstance(value, str):
+                setattr(record, key, escape_controls(self.scrub(value)))
         if record.exc_info:
             record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
@@ -63,7 +82,7 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
-        for key in ("event", "method", "path", "status", "duration_ms", "user_id", "outcome"):
+        for key in FIELDS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_text:

@@ -2,9 +2,11 @@
 
 Does: read ``Authorization: Bearer …``, compare a static token in constant time, look stored
 tokens up by hash, verify an Entra-issued JWT when ``[auth.entra_jwt]`` is set (results of both
-cached briefly, so revocation and expiry take effect within seconds), refuse a client address
-that failed too often (429 with ``Retry-After``, before any token is looked at), and name the
-caller for the audit log.
+cached briefly, so revocation and expiry take effect within seconds), then throttle failures
+only: a valid credential is always admitted, and only a further *failed* attempt from a client
+address that failed too often gets 429 with ``Retry-After`` instead of 401 (so a stranger's
+failures from a shared address can never lock a valid token out); note when a stored token was
+last used; name the caller for the audit log.
 Does not: log or echo any token, or create tokens (``store.tokens``, the CLI and
 ``scim.token_endpoint`` do).
 """
@@ -77,17 +79,10 @@ class Authenticator:
         self.throttle = throttle
 
     async def admit(self, request: Request) -> Principal | Response:
-        """The caller of ``request``, or the SCIM error to answer with: 401, or 429 while its
-        client address is cooling down. Only a database or key lookup leaves the event loop."""
-        address = client_key(request.client.host if request.client else None)
-        if self.throttle is not None:
-            wait = self.throttle.retry_after(address)
-            if wait is not None:
-                return error_response(
-                    429,
-                    f"too many failed authentications from this address; retry in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
+        """The caller of ``request``, or the SCIM error to answer with: 401, or 429 for a failed
+        attempt while its client address is cooling down. The credential is checked first (a
+        hash and an indexed lookup), so a valid one is never refused because of anyone's
+        failures. Only a database or key lookup leaves the event loop."""
         token = bearer_token(request.headers.get("authorization"))
         principal = None
         if token:
@@ -96,13 +91,22 @@ class Authenticator:
                 principal = await run_in_threadpool(self.authenticate, token)
         if principal is not None:
             return principal
-        if self.throttle is not None and self.throttle.record_failure(address):
-            log.warning(
-                "refusing %s for %.0f s after %d failed authentications",
-                address,
-                self.throttle.cooldown,
-                self.throttle.max_failures,
-            )
+        if self.throttle is not None:
+            address = client_key(request.client.host if request.client else None)
+            wait = self.throttle.retry_after(address)
+            if wait is not None:
+                return error_response(
+                    429,
+                    f"too many failed authentications from this address; retry in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+            if self.throttle.record_failure(address):
+                log.warning(
+                    "refusing failed authentications from %s for %.0f s after %d of them",
+                    address,
+                    self.throttle.cooldown,
+                    self.throttle.max_failures,
+                )
         return error_response(
             401,
             "a valid bearer token is required",

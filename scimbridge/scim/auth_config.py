@@ -12,7 +12,7 @@ Shape (every table optional; the static and stored bearer tokens need none of it
     tenant_id = "<GUID>"
     audiences = ["8adf8e6e-67b2-4cf2-a259-e3dc5476c621"]   # default: non-gallery apps
     accept_v2_issuer = false    # also accept https://login.microsoftonline.com/<tid>/v2.0
-    app_ids = []                # if set, the token's appid/azp must be one of these
+    app_ids = ["<GUID>"]        # required: the token's appid/azp must be one of these
     jwks_url = "…" | jwks_file = "…"   # default: the tenant's v2.0 discovery keys
     leeway_seconds = 60
 
@@ -227,7 +227,7 @@ def _entra_jwt(raw: Any) -> EntraJwtConfig:
     audiences = table.texts("audiences", (NON_GALLERY_AUDIENCE,))
     if not audiences:
         raise ConfigError("auth.entra_jwt.audiences must name at least one audience")
-    return EntraJwtConfig(
+    config = EntraJwtConfig(
         tenant_id=tenant,
         audiences=audiences,
         issuers=tuple(issuers),
@@ -235,6 +235,15 @@ def _entra_jwt(raw: Any) -> EntraJwtConfig:
         jwks=table.jwks(tenant),
         leeway_seconds=table.number("leeway_seconds", DEFAULT_LEEWAY_SECONDS),
     )
+    if not config.app_ids:
+        # The default audience is shared by every non-gallery app in the tenant: without an
+        # app allow-list, any app that can get a token for it could call the SCIM API.
+        raise ConfigError(
+            "auth.entra_jwt.app_ids must list the application id(s) allowed to call (the "
+            "token's appid/azp): without it, any app in the tenant that holds a token for the "
+            "shared audience could call the SCIM API. A refused token's app id is logged."
+        )
+    return config
 
 
 def _workload_identity(raw: Any) -> WorkloadIdentityConfig:

@@ -66,9 +66,9 @@ async def read_json(request: Request, limits: Limits) -> Any:
         raise UnsupportedMediaType()
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise InvalidSyntaxException(detail="Content-Length is not a number")
-        if int(declared) > limits.max_body_bytes:
+        if len(declared) > 18 or int(declared) > limits.max_body_bytes:
             raise PayloadTooLargeException(detail=f"the body exceeds {limits.max_body_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -225,13 +225,17 @@ def etag(version: int) -> str:
 
 
 def parse_etags(header: str | None) -> set[int] | None:
-    """The versions an ``If-Match``/``If-None-Match`` header names; None for absent or ``*``."""
+    """The versions an ``If-Match``/``If-None-Match`` header names; None for absent or ``*``.
+
+    A tag that is not one we issue (``W/"²"``, a 5000-digit number, garbage) names no version:
+    it never matches (412 for ``If-Match``, no effect for ``If-None-Match``), never raises."""
     if header is None or header.strip() == "*":
         return None
     versions: set[int] = set()
     for item in header.split(","):
         tag = item.strip().removeprefix("W/").strip('"')
-        if tag.isdigit():
+        # str.isdigit() is true for "²" and other non-ASCII digits int() refuses.
+        if tag.isascii() and tag.isdigit() and len(tag) <= 18:
             versions.add(int(tag))
         else:
             versions.add(-1)  # names no version we ever issue: never matches

@@ -1,15 +1,17 @@
 """Throttling of failed authentication, per client address, in this process.
 
 Does: count failed authentications per client address in a sliding window; after
-``max_failures`` of them within ``window_seconds`` refuse that address for ``cooldown_seconds``
-(callers answer 429 with ``Retry-After`` without looking at the credentials at all). Successes
-are not counted and do not reset anything. Memory is bounded: at most ``max_clients`` addresses
+``max_failures`` of them within ``window_seconds`` mark that address as cooling down for
+``cooldown_seconds``. Callers check the credential first and consult this only for a failed
+attempt (answering 429 with ``Retry-After`` instead of 401), so a valid credential is never
+refused. Successes are not counted and do not reset anything; failures during the cooldown are
+not counted either (the cooldown never grows). Memory is bounded: at most ``max_clients`` addresses
 are tracked (least recently seen dropped first), each with at most ``max_failures`` timestamps.
 IPv6 clients are counted per /64, since one host commonly owns a whole /64.
 Does not: share counts between processes (N replicas let an address try N times as often; the
 bound still holds per replica), look at tokens, or find the real client behind a proxy: that is
-the ASGI server's job (uvicorn ``--proxy-headers`` with ``--forwarded-allow-ips`` naming the
-proxy; trusting every peer, ``*``, lets any caller choose its own address).
+the ASGI server's job (``serve --forwarded-allow-ips`` naming the proxy; by default only
+loopback is trusted; trusting every peer, ``*``, lets any caller choose its own address).
 """
 
 from __future__ import annotations

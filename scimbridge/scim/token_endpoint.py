@@ -184,14 +184,6 @@ class TokenEndpoint:
 
     async def handle(self, request: Request) -> Response:
         address = client_key(request.client.host if request.client else None)
-        if self.throttle is not None:
-            wait = self.throttle.retry_after(address)
-            if wait is not None:
-                body = {
-                    "error": "temporarily_unavailable",
-                    "error_description": f"too many failed attempts; retry in {wait} s",
-                }
-                return _json(429, body, {"Retry-After": str(wait)})
         try:
             form = await _read_form(request)
             grant_type = form.get("grant_type")
@@ -202,7 +194,16 @@ class TokenEndpoint:
             presented = _presented(request, form)
             client_id, lifetime = await run_in_threadpool(self._authenticate, presented)
         except OAuthError as refusal:
+            # Only a failed client authentication counts, and the client is checked before the
+            # throttle is consulted: a valid client is never refused for others' failures.
             if refusal.error == "invalid_client" and self.throttle is not None:
+                wait = self.throttle.retry_after(address)
+                if wait is not None:
+                    body = {
+                        "error": "temporarily_unavailable",
+                        "error_description": f"too many failed attempts; retry in {wait} s",
+                    }
+                    return _json(429, body, {"Retry-After": str(wait)})
                 self.throttle.record_failure(address)
             body = {"error": refusal.error, "error_description": refusal.description}
             return _json(refusal.status, body, refusal.headers)

@@ -1,12 +1,14 @@
 """Engine creation and migrations.
 
-Does: build the SQLAlchemy engine for a URL (SQLite in WAL mode with foreign keys on; PostgreSQL
-through psycopg), run alembic migrations, and tell whether the schema is at head.
+Does: build the SQLAlchemy engine for a URL (SQLite in WAL mode with foreign keys on, its file
+created owner-only, 0600, whatever the umask; PostgreSQL through psycopg), run alembic
+migrations, and tell whether the schema is at head.
 Does not: define tables (``store.tables``) or write rows (``store.repository``).
 """
 
 from __future__ import annotations
 
+import os
 import select
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,30 @@ def normalize_url(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+def create_private_sqlite_file(url: str) -> None:
+    """Create the SQLite file ``url`` names, mode 0600, if it does not exist yet.
+
+    It holds personal data, token hashes and the audit log. SQLite gives the ``-wal`` and
+    ``-shm`` files it creates beside it the database file's own mode, so they are 0600 too. An
+    existing file keeps the mode its owner gave it; a URI filename or in-memory database is left
+    to SQLite.
+    """
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:") or "memory" in str(parsed.query.get("mode", "")):
+        return
+    try:
+        fd = os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except OSError:
+        return  # it exists, or SQLite will report why it cannot be opened
+    try:
+        os.fchmod(fd, 0o600)  # the umask may have taken the owner's bits away as well
+    finally:
+        os.close(fd)
 
 
 def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> Engine:
@@ -117,6 +143,7 @@ def create_inline_engine(engine: Engine) -> Engine | None:
 
 
 def _sqlite_engine(url: str, busy_ms: int, *, autocheckpoint: bool = True, **kwargs: Any) -> Engine:
+    create_private_sqlite_file(url)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
@@ -156,6 +183,7 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (default: the newest)."""
+    create_private_sqlite_file(normalize_url(url))
     command.upgrade(alembic_config(url), revision)
 
 

@@ -1,25 +1,30 @@
 """Bearer tokens at rest: only their SHA-256 is stored; several can be live for rotation.
 
-Does: create a token (returning the secret once), list, revoke, and look a presented token up;
-expire the short-lived tokens the OAuth token endpoint issues and purge them once expired.
+Does: create a token (returning the secret once), list, revoke, and look a presented token up,
+noting when it was last used (written at most once a minute per token, so an operator can tell
+an abandoned token from one in use before revoking it, without a write per request); expire
+the short-lived tokens the OAuth token endpoint issues and purge them once expired.
 Does not: read HTTP headers or decide who may do what (``scim.auth`` does).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from scimbridge.store.outbox import utcnow
 from scimbridge.store.tables import api_tokens
 
 TOKEN_PREFIX = "sb_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+log = logging.getLogger("scimbridge.tokens")
 
 
 def token_hash(token: str) -> str:
@@ -111,18 +116,45 @@ def _unexpired(now: datetime) -> ColumnElement[bool]:
 def find_live_token(engine: Engine, presented: str) -> str | None:
     """Return the name of the live (unrevoked, unexpired) token matching ``presented``, else None.
 
-    The lookup is by hash, so the comparison never touches the secret byte by byte.
+    The lookup is by hash, so the comparison never touches the secret byte by byte. A found
+    token's ``last_used_at`` is brought up to date when it is older than a minute; a failure to
+    write it is logged and never refuses the token.
     """
     digest = token_hash(presented)
+    now = utcnow()
     with engine.connect() as conn:
-        name = conn.scalar(
-            select(api_tokens.c.name).where(
+        row = conn.execute(
+            select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.last_used_at).where(
                 api_tokens.c.token_hash == digest,
                 api_tokens.c.revoked_at.is_(None),
-                _unexpired(utcnow()),
+                _unexpired(now),
             )
-        )
-    return str(name) if name is not None else None
+        ).first()
+    if row is None:
+        return None
+    last = row.last_used_at
+    if (
+        last is None
+        or (last if last.tzinfo else last.replace(tzinfo=UTC)) <= now - LAST_USED_RESOLUTION
+    ):
+        _note_use(engine, row.id, now)
+    return str(row.name)
+
+
+def _note_use(engine: Engine, token_id: str, now: datetime) -> None:
+    stale = api_tokens.c.last_used_at.is_(None) | (
+        api_tokens.c.last_used_at <= now - LAST_USED_RESOLUTION
+    )
+    try:
+        with engine.begin() as conn:
+            # The condition again: of processes racing here, one writes within the minute.
+            conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.id == token_id, stale)
+                .values(last_used_at=now)
+            )
+    except SQLAlchemyError as exc:
+        log.warning("could not note the use of token %s: %s", token_id, type(exc).__name__)
 
 
 def purge_expired_tokens(engine: Engine) -> int:

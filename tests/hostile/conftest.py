@@ -101,7 +101,7 @@ def serve_api(database_url: str, scim: dict[str, Any] | None = None) -> Iterator
     migrate(database_url)
     settings = load_settings(
         env={"SCIMBRIDGE_DATABASE_URL": database_url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN},
-        document={"scim": scim or {}, "auth": {"throttle": {"enabled": False}}},
+        document={"scim": scim or {}},
     )
     with ExitStack() as stack:
         engine = create_db_engine(database_url)

@@ -25,6 +25,7 @@ from scimbridge.store.tokens import create_token
 from tests.support import serving
 from tests.unit.entra_keys import (
     OTHER_TENANT,
+    PROVISIONING_APP,
     TENANT,
     WIF_AUDIENCE,
     WIF_SUBJECT,
@@ -50,7 +51,11 @@ def serve(sqlite_url: str, tmp_path: Path) -> Iterator[Serve]:
 
         def start(url: str = sqlite_url, **overrides: Any) -> str:
             auth: dict[str, Any] = {
-                "entra_jwt": {"tenant_id": TENANT, "jwks_file": jwks_file},
+                "entra_jwt": {
+                    "tenant_id": TENANT,
+                    "jwks_file": jwks_file,
+                    "app_ids": [PROVISIONING_APP],
+                },
                 "workload_identity": {
                     "tenant_id": TENANT,
                     "client_id": CLIENT_ID,
@@ -335,7 +340,7 @@ def test_without_a_client_configured_there_is_no_token_endpoint(serve: Serve) ->
 # -- throttling of failed authentication ---------------------------------------------------------
 
 
-def test_failures_from_one_address_lock_it_out_but_not_another(serve: Serve) -> None:
+def test_failures_from_one_address_throttle_its_failures_never_a_valid_token(serve: Serve) -> None:
     base = serve(throttle={"max_failures": 5, "cooldown_seconds": 120})
     here = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.1"))
     elsewhere = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
@@ -346,12 +351,15 @@ def test_failures_from_one_address_lock_it_out_but_not_another(serve: Serve) -> 
         assert refused.status_code == 429
         assert refused.json()["status"] == "429"
         assert 110 <= int(refused.headers["retry-after"]) <= 120
-        # Not even the right token gets in during the cooldown: it is not looked at.
-        assert scim_get(base, STATIC, here).status_code == 429
+        # A valid credential is never refused for the failures: only further failures are.
+        assert scim_get(base, STATIC, here).status_code == 200
         secret_form = {"client_id": "secret-client", "client_secret": SECRETS[0]}
-        token_request = request_token(base, secret_form, via=here)
+        assert request_token(base, secret_form, via=here).status_code == 200
+        wrong_form = {"client_id": "secret-client", "client_secret": "guess"}
+        token_request = request_token(base, wrong_form, via=here)
         assert token_request.status_code == 429
         assert token_request.headers["retry-after"]
+        assert scim_get(base, "guessed-token", elsewhere).status_code == 401
         assert scim_get(base, STATIC, elsewhere).status_code == 200
 
 
@@ -362,7 +370,8 @@ def test_successes_do_not_count_and_token_endpoint_failures_do(serve: Serve) -> 
     for _ in range(3):
         wrong = request_token(base, {"client_id": "secret-client", "client_secret": "guess"})
         assert wrong.status_code == 401
-    assert scim_get(base, STATIC).status_code == 429
+    assert scim_get(base, "guessed-token").status_code == 429
+    assert scim_get(base, STATIC).status_code == 200
 
 
 def test_the_throttle_can_be_turned_off(serve: Serve) -> None:

@@ -17,6 +17,7 @@ WIF = {
     "audience": "api://0b5e6f2a-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
     "subject": "9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f",
 }
+APP = "1b730954-1685-4b74-9bfd-dac224a7b894"
 SECRET_HASH = hashlib.sha256(b"s3cret").hexdigest()
 
 
@@ -28,7 +29,7 @@ def test_no_auth_table_turns_on_only_the_throttle() -> None:
 
 
 def test_entra_jwt_defaults_derive_from_the_tenant() -> None:
-    config = parse_auth_config({"entra_jwt": {"tenant_id": TENANT}}).entra_jwt
+    config = parse_auth_config({"entra_jwt": {"tenant_id": TENANT, "app_ids": [APP]}}).entra_jwt
     assert config is not None
     tenant = TENANT.lower()
     assert config.tenant_id == tenant
@@ -62,6 +63,8 @@ def test_client_secret_digests_allow_rotation_and_stay_out_of_repr() -> None:
         ({"entra_jwt": {"tenant_id": "contoso.com"}}, "tenant_id must be the directory"),
         ({"entra_jwt": {"tenant_id": TENANT, "audience": "x"}}, "unknown [auth.entra_jwt] keys"),
         ({"entra_jwt": {"tenant_id": TENANT, "audiences": []}}, "at least one audience"),
+        ({"entra_jwt": {"tenant_id": TENANT}}, "app_ids must list the application id"),
+        ({"entra_jwt": {"tenant_id": TENANT, "app_ids": []}}, "any app in the tenant"),
         (
             {"entra_jwt": {"tenant_id": TENANT, "jwks_url": "http://example.com/keys"}},
             "must be an https URL",
@@ -90,6 +93,8 @@ def test_mistakes_are_refused_with_the_key_named(raw: dict[str, Any], message: s
 
 
 def test_a_loopback_http_key_url_is_allowed_for_local_testing() -> None:
-    raw = {"entra_jwt": {"tenant_id": TENANT, "jwks_url": "http://127.0.0.1:8080/keys"}}
+    raw = {
+        "entra_jwt": {"tenant_id": TENANT, "app_ids": [APP], "jwks_url": "http://127.0.0.1:8080/keys"}
+    }
     config = parse_auth_config(raw).entra_jwt
     assert config is not None and config.jwks.url == "http://127.0.0.1:8080/keys"

@@ -293,7 +293,8 @@ def test_an_unreachable_key_url_refuses_tokens_without_raising() -> None:
 
 def entra_verifier(tmp_path: Path, **extra: Any) -> EntraJwtVerifier:
     path = write_jwks(tmp_path / "jwks.json", key("tenant"))
-    config = parse_auth_config({"entra_jwt": {"tenant_id": TENANT, "jwks_file": path, **extra}})
+    table = {"tenant_id": TENANT, "jwks_file": path, "app_ids": [PROVISIONING_APP], **extra}
+    config = parse_auth_config({"entra_jwt": table})
     assert config.entra_jwt is not None
     return EntraJwtVerifier(config.entra_jwt, signing_keys(config.entra_jwt.jwks))
 
