@@ -107,10 +107,12 @@ def create_app(
     components: Components | None = None,
     services: Sequence[BackgroundService] = (),
     public_bind: bool = False,
+    metrics_port: int | None = None,
 ) -> Starlette:
     """The application. ``public_bind`` (served on an address beyond loopback) makes ``/metrics``
     refuse everyone until ``SCIMBRIDGE_METRICS_TOKEN`` is set, unless
-    ``SCIMBRIDGE_METRICS_PUBLIC=true`` opts out."""
+    ``SCIMBRIDGE_METRICS_PUBLIC=true`` opts out. With ``metrics_port``, ``/metrics`` is answered
+    on that port only, and nothing else is."""
     parts = components or build_components(settings)
     parts.services.extend(services)
     authenticator, auth_routes = _authentication(settings, parts.engine)
@@ -211,5 +213,23 @@ def create_app(
     )
     app.router.redirect_slashes = False
     app.state.components = parts
+    if metrics_port is not None:
+        app.add_middleware(MetricsPortOnly, port=metrics_port)
     app.add_middleware(AccessLogMiddleware, observe=parts.metrics.observe_request)
     return app
+
+
+class MetricsPortOnly:
+    """ASGI middleware: ``/metrics`` only on ``port`` (the local port), and only it there."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app = app
+        self.port = port
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            server = scope.get("server") or ("", None)
+            if (scope["path"] == "/metrics") != (server[1] == self.port):
+                await Response("not found\n", status_code=404)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

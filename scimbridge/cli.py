@@ -75,11 +75,13 @@ def serve(
     forwarded_allow_ips: Annotated[
         str,
         typer.Option(
-            envvar="SCIMBRIDGE_FORWARDED_ALLOW_IPS",
             help="The reverse proxy's addresses or networks (comma-separated), the only peers "
             "whose X-Forwarded-For names the client. '*' lets any caller pick its address.",
         ),
     ] = LOOPBACK_PROXIES,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Answer /metrics on this port (same host) instead.")
+    ] = None,
     token_file: Annotated[
         Path,
         typer.Option(help="Where a first-start token goes (0600) when stdout is no terminal."),
@@ -102,11 +104,9 @@ def serve(
     """Serve SCIM on HOST:PORT (SQLite: migrations are applied at start)."""
     import dataclasses
 
-    import uvicorn
-
     from scimbridge.app import build_components, create_app
     from scimbridge.first_token import hand_out_first_token
-    from scimbridge.server import is_loopback, server_config
+    from scimbridge.server import is_loopback, run_server, server_config
 
     settings = _settings()
     if fake_flex:
@@ -129,7 +129,11 @@ def serve(
         )
     try:
         application = create_app(
-            settings, components=components, services=services, public_bind=not is_loopback(host)
+            settings,
+            components=components,
+            services=services,
+            public_bind=not is_loopback(host),
+            metrics_port=metrics_port,
         )
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
@@ -148,9 +152,8 @@ def serve(
         port,
     )
     trusted = forwarded_allow_ips if proxy_headers else None
-    uvicorn.Server(
-        server_config(application, host, port, forwarded_allow_ips=trusted, loop=loop.value)
-    ).run()
+    config = server_config(application, host, port, forwarded_allow_ips=trusted, loop=loop.value)
+    run_server(config, metrics_port)
 
 
 @app.command("worker")

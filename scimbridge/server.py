@@ -6,8 +6,9 @@ read within ``header_timeout`` seconds of their first byte (or of the connection
 body read within ``body_timeout`` seconds of the headers, ``limit_concurrency`` connections
 served at once (uvicorn answers 503 above it) and at most twice that open (the rest are closed
 on accept, so stalled clients cannot exhaust file descriptors), idle keep-alive connections
-closed after ``keep_alive_timeout``; and read ``X-Forwarded-For`` only from the peers named in
-``forwarded_allow_ips`` (default: loopback only).
+closed after ``keep_alive_timeout``; read ``X-Forwarded-For`` only from the peers named in
+``forwarded_allow_ips`` (default: loopback only); and listen on a second port for ``/metrics``
+when asked (``run_server``), so a network policy can tell the two apart.
 Does not: bound the body's size (``scim.http`` does, per request), terminate TLS, or limit
 clients per address (the TLS proxy in front does; ``scim.throttle`` limits failed
 authentication).
@@ -190,3 +191,13 @@ def server_config(
         access_log=False,
         **options,
     )
+
+
+def run_server(config: uvicorn.Config, metrics_port: int | None = None) -> None:
+    """Serve ``config`` until a signal stops it; also on ``metrics_port`` (same host) if set."""
+    server = uvicorn.Server(config)
+    if metrics_port is None:
+        server.run()
+        return
+    metrics = uvicorn.Config(config.app, host=config.host, port=metrics_port, log_config=None)
+    server.run(sockets=[config.bind_socket(), metrics.bind_socket()])

@@ -99,7 +99,14 @@ def test_kustomization_renders_every_listed_resource_with_one_image() -> None:
     assert rendered.returncode == 0, rendered.stderr
     objects = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == ["ConfigMap", "Deployment", "Job", "PodDisruptionBudget", "Service"]
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "Job",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Service",
+    ]
     for obj in objects:
         assert "namespace" not in obj["metadata"]
         if obj["kind"] in ("Deployment", "Job"):
@@ -198,6 +205,38 @@ def test_service_reaches_the_api_pods() -> None:
     for port in service["spec"]["ports"]:
         target = port["targetPort"]
         assert target in port_names or target in port_names.values()
+
+
+def test_network_policy_admits_the_ingress_to_scim_and_monitoring_to_metrics() -> None:
+    (policy,) = _by_kind("NetworkPolicy")
+    api = _api()
+    labels = api["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (container,) = containers(api)
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    serve = parse_command_line(container["args"])
+    assert (
+        named["http"] == serve.params["port"] and named["metrics"] == serve.params["metrics_port"]
+    )
+    admitted = {}
+    for rule in policy["spec"]["ingress"]:
+        (port,) = rule["ports"]
+        (peer,) = rule["from"]
+        admitted[port["port"]] = peer["namespaceSelector"]["matchLabels"]
+    assert admitted == {
+        "http": {"kubernetes.io/metadata.name": "ingress-nginx"},
+        "metrics": {"kubernetes.io/metadata.name": "monitoring"},
+    }
+    # The probes use the SCIM port; /metrics is answered on the metrics port only.
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["port"] == "http"
+
+
+def test_api_pods_believe_x_forwarded_for_only_from_a_named_network() -> None:
+    serve = parse_command_line(containers(_api())[0]["args"])
+    trusted = serve.params["forwarded_allow_ips"]
+    assert trusted != "*" and "/" in trusted
 
 
 def test_disruption_budget_keeps_one_api_pod_without_blocking_drains() -> None:

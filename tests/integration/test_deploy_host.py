@@ -132,6 +132,13 @@ def test_caddy_offers_tls_1_2_and_keeps_internal_endpoints_private() -> None:
     assert '"/scim/v2/*"' in text and '"host": ["scim.example.com"]' in text
     for private in ("/metrics", "/readyz"):
         assert private not in text, f"{private} would be public"
+    # Query strings carry SCIM filters (user names, e-mail addresses): never in the access log.
+    (access,) = [log for name, log in config["logging"]["logs"].items() if name != "default"]
+    uri = access["encoder"]["fields"]["request>uri"]
+    assert (
+        uri["filter"] == "regexp"
+        and re.sub(uri["regexp"], uri["value"], "/a?f=b") == "/a?[query removed]"
+    )
 
 
 # --- systemd ---------------------------------------------------------------------------------

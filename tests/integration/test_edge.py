@@ -213,9 +213,16 @@ def test_metrics_beyond_loopback_need_the_token_unless_opted_out(tmp_path: Path)
         assert "SCIMBRIDGE_METRICS_TOKEN" in refused.text
     finally:
         stop(locked)
-    opened = start_serve(tmp_path, "--host", "0.0.0.0", env={"SCIMBRIDGE_METRICS_PUBLIC": "true"})
+    metrics = f"http://127.0.0.1:{free_port()}"
+    port = metrics.rsplit(":", 1)[1]
+    env = {"SCIMBRIDGE_METRICS_PUBLIC": "true"}
+    opened = start_serve(tmp_path, "--host", "0.0.0.0", "--metrics-port", port, env=env)
     try:
-        assert httpx.get(opened.base + "/metrics").status_code == 200
+        assert httpx.get(metrics + "/metrics").status_code == 200
+        assert httpx.get(opened.base + "/metrics").status_code == 404
+        with scim(opened, opened.token) as client:
+            assert client.get("/Users").status_code == 200
+        assert httpx.get(metrics + "/scim/v2/Users").status_code == 404
     finally:
         stop(opened)
 
