@@ -69,7 +69,7 @@ class SecretScrubber(logging.Filter):
         if record.exc_info:
             record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
-        record.request_id = request_id.get()
+        record.request_id = escape_controls(request_id.get())
         return True
 
 
