@@ -94,7 +94,11 @@ def test_mistakes_are_refused_with_the_key_named(raw: dict[str, Any], message: s
 
 def test_a_loopback_http_key_url_is_allowed_for_local_testing() -> None:
     raw = {
-        "entra_jwt": {"tenant_id": TENANT, "app_ids": [APP], "jwks_url": "http://127.0.0.1:8080/keys"}
+        "entra_jwt": {
+            "tenant_id": TENANT,
+            "app_ids": [APP],
+            "jwks_url": "http://127.0.0.1:8080/keys",
+        }
     }
     config = parse_auth_config(raw).entra_jwt
     assert config is not None and config.jwks.url == "http://127.0.0.1:8080/keys"
