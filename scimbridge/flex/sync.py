@@ -3,7 +3,10 @@
 Does: read the stored user (absent = deleted), its groups and its worker link; compute the desired
 worker through the mapping; find the worker (linked SID, else friendly_name, else create it);
 merge only the owned keys into its attributes and write them back with ``If-Match``; rename,
-disable, re-enable and deprovision per the policy; remember the result in the worker link.
+disable, re-enable and deprovision per the policy; remember the result in the worker link. When a
+rename meets a worker already under the new name, adopt it if no other live user holds it (the
+old worker's routing carried over, the old one retired by ``on_delete``), or wait for the name
+(``flex.name_conflicts`` judges which).
 Does not: pick users, retry, back off or dead-letter (``flex.worker`` does), or know SCIM's wire
 format. It is level-triggered: safe to run any number of times, for any user, at any moment.
 
@@ -40,8 +43,18 @@ from scimbridge.flex.mapping import (
     merge_attributes,
     problem_notes,
 )
+from scimbridge.flex.name_conflicts import (
+    WAITING_FOR_NAME,
+    WaitingForName,
+    carried_attributes,
+    clash_reason,
+    holder_of,
+    wait_for,
+    wake_waiting,
+)
 from scimbridge.flex.taskrouter import (
     FlexApiError,
+    FriendlyNameTaken,
     PreconditionFailed,
     TaskRouter,
     Worker,
@@ -61,6 +74,14 @@ OUTCOMES = (
 )  # fmt: skip
 MAX_CONFLICT_RETRIES = 4
 PROBE_ETAG = '"scimbridge-if-match-probe"'
+
+
+class _RenameBlocked(Exception):
+    """Renaming ``worker`` met another worker holding the new friendly_name."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__(worker.sid)
+        self.worker = worker
 
 
 class PermanentSyncError(Exception):
@@ -230,10 +251,13 @@ class Reconciler:
             changes.flags.add("enabled")
         if link.activity_state in (ENABLED, RETIRED) and not desired.active:
             changes.flags.add("disabled")
-        worker = self._write_from_snapshot(link, desired, owned_hash, changes)
-        if worker is None:
-            worker = self._find(link, desired, changes, seen)
-            worker = self._write_merged(worker, link, desired, changes)
+        try:
+            worker = self._write_from_snapshot(link, desired, owned_hash, changes)
+            if worker is None:
+                worker = self._find(link, desired, changes, seen)
+                worker = self._write_merged(worker, link, desired, changes)
+        except _RenameBlocked as blocked:
+            worker = self._take_name(blocked.worker, link, desired, changes)
         worker = self._maybe_probe(worker)
         saved = link.replace(
             friendly_name=worker.friendly_name,
@@ -248,7 +272,55 @@ class Reconciler:
             problems=problem_notes(desired),
         )
         self._save(saved)
+        if changes.renamed:
+            wake_waiting(self.engine)  # the old name is free now
         return saved
+
+    def _take_name(
+        self, old: Worker, link: WorkerLink, desired: DesiredWorker, changes: _Changes
+    ) -> Worker:
+        """The user's worker ``old`` could not be renamed: another worker has the name. If no
+        other live user holds that one (a Flex SSO login under the new name made it, or a deleted
+        user kept it), adopt it: the old worker's routing carried over, the owned keys merged
+        in; then retire ``old`` by ``on_delete``. Waits (retried) while a live user is being
+        renamed away from the name; refuses when a live user still wants it.
+
+        Crash-safe in this order: the adopted worker written, ``old`` retired, then the link
+        saved by the caller; a rerun finds the same two workers, or only the adopted one."""
+        name = desired.friendly_name
+        held = self.taskrouter.find_by_friendly_name(name)
+        if held is None or held.sid == old.sid:
+            raise WaitingForName(f"{WAITING_FOR_NAME} {name!r}: it was taken and is free again")
+        holder = holder_of(self.engine, self.repository, self.mapping, held, link.user_id)
+        if holder.kind == "renaming":
+            raise wait_for(self.engine, name, holder)
+        if holder.kind == "clash":
+            raise PermanentSyncError(clash_reason(held, holder))
+        merged = merge_attributes(
+            carried_attributes(old.attributes, held.attributes), desired, link.owned_keys
+        )
+        activity = self._activity_change(held, desired, link)
+        adopted = self.taskrouter.update(
+            held.sid,
+            attributes=self._checked(merged),
+            friendly_name=name if held.friendly_name != name else None,
+            activity_sid=activity,
+            reject_pending_reservations=activity is not None and not desired.active,
+            if_match=held.etag,
+        )
+        self._offline(old)
+        if self.policy.on_delete == "delete":
+            self.taskrouter.delete(old.sid)
+        log.info(
+            "user %s: adopted worker %s, already under the new friendly_name; old worker %s %s",
+            link.user_id,
+            adopted.sid,
+            old.sid,
+            "deleted" if self.policy.on_delete == "delete" else "kept offline",
+            extra={"event": "sync", "user_id": link.user_id},
+        )
+        changes.written = changes.renamed = True
+        return adopted
 
     def _write_from_snapshot(
         self, link: WorkerLink, desired: DesiredWorker, owned_hash: str, changes: _Changes
@@ -275,7 +347,7 @@ class Reconciler:
                 reject_pending_reservations=activity is not None and not desired.active,
                 if_match=link.etag,
             )
-        except (PreconditionFailed, WorkerNotFound):
+        except (PreconditionFailed, WorkerNotFound, FriendlyNameTaken):
             log.debug("worker %s changed since our last write; merging", link.worker_sid)
             return None
         changes.written, changes.renamed = True, renamed
@@ -343,6 +415,8 @@ class Reconciler:
                 fresh = self.taskrouter.fetch(worker.sid)
                 worker = fresh or self._find(link.replace(worker_sid=None), desired, changes)
                 continue
+            except FriendlyNameTaken:
+                raise _RenameBlocked(worker) from None
             changes.written = True
             changes.renamed = changes.renamed or renamed
             return updated
@@ -465,6 +539,8 @@ class Reconciler:
             deprovisioned = self.flex_users.deprovision(link.flex_user_sid)
         if worker is not None and not deprovisioned:
             self.taskrouter.delete(worker.sid)
+        if worker is not None:
+            wake_waiting(self.engine)  # its name may be the one someone waits for
         return link.replace(
             worker_sid=None,
             etag=None,
@@ -485,7 +561,9 @@ class Reconciler:
         if worker is None and link.friendly_name:
             worker = self.taskrouter.find_by_friendly_name(link.friendly_name)
             if worker is not None:
-                self._check_not_linked_elsewhere(worker, link.user_id)
+                holder = holder_of(self.engine, self.repository, self.mapping, worker, link.user_id)
+                if holder.kind != "free":
+                    return None  # the name went to a live user's worker: not ours to touch
         return worker
 
     def _offline(self, worker: Worker) -> Worker:
@@ -502,17 +580,13 @@ class Reconciler:
         return self.taskrouter.activity_sid(self.policy.unavailable_activity)
 
     def _check_not_linked_elsewhere(self, worker: Worker, user_id: str) -> None:
-        holder = links.get_by_worker(self.engine, worker.sid)
-        if holder is None or holder.user_id == user_id:
-            return
-        try:
-            self.repository.get_user(holder.user_id)
-        except NotFound:
-            return  # a deleted user's kept worker: ours to adopt
-        raise PermanentSyncError(
-            f"worker {worker.sid} ({worker.friendly_name}) is already linked to user "
-            f"{holder.user_id}; two users map to one friendly_name"
-        )
+        """``worker``, found under the user's name, is the user's to adopt unless a live user
+        holds it: wait while that user is renamed away from the name, refuse if it wants it."""
+        holder = holder_of(self.engine, self.repository, self.mapping, worker, user_id)
+        if holder.kind == "renaming":
+            raise wait_for(self.engine, worker.friendly_name, holder)
+        if holder.kind == "clash":
+            raise PermanentSyncError(clash_reason(worker, holder))
 
     def _save(self, link: WorkerLink) -> None:
         try:

@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scimbridge.config import Settings
 from scimbridge.flex.mapping import FlexMapping
+from scimbridge.flex.name_conflicts import WaitingForName
 from scimbridge.flex.retry import (
     FlexApiError,
     InvalidRequest,
@@ -65,6 +66,8 @@ def classify(error: Exception) -> tuple[bool, str]:
     """(permanent?, reason) for a failed convergence. Reasons carry no secrets or user data."""
     if isinstance(error, PermanentSyncError):
         return True, error.reason
+    if isinstance(error, WaitingForName):
+        return False, error.reason
     if isinstance(error, Unauthorized):
         return True, f"Twilio refused the credentials ({error.message}); fix them, then resync"
     if isinstance(error, WorkerNotFound | PreconditionFailed):
@@ -278,11 +281,14 @@ class SyncWorker:
 
     def _fail(self, claim: outbox.Claim, error: Exception, started: float) -> None:
         permanent, reason = classify(error)
-        if not permanent and not isinstance(error, FlexApiError | StoreError | SQLAlchemyError):
+        expected = FlexApiError | StoreError | SQLAlchemyError | WaitingForName
+        if not permanent and not isinstance(error, expected):
             log.exception("sync of user %s failed unexpectedly", claim.user_id)
         outcome, level = "retry", logging.WARNING
+        # A user waiting for a friendly_name is never dead-lettered: the wait ends on its own.
+        waiting = isinstance(error, WaitingForName)
         try:
-            if permanent or claim.attempts >= self.sync.max_attempts:
+            if permanent or (not waiting and claim.attempts >= self.sync.max_attempts):
                 if outbox.dead_letter(self.engine, claim, reason):
                     outcome, level = "dead", logging.ERROR
                     line = f"sync dead-lettered after {claim.attempts} attempt(s)"

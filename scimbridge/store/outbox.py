@@ -322,3 +322,31 @@ def revive_dead(engine: Engine, user_ids: list[str] | None = None) -> int:
                 )
             ).rowcount
         )
+
+
+def is_pending(engine: Engine, user_id: str) -> bool:
+    """Whether a row of ``user_id`` waits to be synced (due, leased or backing off; not dead)."""
+    with engine.connect() as conn:
+        found = conn.scalar(
+            select(outbox.c.id).where(outbox.c.user_id == user_id, outbox.c.dead_at.is_(None))
+        )
+    return found is not None
+
+
+def retry_now_when_error_starts(engine: Engine, prefix: str) -> int:
+    """Make the rows backing off with an error starting ``prefix`` due now (not leased or dead
+    ones); returns how many."""
+    now = utcnow()
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.dead_at.is_(None),
+                    outbox.c.lease_owner.is_(None),
+                    outbox.c.next_attempt_at > now,
+                    outbox.c.last_error.startswith(prefix, autoescape=True),
+                )
+                .values(next_attempt_at=now)
+            ).rowcount
+        )
