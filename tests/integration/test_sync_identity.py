@@ -16,6 +16,7 @@ import pytest
 import requests
 from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 
+from scimbridge.flex.reconcile import Resync
 from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind
@@ -178,3 +179,21 @@ def test_the_rename_that_frees_a_name_wakes_the_user_waiting_for_it(
         assert {w.friendly_name for w in sync.workers()} == {X, Z}
         assert outbox.backlog(sync.engine) == 0
         assert ("created", second) in sync.outcomes
+
+
+def test_resync_adopts_the_sso_worker_the_same_way(sync: Harness, ws: WorkspaceContext) -> None:
+    user_id = sync.post_user(OLD)
+    sync.drain()
+    old_sid = sync.worker_named(OLD).sid
+    ws.workers(old_sid).update(attributes=json.dumps({**sync.attributes(OLD), **ROUTING}))
+    jit = sso_login(sync.fake, NEW, CLAIMS)
+    change_upn(sync, user_id, NEW, "Ann Ruiz")  # its sync has not run yet
+    resync = Resync(sync.engine, sync.repository, sync.sync_worker().reconciler)
+    plan = resync.plan()
+    assert plan.orphans == [], "the login's worker is the user's, not an orphan"
+    outcome = resync.apply(plan)
+    assert outcome.failures == []
+    assert [w.sid for w in sync.workers()] == [jit["sid"]]
+    assert ROUTING.items() <= sync.attributes(NEW).items()
+    sync.settle()
+    assert outbox.dead_letters(sync.engine) == []
