@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from scimbridge.flex.mapping import DeprovisionPolicy, DesiredWorker, merge_attributes
+from scimbridge.flex.name_conflicts import WAITING_FOR_NAME
 from scimbridge.flex.skills import merge_skills, skill_changes
 from scimbridge.flex.taskrouter import Worker
 from scimbridge.store.links import DISABLED, ENABLED, RETIRED, WorkerLink
@@ -79,25 +80,35 @@ class WorkerIndex:
             self._claimed_sids.add(link.worker_sid)
 
     def find(
-        self, user_id: str, friendly_name: str, link: WorkerLink | None, holders: dict[str, str]
+        self,
+        user_id: str,
+        friendly_name: str,
+        link: WorkerLink | None,
+        holders: dict[str, tuple[str, str]],
     ) -> Worker | Failure | None:
         """A live user's worker: by linked SID, else by friendly_name (new, then last known).
-        One found by name whose SID another live user's link holds (``holders``: SID → user
-        id) is a :class:`Failure`, as the converge would find it."""
+        One found by name whose SID another live user's link holds (``holders``: SID → (user id,
+        the friendly_name that user wants)) is a :class:`Failure`, as the converge would find
+        it: a wait while that user is renamed away from the name, else a clash."""
         if link is not None and link.worker_sid in self.workers:
             return self._take(self.workers[link.worker_sid])
         for name in (friendly_name, link.friendly_name if link else None):
             worker = self._by_name.get(name.casefold()) if name else None
             if worker is None:
                 continue
-            holder = holders.get(worker.sid, user_id)
+            holder, wanted = holders.get(worker.sid, (user_id, friendly_name))
             if holder != user_id:
-                return Failure(
-                    user_id,
-                    friendly_name,
-                    f"worker {worker.sid} ({worker.friendly_name}) is already linked to user "
-                    f"{holder}; two users map to one friendly_name",
-                )
+                if wanted.casefold() != worker.friendly_name.casefold():
+                    reason = (
+                        f"{WAITING_FOR_NAME} {worker.friendly_name!r}: the worker of user "
+                        f"{holder} still has it until that user's rename lands"
+                    )
+                else:
+                    reason = (
+                        f"worker {worker.sid} ({worker.friendly_name}) is already linked to user "
+                        f"{holder}; two users map to one friendly_name"
+                    )
+                return Failure(user_id, friendly_name, reason)
             return self._take(worker)
         return None
 

@@ -138,7 +138,7 @@ class Resync:
         store = self._read_store(index)
         plan = Plan(listed=len(index.workers), failures=list(store.failures))
         holders = {
-            link.worker_sid: user_id
+            link.worker_sid: (user_id, store.desired[user_id].friendly_name)
             for user_id, link in store.links.items()
             if link.worker_sid and user_id in store.desired
         }

@@ -148,6 +148,10 @@ def test_a_upn_reused_during_its_old_owners_rename_gets_its_worker_once_the_name
     assert second not in {letter.user_id for letter in outbox.dead_letters(sync.engine)}
     assert ("dead", second) not in sync.outcomes
     assert [w.sid for w in sync.workers()] == [first_sid], "nobody took the first user's worker"
+    plan = Resync(sync.engine, sync.repository, sync.sync_worker().reconciler).plan()
+    assert [(f.user_id, f.reason.split(":")[0]) for f in plan.failures] == [
+        (second, "waiting for friendly_name 'sam.lee@contoso.com'")
+    ]
 
     sync.fake.faults.remove(outage)
     sync.settle()

@@ -84,8 +84,11 @@ def test_index_finds_by_sid_then_name_and_refuses_a_worker_another_user_holds() 
         index.add(each)
     index.claim(friendly_name=ANN)
     assert index.find("u1", ANN, link(worker_sid="WK1", friendly_name="old"), {}) == mine
-    found = index.find("u9", "BOB@contoso.com", None, {"WK2": "u2"})
+    found = index.find("u9", "BOB@contoso.com", None, {"WK2": ("u2", "bob@contoso.com")})
     assert isinstance(found, Failure) and "u2" in found.reason
+    assert "two users map to one friendly_name" in found.reason
+    waiting = index.find("u9", "BOB@contoso.com", None, {"WK2": ("u2", "bob.old@contoso.com")})
+    assert isinstance(waiting, Failure) and waiting.reason.startswith("waiting for friendly_name")
     assert index.orphans() == [other, stray]
     index.claim(link(user_id="u2", worker_sid="WK2", friendly_name="bob@contoso.com"))
     assert index.orphans() == [stray]
