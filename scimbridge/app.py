@@ -29,8 +29,9 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 
 from scimbridge.config import Settings
 from scimbridge.ops.access import AccessLogMiddleware
-from scimbridge.ops.health import readiness
+from scimbridge.ops.health import Report, readiness
 from scimbridge.ops.metrics import Metrics
+from scimbridge.ops.readiness_metric import ReadinessCollector
 from scimbridge.scim.auth import Authenticator, bearer_token
 from scimbridge.scim.auth_config import parse_auth_config
 from scimbridge.scim.errors import database_unavailable, error_response
@@ -69,12 +70,24 @@ class Components:
     services: list[BackgroundService] = field(default_factory=list)
 
 
+def _readiness(settings: Settings, engine: Engine) -> Report:
+    """The report ``/readyz`` and ``scimbridge_readiness_check`` show."""
+    return readiness(
+        engine,
+        sync_expected=settings.twilio is not None or settings.fake_flex,
+        thresholds=settings.readiness,
+    )
+
+
 def build_components(settings: Settings, engine: Engine | None = None) -> Components:
     engine = engine or create_db_engine(settings.database_url)
     models = ResourceModels(settings.extensions)
     inline = create_inline_engine(engine)
     repository = Repository(engine, inline_engine=inline)
-    components = Components(settings, engine, repository, models, Metrics(engine))
+    metrics = Metrics(engine)
+    ready_engine = engine
+    metrics.add_collector(ReadinessCollector(lambda: _readiness(settings, ready_engine)))
+    components = Components(settings, engine, repository, models, metrics)
     if inline is not None:
         # Commits on the event loop leave the WAL to this thread (see store.checkpoint).
         components.services.append(WalCheckpointer(engine))
@@ -128,12 +141,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        report = await run_in_threadpool(
-            readiness,
-            parts.engine,
-            sync_expected=settings.twilio is not None or settings.fake_flex,
-            thresholds=settings.readiness,
-        )
+        report = await run_in_threadpool(_readiness, settings, parts.engine)
         # `?scope=scim` decides on what SCIM needs (database, schema) and still reports the rest:
         # a Kubernetes readiness probe must not take SCIM offline because Twilio is down.
         ok = report.scim_ok if request.query_params.get("scope") == "scim" else report.ok

@@ -162,6 +162,13 @@ class Metrics:
             for collector in (*self._shared, PROCESS_COLLECTOR, GC_COLLECTOR):
                 self.registry.register(collector)
 
+    def add_collector(self, collector: Collector) -> None:
+        """Report ``collector`` too, in every mode (it must read shared state, not this
+        process's memory)."""
+        self._shared.append(collector)
+        if not self.multiprocess:
+            self.registry.register(collector)
+
     def observe_request(self, method: str, path: str, status: int, seconds: float) -> None:
         resource = scim_resource(path)
         if resource == "ops":

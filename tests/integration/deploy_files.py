@@ -7,8 +7,10 @@ settings module are consulted as the app itself reads them, never re-described h
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,14 +33,38 @@ def yaml_documents(path: Path) -> list[dict[str, Any]]:
         return [doc for doc in yaml.safe_load_all(fh) if doc is not None]
 
 
+COMPONENTS = KUBERNETES / "components"
+# Kinds the Prometheus Operator defines: no schema of the Kubernetes API describes them.
+OPERATOR_API = "monitoring.coreos.com/"
+
+
 def kubernetes_resources() -> list[tuple[Path, dict[str, Any]]]:
-    """Every Kubernetes object in deploy/kubernetes (the kustomization itself excluded)."""
+    """Every Kubernetes object in deploy/kubernetes and its components (kustomizations
+    excluded)."""
     resources: list[tuple[Path, dict[str, Any]]] = []
-    for path in sorted(KUBERNETES.glob("*.yaml")):
+    for path in sorted(KUBERNETES.rglob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue
         resources.extend((path, doc) for doc in yaml_documents(path))
     return resources
+
+
+def render_kustomization(kubectl: str, directory: Path, components: Sequence[str]) -> list[Any]:
+    """The objects ``kubectl kustomize`` renders for an overlay in ``directory`` of the base
+    with ``components`` (names under deploy/kubernetes/components)."""
+    base = Path(os.path.relpath(KUBERNETES, directory))
+    overlay = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [str(base)],
+        "components": [str(base / "components" / name) for name in components],
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(overlay), encoding="utf-8")
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
 
 
 def pod_spec(resource: dict[str, Any]) -> dict[str, Any]:

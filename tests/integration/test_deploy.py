@@ -27,6 +27,7 @@ from scimbridge.wiring import check_configuration
 from tests.integration.deploy_files import (
     DEPLOY,
     KUBERNETES,
+    OPERATOR_API,
     ROOT,
     app_environment_names,
     containerfile_stages,
@@ -35,6 +36,7 @@ from tests.integration.deploy_files import (
     kubernetes_resources,
     parse_command_line,
     pod_spec,
+    render_kustomization,
     workloads,
     yaml_documents,
 )
@@ -43,6 +45,7 @@ YAML_FILES = sorted([*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")])
 # Oldest Kubernetes the manifests promise to work on, and the newest schemas available.
 KUBERNETES_VERSIONS = ("1.29.0", "latest")
 RESOURCES = kubernetes_resources()
+KUBERNETES_API = [(p, r) for p, r in RESOURCES if not r["apiVersion"].startswith(OPERATOR_API)]
 WORKLOADS = [pytest.param(path, resource, id=path.name) for path, resource in workloads()]
 
 
@@ -72,8 +75,8 @@ def test_every_yaml_file_parses(path: Path) -> None:
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize(
     "resource",
-    [r for _, r in RESOURCES],
-    ids=[f"{p.name}:{r['kind']}" for p, r in RESOURCES],
+    [r for _, r in KUBERNETES_API],
+    ids=[f"{p.name}:{r['kind']}" for p, r in KUBERNETES_API],
 )
 def test_manifest_is_valid_kubernetes(resource: dict[str, Any], version: str) -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -99,18 +102,18 @@ def test_kustomization_renders_every_listed_resource_with_one_image() -> None:
     assert rendered.returncode == 0, rendered.stderr
     objects = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == [
-        "ConfigMap",
-        "Deployment",
-        "Job",
-        "NetworkPolicy",
-        "PodDisruptionBudget",
-        "Service",
-    ]
+    assert kinds == ["ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service"]
     for obj in objects:
         assert "namespace" not in obj["metadata"]
         if obj["kind"] in ("Deployment", "Job"):
             assert {c["image"] for c in containers(obj)} == {expected}
+
+
+def _kubectl() -> str:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed; the files were still validated one by one")
+    return kubectl
 
 
 def test_every_workload_runs_the_same_image_the_kustomization_replaces() -> None:
@@ -122,18 +125,30 @@ def test_every_workload_runs_the_same_image_the_kustomization_replaces() -> None
 
 @pytest.mark.parametrize("path,resource", WORKLOADS)
 def test_workload_command_is_accepted_by_the_cli(path: Path, resource: dict[str, Any]) -> None:
-    expected = {
-        "scimbridge": "serve",
-        "scimbridge-migrate": "migrate",
-        "scimbridge-worker": "worker",
-    }[resource["metadata"]["name"]]
-    (container,) = containers(resource)
+    # The worker runs serve too: it gives the worker /healthz and /metrics.
+    assert resource["metadata"]["name"] in ("scimbridge", "scimbridge-worker")
+    (container,) = pod_spec(resource)["containers"]
     invocation = parse_command_line(container.get("command", []) + container["args"])
-    assert invocation.command == expected
-    if expected == "serve":
-        ports = {p["containerPort"] for p in container["ports"]}
-        assert invocation.params["port"] in ports, "serve listens on a port the pod does not name"
-        assert invocation.params["host"] == "0.0.0.0", "probes and the Service cannot reach it"
+    assert invocation.command == "serve"
+    ports = {p["containerPort"] for p in container["ports"]}
+    assert invocation.params["port"] in ports, "serve listens on a port the pod does not name"
+    assert invocation.params["host"] == "0.0.0.0", "probes and the Service cannot reach it"
+    if resource["metadata"]["name"] == "scimbridge-worker":
+        assert invocation.params["workers"] >= 1, "the worker Deployment would not sync"
+
+
+@pytest.mark.parametrize("path,resource", WORKLOADS)
+def test_every_pod_migrates_first_so_apply_needs_no_job(
+    path: Path, resource: dict[str, Any]
+) -> None:
+    # A migration Job is immutable once created and comes back after its TTL on every
+    # `kubectl apply -k`; an init container runs with each new image instead.
+    assert not _by_kind("Job"), "no migration Job: each pod's init container migrates"
+    (init,) = pod_spec(resource)["initContainers"]
+    (main,) = pod_spec(resource)["containers"]
+    assert parse_command_line(init.get("command", []) + init["args"]).command == "migrate"
+    assert init["image"] == main["image"], "the schema must be the one of the image that serves"
+    assert init["envFrom"] == main["envFrom"], "it must reach the same database"
 
 
 @pytest.mark.parametrize("path,resource", WORKLOADS)
@@ -194,6 +209,12 @@ def test_probes_answer_on_the_running_app(sqlite_url: str) -> None:
         path = container[probe]["httpGet"]["path"]
         assert client.get(path).status_code == 200, f"{probe} {path} does not answer 200"
         assert container[probe]["httpGet"]["port"] in [p["name"] for p in container["ports"]]
+    (worker,) = pod_spec(_worker())["containers"]
+    for probe in ("livenessProbe", "startupProbe"):
+        path = worker[probe]["httpGet"]["path"]
+        assert path == "/healthz", "the worker must not restart because the database is down"
+        assert client.get(path).status_code == 200
+        assert worker[probe]["httpGet"]["port"] in [p["name"] for p in worker["ports"]]
 
 
 def test_service_reaches_the_api_pods() -> None:
@@ -201,19 +222,21 @@ def test_service_reaches_the_api_pods() -> None:
     api = _api()
     labels = api["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= labels.items()
-    port_names = {p["name"]: p["containerPort"] for c in containers(api) for p in c["ports"]}
+    port_names = {
+        p["name"]: p["containerPort"] for c in containers(api) for p in c.get("ports", [])
+    }
     for port in service["spec"]["ports"]:
         target = port["targetPort"]
         assert target in port_names or target in port_names.values()
 
 
 def test_network_policy_admits_the_ingress_to_scim_and_monitoring_to_metrics() -> None:
-    (policy,) = _by_kind("NetworkPolicy")
+    (policy,) = [p for p in _by_kind("NetworkPolicy") if p["metadata"]["name"] == "scimbridge"]
     api = _api()
     labels = api["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    (container,) = containers(api)
+    (container,) = pod_spec(api)["containers"]
     named = {p["name"]: p["containerPort"] for p in container["ports"]}
     serve = parse_command_line(container["args"])
     assert (
@@ -251,14 +274,83 @@ def test_rolling_update_never_drops_below_the_wanted_replicas() -> None:
     assert _api()["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
+def _worker() -> dict[str, Any]:
+    (worker,) = [d for d in _by_kind("Deployment") if d["metadata"]["name"] == "scimbridge-worker"]
+    return worker
+
+
 def test_separate_worker_is_opt_in_and_keeps_group_changes_queued() -> None:
     kustomization = yaml_documents(KUBERNETES / "kustomization.yaml")[0]
-    assert "worker-deployment.yaml" not in kustomization["resources"]
+    assert not any("worker" in name for name in kustomization["resources"])
+    assert "components" not in kustomization, "the base runs the sync in the API pods"
     for _, resource in workloads():
         for container in containers(resource):
             names = {e["name"] for e in container.get("env", [])}
             # SCIMBRIDGE_SYNC=false would also stop the API queueing membership changes.
             assert "SCIMBRIDGE_SYNC" not in names
+
+
+def test_separate_worker_component_moves_the_sync_out_of_the_api(tmp_path: Path) -> None:
+    objects = render_kustomization(_kubectl(), tmp_path, ["separate-worker"])
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    assert set(deployments) == {"scimbridge", "scimbridge-worker"}
+    (api,) = pod_spec(deployments["scimbridge"])["containers"]
+    (worker,) = pod_spec(deployments["scimbridge-worker"])["containers"]
+    assert parse_command_line(api["args"]).params["workers"] == 0, "the API still syncs"
+    assert parse_command_line(worker["args"]).params["workers"] >= 1
+    assert deployments["scimbridge-worker"]["spec"]["strategy"]["type"] == "Recreate"
+    assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # No Service sends SCIM traffic to the worker; the PDB and Service keep to the API.
+    labels = deployments["scimbridge-worker"]["spec"]["template"]["metadata"]["labels"]
+    for obj in objects:
+        if obj["kind"] in ("Service", "PodDisruptionBudget"):
+            selector = obj["spec"].get("selector", {})
+            selector = selector.get("matchLabels", selector)
+            assert not selector.items() <= labels.items(), f"{obj['kind']} selects the worker"
+    # Only monitoring reaches the worker, on its metrics port; nobody reaches its SCIM port.
+    (policy,) = [
+        o
+        for o in objects
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("worker")
+    ]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    (rule,) = policy["spec"]["ingress"]
+    assert [port["port"] for port in rule["ports"]] == ["metrics"]
+    named = {p["name"]: p["containerPort"] for p in worker["ports"]}
+    assert named["metrics"] == parse_command_line(worker["args"]).params["metrics_port"]
+    for other in objects:
+        if other["kind"] == "NetworkPolicy" and other is not policy:
+            selected = other["spec"]["podSelector"]["matchLabels"]
+            assert not selected.items() <= labels.items(), "the API's policy admits the ingress"
+    # Without the component the API keeps its in-process worker.
+    (base_api,) = pod_spec(_api())["containers"]
+    assert parse_command_line(base_api["args"]).params["workers"] >= 1
+
+
+def test_prometheus_operator_component_scrapes_every_pod(tmp_path: Path) -> None:
+    objects = render_kustomization(_kubectl(), tmp_path, ["separate-worker", "prometheus-operator"])
+    (monitor,) = [o for o in objects if o["kind"] == "PodMonitor"]
+    (rule,) = [o for o in objects if o["kind"] == "PrometheusRule"]
+    shipped = yaml_documents(DEPLOY / "monitoring" / "scimbridge.rules.yaml")[0]
+    assert rule["spec"] == shipped, "the PrometheusRule differs from scimbridge.rules.yaml"
+    selector = monitor["spec"]["selector"]
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["path"] == "/metrics"
+    (secret,) = _by_kind("Secret")
+    credentials = endpoint["authorization"]["credentials"]
+    assert credentials["name"] == secret["metadata"]["name"]
+    assert (
+        credentials["key"] == "SCIMBRIDGE_METRICS_TOKEN"
+        and credentials["key"] in secret["stringData"]
+    )
+    for deployment in [o for o in objects if o["kind"] == "Deployment"]:
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert selector["matchLabels"].items() <= labels.items()
+        for expression in selector.get("matchExpressions", []):
+            assert expression["operator"] == "In"
+            assert labels[expression["key"]] in expression["values"]
+        (container,) = pod_spec(deployment)["containers"]
+        assert endpoint["port"] in [p["name"] for p in container["ports"]]
 
 
 def _app_environment_names() -> set[str]:

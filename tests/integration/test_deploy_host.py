@@ -7,15 +7,23 @@ reason; everything else is read statically, no container engine needed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from scimbridge.config import load_settings
 from tests.integration.deploy_files import (
@@ -29,8 +37,22 @@ from tests.integration.deploy_files import (
     parse_command_line,
     systemd_unit,
 )
+from tests.support import free_port
+
+
+def _load_module(path: Path) -> ModuleType:
+    """A script under deploy/ as a module (it is not part of the package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 CONTAINERFILE = DEPLOY / "Containerfile"
+LOCK = DEPLOY / "requirements.lock"
+PYPROJECT = ROOT / "pyproject.toml"
+HEALTHCHECK = _load_module(DEPLOY / "healthcheck.py")
 UNIT = DEPLOY / "systemd" / "scimbridge.service"
 # Setting names whose value is a secret: env-style names, or a bare "password:"-like key.
 SECRET_KEY = re.compile(
@@ -47,21 +69,87 @@ def _final_stage() -> Stage:
 # --- Containerfile ---------------------------------------------------------------------------
 
 
-def test_image_is_multi_stage_on_a_supported_slim_python() -> None:
+def test_image_is_multi_stage_on_a_slim_python_pinned_by_digest() -> None:
     global_args, stages = containerfile_stages(CONTAINERFILE)
     assert len(stages) >= 2, "build tools and wheels must stay out of the final image"
-    base = re.sub(r"\$\{(\w+)\}", lambda m: global_args[m.group(1)], stages[-1].base)
-    match = re.fullmatch(r"python:3\.(\d+)-slim(-\w+)?", base)
-    assert match, f"final base {base!r} is not a slim Python image"
-    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
-    assert int(match.group(1)) >= int(requires.split(".")[1])
+    for stage in stages:
+        base = re.sub(r"\$\{(\w+)\}", lambda m: global_args[m.group(1)], stage.base.split()[0])
+        # A tag moves; a digest names the same bytes on every rebuild.
+        match = re.fullmatch(r"python:3\.(\d+)-slim(-\w+)?@sha256:[0-9a-f]{64}", base)
+        assert match, f"base {base!r} is not a slim Python image pinned by digest"
+        requires = tomllib.loads(PYPROJECT.read_text())["project"]["requires-python"]
+        assert int(match.group(1)) >= int(requires.split(".")[1])
+    text = CONTAINERFILE.read_text(encoding="utf-8")
+    assert "imagetools inspect" in text, "say how to refresh the digest"
 
 
-def test_image_installs_the_postgres_extra_from_its_own_wheels() -> None:
+def _lock() -> dict[str, tuple[str, list[str]]]:
+    """Name → (pinned version, hashes) of each requirement in deploy/requirements.lock."""
+    text = re.sub(r"\\\n", " ", LOCK.read_text(encoding="utf-8"))
+    pins: dict[str, tuple[str, list[str]]] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        requirement = Requirement(line.split(" --hash")[0].split(";")[0].strip())
+        assert requirement.url is None, f"{line[:60]}: only index packages can be locked"
+        (spec,) = requirement.specifier
+        assert spec.operator == "==", f"{requirement.name} is not pinned"
+        pins[canonicalize_name(requirement.name)] = (
+            spec.version,
+            re.findall(r"--hash=sha256:[0-9a-f]{64}", line),
+        )
+    return pins
+
+
+def test_lock_pins_every_dependency_with_hashes() -> None:
+    pins = _lock()
+    project = tomllib.loads(PYPROJECT.read_text())
+    wanted = [
+        *project["project"]["dependencies"],
+        *project["project"]["optional-dependencies"]["postgres"],
+    ]
+    wanted += project["build-system"]["requires"]
+    for line in wanted:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is missing from deploy/requirements.lock"
+        version, _ = pins[name]
+        assert requirement.specifier.contains(version), f"the lock's {name} {version} breaks {line}"
+    for name, (_, hashes) in pins.items():
+        assert hashes, f"{name} has no hash"
+    assert "psycopg-binary" in pins, "without psycopg's binary the image cannot reach PostgreSQL"
+    assert "scimbridge" not in pins, "scimbridge itself comes from the source being built"
+
+
+def test_image_installs_only_what_the_lock_file_pins() -> None:
     _, stages = containerfile_stages(CONTAINERFILE)
-    runs = " ".join(run for stage in stages[:-1] for run in stage.values("RUN"))
-    assert "[postgres]" in runs, "without psycopg the image cannot reach PostgreSQL"
-    assert "--no-index" in runs, "the install could fetch a same-named package from the index"
+    runs = [run for stage in stages[:-1] for run in stage.values("RUN")]
+    locked = [run for run in runs if "requirements.lock" in run]
+    assert locked and all("--require-hashes" in run for run in locked)
+    assert all("--only-binary=:all:" in run for run in locked), "an sdist builds unhashed code"
+    own = [run for run in runs if re.search(r"pip install [^&]*\s\.(\s|$)", run)]
+    assert own, "scimbridge itself is not installed"
+    for run in own:
+        # The project on top of the locked set: nothing more may come from an index.
+        assert "--no-deps" in run and "--no-index" in run and "--no-build-isolation" in run
+    copies = " ".join(stages[0].values("COPY"))
+    assert "deploy/requirements.lock" in copies
+
+
+def test_image_carries_oci_labels() -> None:
+    labels = dict(
+        re.findall(
+            r'(org\.opencontainers\.image\.[a-z.]+)="([^"]*)"',
+            " ".join(_final_stage().values("LABEL")),
+        )
+    )
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    assert labels["org.opencontainers.image.title"] == project["name"]
+    assert labels["org.opencontainers.image.version"] == project["version"]
+    assert labels["org.opencontainers.image.licenses"] == project["license"]["text"]
+    assert labels["org.opencontainers.image.description"] == project["description"]
+    for key in ("revision", "created", "base.name"):
+        assert f"org.opencontainers.image.{key}" in labels
 
 
 def test_image_build_copies_only_what_exists_and_is_not_ignored() -> None:
@@ -81,13 +169,74 @@ def test_image_runs_as_a_numeric_non_root_user() -> None:
     assert uid.isdigit() and int(uid) != 0
 
 
-def test_image_healthcheck_probes_liveness_without_curl() -> None:
+def test_image_healthcheck_probes_the_port_serve_was_given() -> None:
     (healthcheck,) = _final_stage().values("HEALTHCHECK")
     command = json.loads(healthcheck.split(" CMD ", 1)[1])
-    assert command[0] == "python" and "urllib" in command[-1]
-    assert "/healthz" in command[-1]
-    port = re.search(r"127\.0\.0\.1:(\d+)/", command[-1])
-    assert port and port.group(1) in _final_stage().values("EXPOSE")
+    assert command[0] == "python", "slim images have no curl"
+    copies = [copy.split() for copy in _final_stage().values("COPY")]
+    assert ["deploy/healthcheck.py", command[1]] in copies, "the script is not in the image"
+    (cmd,) = _final_stage().values("CMD")
+    assert (
+        HEALTHCHECK.target(json.loads(cmd))
+        == f"http://127.0.0.1:{_final_stage().values('EXPOSE')[0]}/healthz"
+    )
+    # The port follows whatever the container is told to run.
+    assert (
+        HEALTHCHECK.target(["scimbridge", "serve", "--port", "9000"])
+        == "http://127.0.0.1:9000/healthz"
+    )
+    assert (
+        HEALTHCHECK.target(["scimbridge", "serve", "--port=9001", "--host", "::"])
+        == "http://127.0.0.1:9001/healthz"
+    )
+    assert (
+        HEALTHCHECK.target(["scimbridge", "serve", "--host", "10.0.0.5"])
+        == "http://10.0.0.5:8000/healthz"
+    )
+    assert HEALTHCHECK.target(["scimbridge", "migrate"]) is None
+
+
+def _healthcheck(pid: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(DEPLOY / "healthcheck.py"), "--pid", str(pid)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_healthcheck_script_follows_a_real_serve_on_another_port(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "SCIMBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'health.db'}",
+        "SCIMBRIDGE_BEARER_TOKEN": "healthcheck-token-1234",
+        "SCIMBRIDGE_SYNC": "false",
+    }
+    with (tmp_path / "serve.log").open("w") as log:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "scimbridge", "serve", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while _healthcheck(serve.pid).returncode != 0:
+            assert serve.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "serve never became healthy on its port"
+            time.sleep(0.2)
+        serve.send_signal(signal.SIGSTOP)  # alive but not answering: unhealthy
+        try:
+            stopped = _healthcheck(serve.pid)
+        finally:
+            serve.send_signal(signal.SIGCONT)
+        assert stopped.returncode == 1 and f":{port}/healthz" in stopped.stderr
+    finally:
+        serve.terminate()
+        serve.wait(timeout=15)
+    assert _healthcheck(serve.pid).returncode == 1, "a process that is gone is not healthy"
 
 
 def test_image_serves_on_the_exposed_port_by_default() -> None:
@@ -216,8 +365,13 @@ ASSIGNMENT = re.compile(r"^\s*-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*[:=]\s*(.*?)\s*$")
 URL_PASSWORD = re.compile(r"://[^:/\s@]+:([^@\s]+)@")
 
 
+# Content digests (image pins, the lock file's hashes) are 64 hex digits too, and public.
+DIGEST = re.compile(r"\bsha256:[0-9a-f]{64}\b")
+
+
 def secret_leaks(text: str) -> list[str]:
     """Why ``text`` looks like it holds a real secret (empty when it does not)."""
+    text = DIGEST.sub("sha256:DIGEST", text)
     found = [f"{kind}" for kind, pattern in LEAK_PATTERNS.items() if pattern.search(text)]
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
@@ -266,6 +420,12 @@ def test_no_real_secret_is_committed_under_deploy(path: Path) -> None:
 )
 def test_secret_check_catches_real_looking_secrets(leak: str) -> None:
     assert secret_leaks(leak)
+
+
+def test_secret_check_lets_content_digests_through() -> None:
+    assert secret_leaks("FROM python:3.11-slim@sha256:" + secrets.token_hex(32)) == []
+    assert secret_leaks("    --hash=sha256:" + secrets.token_hex(32)) == []
+    assert secret_leaks("TWILIO_AUTH_TOKEN=" + secrets.token_hex(16) + " sha256:" + "0" * 64)
 
 
 def test_filled_in_env_files_are_git_ignored() -> None:

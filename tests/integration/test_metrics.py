@@ -16,7 +16,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scimbridge import __version__
-from tests.support import free_port
+from scimbridge.app import create_app
+from scimbridge.config import load_settings
+from tests.support import free_port, serving
 
 TOKEN = "metrics-static-token-5d1e"
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -118,6 +120,25 @@ def test_one_process_exports_build_info_and_process_metrics_without_created(
         if labels == {"method": "POST", "resource": "Users", "status": "201"}
     ]
     assert created == [1.0]
+    checks = {labels["check"]: value for labels, value in samples["scimbridge_readiness_check"]}
+    assert checks == {
+        "database": 1.0,
+        "migrations": 1.0,
+        "backlog": 1.0,
+        "dead_letters": 1.0,
+        "sync_worker": 1.0,
+    }
+
+
+def test_readiness_metric_names_the_failing_check(tmp_path: Path) -> None:
+    # A database at no schema revision: /readyz answers 503, and the metric says why.
+    url = f"sqlite:///{tmp_path / 'never-migrated.db'}"
+    settings = load_settings(env={"SCIMBRIDGE_DATABASE_URL": url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN})
+    with serving(create_app(settings)) as base:
+        assert httpx.get(base + "/readyz").status_code == 503
+        text = httpx.get(base + "/metrics").text
+    assert 'scimbridge_readiness_check{check="database"} 1.0' in text
+    assert 'scimbridge_readiness_check{check="migrations"} 0.0' in text
 
 
 @pytest.mark.parametrize("served", [{"PROMETHEUS_MULTIPROC_DIR": ""}], indirect=True)
@@ -132,6 +153,7 @@ def test_multiprocess_mode_aggregates_counters_and_keeps_build_info(
     assert samples["scimbridge_build_info"][0][0]["version"] == __version__
     assert "python_info" in samples
     assert "scimbridge_sync_backlog" in samples
+    assert {labels["check"] for labels, _ in samples["scimbridge_readiness_check"]} >= {"database"}
     # Per-process figures would describe whichever process answered: left out.
     assert not [name for name in samples if name.startswith(("process_", "python_gc_"))]
     created = [
