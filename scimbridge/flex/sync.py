@@ -483,7 +483,10 @@ class Reconciler:
             return link
         if link.worker_sid and link.friendly_name and link.friendly_name != desired.friendly_name:
             # Provision keys on username: rename the worker first so the new user adopts it.
-            self.taskrouter.update(link.worker_sid, friendly_name=desired.friendly_name)
+            try:
+                self.taskrouter.update(link.worker_sid, friendly_name=desired.friendly_name)
+            except FriendlyNameTaken:
+                link = self._hand_over_to_login(link, desired)
         attributes = desired.attributes
         roles = attributes.get("roles") or list(self.mapping.default_roles)
         provisioned = self.flex_users.provision(
@@ -498,6 +501,34 @@ class Reconciler:
             worker_sid=provisioned.worker_sid or link.worker_sid,
             etag=None,
         )
+
+    def _hand_over_to_login(self, link: WorkerLink, desired: DesiredWorker) -> WorkerLink:
+        """Users API mode, a rename that meets a worker a Flex login made under the new name (with
+        its Flex user, which Provision then updates): unless a live user holds it (wait, or
+        refuse), carry the old worker's routing onto it, link it, then retire the old Flex user
+        by ``on_delete`` (Deprovision, or its worker kept offline)."""
+        assert self.flex_users is not None
+        name = desired.friendly_name
+        held = self.taskrouter.find_by_friendly_name(name)
+        old = self.taskrouter.fetch(link.worker_sid) if link.worker_sid else None
+        if held is None or old is None or held.sid == old.sid:
+            raise WaitingForName(f"{WAITING_FOR_NAME} {name!r}: it was taken and is free again")
+        holder = holder_of(self.engine, self.repository, self.mapping, held, link.user_id)
+        if holder.kind == "renaming":
+            raise wait_for(self.engine, name, holder)
+        if holder.kind == "clash":
+            raise PermanentSyncError(clash_reason(held, holder))
+        carried = carried_attributes(old.attributes, held.attributes)
+        self.taskrouter.update(held.sid, attributes=self._checked(carried), if_match=held.etag)
+        # Linked before the old one goes: a crash leaves at worst an orphan `resync` lists.
+        handed = link.replace(worker_sid=held.sid, flex_user_sid=None, etag=None, attributes=None)
+        self._save(handed)
+        self._offline(old)
+        if self.policy.on_delete == "delete":
+            gone = bool(link.flex_user_sid) and self.flex_users.deprovision(str(link.flex_user_sid))
+            if not gone:
+                self.taskrouter.delete(old.sid)
+        return handed
 
     # -- a deleted user, or a disabled one under on_disable = "delete" -------------------------
 

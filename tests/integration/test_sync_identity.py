@@ -201,3 +201,29 @@ def test_resync_adopts_the_sso_worker_the_same_way(sync: Harness, ws: WorkspaceC
     assert ROUTING.items() <= sync.attributes(NEW).items()
     sync.settle()
     assert outbox.dead_letters(sync.engine) == []
+
+
+def test_users_api_mode_hands_the_user_over_to_the_login_made_flex_user(
+    fake: FakeFlexServer, migrated_url: str
+) -> None:
+    env = {"SCIMBRIDGE_FLEX_INSTANCE_SID": fake.flex_instance_sid}
+    with running(fake, migrated_url, flex={"mode": "users_api"}, env=env) as sync:
+        user_id = sync.post_user(OLD)
+        sync.drain()
+        old_user = fake.state.users.by_username(OLD)
+        assert old_user is not None
+        sync.set_worker(OLD, attributes={**sync.attributes(OLD), **ROUTING})
+        jit = sso_login(fake, NEW, CLAIMS)
+        change_upn(sync, user_id, NEW, "Ann Ruiz")
+        sync.drain()
+        assert outbox.dead_letters(sync.engine) == [] and outbox.backlog(sync.engine) == 0
+        assert [w.sid for w in sync.workers()] == [jit["sid"]]
+        attributes = sync.attributes(NEW)
+        assert ROUTING.items() <= attributes.items()
+        assert attributes["full_name"] == "Ann Ruiz"
+        new_user = fake.state.users.by_username(NEW)
+        assert new_user is not None and new_user.worker_sid == jit["sid"]
+        retired = fake.state.users.by_username(OLD)
+        assert retired is not None and retired.deactivated
+        link = links.get(sync.engine, user_id)
+        assert link is not None and link.flex_user_sid == new_user.sid
