@@ -288,14 +288,7 @@ class Reconciler:
         Crash-safe in this order: the adopted worker written, ``old`` retired, then the link
         saved by the caller; a rerun finds the same two workers, or only the adopted one."""
         name = desired.friendly_name
-        held = self.taskrouter.find_by_friendly_name(name)
-        if held is None or held.sid == old.sid:
-            raise WaitingForName(f"{WAITING_FOR_NAME} {name!r}: it was taken and is free again")
-        holder = holder_of(self.engine, self.repository, self.mapping, held, link.user_id)
-        if holder.kind == "renaming":
-            raise wait_for(self.engine, name, holder)
-        if holder.kind == "clash":
-            raise PermanentSyncError(clash_reason(held, holder))
+        held = self._adoptable(name, old, link.user_id)
         merged = merge_attributes(
             carried_attributes(old.attributes, held.attributes), desired, link.owned_keys
         )
@@ -321,6 +314,20 @@ class Reconciler:
         )
         changes.written = changes.renamed = True
         return adopted
+
+    def _adoptable(self, name: str, old: Worker, user_id: str) -> Worker:
+        """The worker that holds ``name`` instead of ``old``, if ``user_id`` may adopt it; raises
+        :class:`WaitingForName` (its live holder is being renamed, or it is free again: retry)
+        or :class:`PermanentSyncError` (a live user wants the name too)."""
+        held = self.taskrouter.find_by_friendly_name(name)
+        if held is None or held.sid == old.sid:
+            raise WaitingForName(f"{WAITING_FOR_NAME} {name!r}: it was taken and is free again")
+        holder = holder_of(self.engine, self.repository, self.mapping, held, user_id)
+        if holder.kind == "renaming":
+            raise wait_for(self.engine, name, holder)
+        if holder.kind == "clash":
+            raise PermanentSyncError(clash_reason(held, holder))
+        return held
 
     def _write_from_snapshot(
         self, link: WorkerLink, desired: DesiredWorker, owned_hash: str, changes: _Changes
@@ -508,16 +515,10 @@ class Reconciler:
         refuse), carry the old worker's routing onto it, link it, then retire the old Flex user
         by ``on_delete`` (Deprovision, or its worker kept offline)."""
         assert self.flex_users is not None
-        name = desired.friendly_name
-        held = self.taskrouter.find_by_friendly_name(name)
         old = self.taskrouter.fetch(link.worker_sid) if link.worker_sid else None
-        if held is None or old is None or held.sid == old.sid:
-            raise WaitingForName(f"{WAITING_FOR_NAME} {name!r}: it was taken and is free again")
-        holder = holder_of(self.engine, self.repository, self.mapping, held, link.user_id)
-        if holder.kind == "renaming":
-            raise wait_for(self.engine, name, holder)
-        if holder.kind == "clash":
-            raise PermanentSyncError(clash_reason(held, holder))
+        if old is None:
+            return link.replace(worker_sid=None, etag=None)  # nothing to carry: Provision adopts
+        held = self._adoptable(desired.friendly_name, old, link.user_id)
         carried = carried_attributes(old.attributes, held.attributes)
         self.taskrouter.update(held.sid, attributes=self._checked(carried), if_match=held.etag)
         # Linked before the old one goes: a crash leaves at worst an orphan `resync` lists.
