@@ -103,8 +103,11 @@ class ReadinessThresholds:
 
     heartbeat_seconds: float = 60.0
     max_backlog: int = 10_000
-    max_dead_letters: int = 100
+    # Every dead letter is a worker that differs from the directory until someone acts.
+    max_dead_letters: int = 0
     credentials_minutes: float = 30.0
+    # Changes waiting while no sync has succeeded for longer than this: an outage.
+    stalled_sync_seconds: float = 180.0
 
 
 def _readiness(doc: Mapping[str, Any]) -> ReadinessThresholds:

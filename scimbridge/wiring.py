@@ -139,7 +139,8 @@ def build_sync_worker(
 ) -> SyncWorker:
     """A :class:`SyncWorker` for ``twilio`` sharing one process-wide rate limiter."""
     components.repository.sync_groups = reads_groups(mapping)
-    limiter = RateLimiter(twilio.max_rps, burst=max(1.0, twilio.max_rps))
+    # No burst: after an idle moment N replicas would each send max_rps at once.
+    limiter = RateLimiter(twilio.max_rps)
     retry = retry or RetryPolicy()
     count_request = components.metrics.twilio_request
     taskrouter = TaskRouter(twilio, limiter=limiter, retry=retry, on_request=count_request)
@@ -197,7 +198,8 @@ def _check_twilio(twilio: TwilioSettings, mapping: FlexMapping) -> list[str]:
     if mapping.mode == "users_api" and not twilio.flex_instance_sid:
         problems.append('[flex] mode = "users_api" needs SCIMBRIDGE_FLEX_INSTANCE_SID')
     retry = RetryPolicy(max_attempts=2, base=0.2, cap=1.0)
-    taskrouter = TaskRouter(twilio, limiter=RateLimiter(5.0, burst=5.0), retry=retry)
+    # The configured cap, like a replica: check-config runs beside them on one account budget.
+    taskrouter = TaskRouter(twilio, limiter=RateLimiter(twilio.max_rps), retry=retry)
     try:
         taskrouter.verify_credentials()
     except FlexApiError as exc:

@@ -83,6 +83,12 @@ class FriendlyNameTaken(InvalidRequest):
     """Another worker already holds this friendly_name (unique per workspace, case-insensitive)."""
 
 
+class WorkerBusy(InvalidRequest):
+    """A 400 on deleting a worker: it still has pending reservations (or, where Twilio refuses
+    that too, sits in an available activity). Not retryable at once, but reservations time out
+    and the sync rejects them first, so it is worth trying again later."""
+
+
 class PreconditionFailed(FlexApiError):
     """412: the worker changed since the ETag sent in ``If-Match``; re-fetch and re-merge."""
 

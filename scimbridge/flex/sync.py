@@ -599,8 +599,12 @@ class Reconciler:
         return worker
 
     def _offline(self, worker: Worker) -> Worker:
+        """Unavailable with its pending reservations rejected, whatever the current activity
+        (``RejectPendingReservations`` needs an activity change, so an offline worker's are
+        rejected one by one): Twilio refuses to delete a worker that still has some."""
         target = self._unavailable_sid()
         if worker.activity_sid == target:
+            self.taskrouter.reject_pending_reservations(worker.sid)
             return worker
         return self.taskrouter.update(
             worker.sid, activity_sid=target, reject_pending_reservations=True

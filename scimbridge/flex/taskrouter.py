@@ -35,6 +35,7 @@ from scimbridge.flex.retry import (
     Unauthorized,
     Unavailable,
     UnexpectedResponse,
+    WorkerBusy,
     WorkerNotFound,
     header,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "Unavailable",
     "UnexpectedResponse",
     "Worker",
+    "WorkerBusy",
     "WorkerNotFound",
 ]
 
@@ -304,10 +306,38 @@ class TaskRouter:
             raise
         return _worker(response.data, header(response.headers, "ETag"))
 
+    def reject_pending_reservations(self, sid: str) -> int:
+        """Reject the worker's pending reservations (one page of them); returns how many.
+
+        ``RejectPendingReservations`` on an update only works with a change to an unavailable
+        activity, so a worker that is already offline needs this before a delete. A reservation
+        that stopped being pending meanwhile (accepted, timed out, gone) is left as it is."""
+        reservations = self._context(sid).reservations
+        page = self._calls.run(
+            "reservations.list",
+            lambda: reservations.page(reservation_status="pending", page_size=50),
+        )
+        rejected = 0
+        for reservation in page:
+            context = reservations(str(reservation.sid))
+            try:
+                self._calls.run(
+                    "reservation.update",
+                    partial(context.update, reservation_status="rejected"),
+                )
+            except (InvalidRequest, NotFound) as error:
+                log.info("reservation %s not rejected: %s", reservation.sid, error.message)
+                continue
+            rejected += 1
+        return rejected
+
     def delete(self, sid: str, *, if_match: str | None = None) -> bool:
         """Delete the worker; True if this call removed it, False if it was already gone (also when
         an earlier attempt of this call removed it). ``if_match`` is really sent: ``twilio``'s own
-        delete drops the header, so this goes through ``client.request``."""
+        delete drops the header, so this goes through ``client.request``.
+
+        A 400 raises :class:`WorkerBusy`: a delete carries no parameter that could be invalid, so
+        Twilio is refusing the worker's state (pending reservations), which passes."""
         self._context(sid)
         url = self._client.taskrouter.v1.absolute_url(
             f"Workspaces/{self.workspace_sid}/Workers/{sid}"
@@ -322,6 +352,12 @@ class TaskRouter:
             )
         except WorkerNotFound:
             return False
+        except InvalidRequest as error:
+            if error.status != 400:
+                raise
+            raise WorkerBusy(
+                error.message, endpoint=error.endpoint, status=error.status, code=error.code
+            ) from None
         return True
 
     def iter_workers(self, page_size: int = 1000) -> Iterator[Worker]:

@@ -3,10 +3,20 @@
 Does: run ``threads`` loops that claim due outbox rows under a lease (``FOR UPDATE SKIP LOCKED``
 on PostgreSQL), hand each user to :class:`~scimbridge.flex.sync.Reconciler`, and then complete
 the claim (a newer change keeps the row due), reschedule it with exponential backoff and full
-jitter, or dead-letter it with a human reason (at once for permanent problems, after
-``max_attempts`` otherwise); write a ``worker:<owner>`` heartbeat every loop and
+jitter, or dead-letter it with a human reason; write a ``worker:<owner>`` heartbeat every loop and
 ``last_successful_sync`` after each success; report each outcome to a log line and ``on_outcome``.
 Does not: decide what a worker should look like (``flex.sync``) or talk to Twilio itself.
+
+Which failures end as dead letters (:func:`classify`, :func:`is_transient`): a *transient* one
+(429, 5xx, timeouts, refused or dropped connections, the database gone) is retried with backoff
+capped at ``backoff_cap`` for as long as it lasts, never dead-lettered (nor is a user waiting
+for its friendly_name to be freed); a *permanent* refusal
+(a 4xx that sending again cannot change, a user that cannot be mapped) is dead-lettered at once;
+anything else (a worker with pending reservations, a conflict that keeps recurring, an
+unexpected error) after ``max_attempts``. When the database fails during a claimed batch, the
+loop stops the batch, keeps its leases, and carries on with the same claims once the database
+answers again. After a run of transient failures, the first success makes every change waiting
+on its backoff due at once, so an outage ends without waiting out each change's backoff.
 
 Several drainers, in one process or many, may share one outbox: the lease gives each user to one
 of them at a time, and TaskRouter's unique friendly_name keeps even an expired lease from
@@ -27,7 +37,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from scimbridge.config import Settings
@@ -38,20 +48,25 @@ from scimbridge.flex.retry import (
     InvalidRequest,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     Unauthorized,
+    Unavailable,
+    WorkerBusy,
     WorkerNotFound,
 )
 from scimbridge.flex.sync import PermanentSyncError, Reconciler
 from scimbridge.flex.taskrouter import TaskRouter
 from scimbridge.flex.users_api import FlexUsers
 from scimbridge.store import links, outbox
-from scimbridge.store.errors import StoreError
+from scimbridge.store.errors import StoreError, StoreUnavailable
 from scimbridge.store.repository import Repository
 
 log = logging.getLogger("scimbridge.sync")
 
 OutcomeHook = Callable[[str, str, float], None]
 STOP_TIMEOUT = 1.0
+# What processing one claim came to.
+SETTLED, FAILED, DATABASE_DOWN = "settled", "failed", "database down"
 
 
 CREDENTIALS_CHECK_SECONDS = 300.0
@@ -62,6 +77,25 @@ def default_owner() -> str:
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+# How a transient failure's reason starts: ``status`` and ``/readyz`` name an outage by it.
+TWILIO_UNREACHABLE = "Twilio unreachable"
+TWILIO_THROTTLING = "Twilio throttling"
+DATABASE_UNAVAILABLE = "database unavailable"
+# After this many transient failures in a row, the next success ends an outage.
+OUTAGE_FAILURES = 3
+DATABASE_WAIT_CAP = 5.0
+
+
+def is_database_error(error: Exception) -> bool:
+    """The database failed (went away, timed out, refused): nothing about the user is wrong."""
+    return isinstance(error, SQLAlchemyError | StoreUnavailable)
+
+
+def is_transient(error: Exception) -> bool:
+    """Whether ``error`` passes on its own however long it lasts (retried without limit)."""
+    return isinstance(error, RateLimited | Unavailable) or is_database_error(error)
+
+
 def classify(error: Exception) -> tuple[bool, str]:
     """(permanent?, reason) for a failed convergence. Reasons carry no secrets or user data."""
     if isinstance(error, PermanentSyncError):
@@ -70,15 +104,21 @@ def classify(error: Exception) -> tuple[bool, str]:
         return False, error.reason
     if isinstance(error, Unauthorized):
         return True, f"Twilio refused the credentials ({error.message}); fix them, then resync"
+    if isinstance(error, WorkerBusy):
+        return False, f"{error.message} (retried while the reservations time out)"
     if isinstance(error, WorkerNotFound | PreconditionFailed):
         return False, error.message
     if isinstance(error, InvalidRequest | NotFound):
         return True, error.message
+    if isinstance(error, Unavailable):
+        return False, f"{TWILIO_UNREACHABLE}: {error.message}"
+    if isinstance(error, RateLimited):
+        return False, f"{TWILIO_THROTTLING}: {error.message}"
     if isinstance(error, FlexApiError):
         return False, error.message
-    if isinstance(error, StoreError | SQLAlchemyError):
+    if is_database_error(error):
         # Driver messages can quote row values; the class name is enough to act on.
-        return False, f"database error ({type(error).__name__})"
+        return False, f"{DATABASE_UNAVAILABLE} ({type(error).__name__})"
     return False, f"unexpected {type(error).__name__}"
 
 
@@ -125,6 +165,7 @@ class SyncWorker:
         self._last_beat = -float("inf")
         self._taskrouter = taskrouter
         self._last_verified = -float("inf")
+        self._transient_streak = 0
 
     def __repr__(self) -> str:
         return f"SyncWorker(owner={self.owner!r}, threads={self.threads})"
@@ -172,7 +213,7 @@ class SyncWorker:
             if not fresh:
                 return processed
             for claim in fresh:
-                if not self._process(claim):
+                if self._process(claim, wait_for_database=False) != SETTLED:
                     failed.add(claim.user_id)
                 processed += 1
 
@@ -180,21 +221,47 @@ class SyncWorker:
 
     def _run(self, lease_owner: str) -> None:
         while not self._stop.is_set():
+            batch: list[outbox.Claim] = []
             try:
                 self._heartbeat()
                 self._maybe_verify_credentials()
                 batch = self._claim(lease_owner)
-                for index, claim in enumerate(batch):
-                    if self._stop.is_set():
-                        self._release(batch[index:])
-                        return
-                    self._process(claim)
+                self._work_through(batch)
             except Exception:
                 # Keep draining: whatever broke, the rows stay in the outbox.
                 log.exception("sync loop error")
                 batch = []
             if not batch and self._wake.wait(self.sync.poll_interval):
                 self._wake.clear()
+
+    def _work_through(self, batch: list[outbox.Claim]) -> None:
+        """Process the claims in order. When the database fails, stop there and keep every
+        claim (failing each within milliseconds would only strand them under their leases);
+        carry on with the same claim once the database answers."""
+        index = 0
+        while index < len(batch):
+            if self._stop.is_set():
+                self._release(batch[index:])
+                return
+            if self._process(batch[index], wait_for_database=True) == DATABASE_DOWN:
+                self._wait_for_database()
+                continue
+            index += 1
+
+    def _wait_for_database(self) -> None:
+        """Return once the database answers (or the worker stops); the waits double up to
+        :data:`DATABASE_WAIT_CAP` seconds."""
+        delay = 0.05
+        while not self._stop.is_set():
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+            except SQLAlchemyError:
+                self._stop.wait(delay)
+                delay = min(delay * 2, DATABASE_WAIT_CAP)
+            else:
+                log.info("database answers again; the sync carries on with its claims")
+                return
 
     def _heartbeat(self) -> None:
         """``worker:<owner>`` = now, at most once per poll interval whatever the thread count."""
@@ -253,22 +320,26 @@ class SyncWorker:
             with contextlib.suppress(SQLAlchemyError):
                 outbox.release(self.engine, claim)
 
-    def _process(self, claim: outbox.Claim) -> bool:
-        """Converge the claimed user and settle the claim; False if the sync failed."""
+    def _process(self, claim: outbox.Claim, *, wait_for_database: bool) -> str:
+        """Converge the claimed user and settle the claim: :data:`SETTLED`, :data:`FAILED`, or
+        :data:`DATABASE_DOWN` (with ``wait_for_database``: the claim was left as it is, for the
+        caller to process again once the database answers)."""
         if claim.lease_expires_at <= datetime.now(UTC):
-            return True  # we came too late: another drainer may hold it now
+            return SETTLED  # we came too late: another drainer may hold it now
         started = time.monotonic()
         try:
             result = self.reconciler.converge(claim.user_id)
         except Exception as exc:
+            if wait_for_database and is_database_error(exc):
+                log.warning(
+                    "sync of user %s paused: %s", claim.user_id, classify(exc)[1],
+                    extra={"event": "sync", "outcome": "paused", "user_id": claim.user_id},
+                )  # fmt: skip
+                return DATABASE_DOWN
             self._fail(claim, exc, started)
-            return False
-        try:
-            outbox.complete(self.engine, claim)
-            links.record_success(self.engine, datetime.now(UTC))
-        except SQLAlchemyError as exc:
-            # The worker converged; the row stays and the next pass finds nothing to do.
-            log.warning("sync of user %s not recorded: %s", claim.user_id, type(exc).__name__)
+            return FAILED
+        self._complete(claim, wait_for_database=wait_for_database)
+        self._note_success()
         self._report(
             result.outcome,
             claim.user_id,
@@ -277,18 +348,52 @@ class SyncWorker:
             f"sync {result.outcome}: user {claim.user_id} worker {result.worker_sid or '-'} "
             f"({result.friendly_name or '-'})",
         )
-        return True
+        return SETTLED
+
+    def _complete(self, claim: outbox.Claim, *, wait_for_database: bool) -> None:
+        """Finish the claim and record the success; with ``wait_for_database`` a database
+        failure is waited out once (else the row would sit under its lease)."""
+        for last_try in (not wait_for_database, True):
+            try:
+                outbox.complete(self.engine, claim)
+                links.record_success(self.engine, datetime.now(UTC))
+                return
+            except SQLAlchemyError as exc:
+                # The worker converged; the row stays and the next pass finds nothing to do.
+                log.warning("sync of user %s not recorded: %s", claim.user_id, type(exc).__name__)
+                if last_try:
+                    return
+                self._wait_for_database()
+
+    def _note_success(self) -> None:
+        """The first success after a run of transient failures ends an outage: every change
+        waiting on its backoff is due now."""
+        with self._beat_lock:
+            ended = self._transient_streak >= OUTAGE_FAILURES
+            self._transient_streak = 0
+        if ended:
+            try:
+                woken = outbox.retry_waiting_now(self.engine)
+            except SQLAlchemyError as exc:
+                log.warning("waiting changes not woken: %s", type(exc).__name__)
+                return
+            log.info("sync succeeds again; %d waiting change(s) are due now", woken)
 
     def _fail(self, claim: outbox.Claim, error: Exception, started: float) -> None:
         permanent, reason = classify(error)
+        transient = is_transient(error)
         expected = FlexApiError | StoreError | SQLAlchemyError | WaitingForName
         if not permanent and not isinstance(error, expected):
             log.exception("sync of user %s failed unexpectedly", claim.user_id)
+        with self._beat_lock:
+            self._transient_streak = self._transient_streak + 1 if transient else 0
         outcome, level = "retry", logging.WARNING
         # A user waiting for a friendly_name is never dead-lettered: the wait ends on its own.
         waiting = isinstance(error, WaitingForName)
         try:
-            if permanent or (not waiting and claim.attempts >= self.sync.max_attempts):
+            if permanent or (
+                not (transient or waiting) and claim.attempts >= self.sync.max_attempts
+            ):
                 if outbox.dead_letter(self.engine, claim, reason):
                     outcome, level = "dead", logging.ERROR
                     line = f"sync dead-lettered after {claim.attempts} attempt(s)"
@@ -296,6 +401,9 @@ class SyncWorker:
                     line = "sync retry now (a newer change arrived)"
             else:
                 retry_after = error.retry_after if isinstance(error, FlexApiError) else None
+                if isinstance(error, WorkerBusy):
+                    # No jitter: give the reservations the whole backoff to time out.
+                    retry_after = self.backoff_ceiling(claim.attempts)
                 delay = self.backoff(claim.attempts, retry_after)
                 outbox.reschedule(
                     self.engine, claim, reason, datetime.now(UTC) + timedelta(seconds=delay)
@@ -309,10 +417,13 @@ class SyncWorker:
             outcome, claim.user_id, started, level, f"{line}: user {claim.user_id}: {reason}"
         )
 
+    def backoff_ceiling(self, attempts: int) -> float:
+        """``min(cap, base * 2**(attempts-1))``: the longest wait after attempt ``attempts``."""
+        return min(self.sync.backoff_cap, self.sync.backoff_base * 2.0 ** max(0, attempts - 1))
+
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Full jitter: uniform(0, min(cap, base * 2**(attempts-1))), never below Retry-After."""
-        ceiling = min(self.sync.backoff_cap, self.sync.backoff_base * 2.0 ** max(0, attempts - 1))
-        delay = self._jitter() * ceiling
+        delay = self._jitter() * self.backoff_ceiling(attempts)
         return max(delay, retry_after or 0.0)
 
     def _report(self, outcome: str, user_id: str, started: float, level: int, line: str) -> None:

@@ -1,8 +1,10 @@
 """Readiness: one entry per component, each ok or not, with no secret in it.
 
 Does: check that the database answers, the schema is at the newest revision, a sync worker has
-sent a heartbeat recently, the backlog and dead letters are under their thresholds, and Twilio
-accepted the credentials recently. The same report feeds ``/readyz`` and ``scimbridge status``.
+sent a heartbeat recently, the backlog and dead letters are under their thresholds, the sync has
+not stalled (changes waiting while no sync succeeded for ``stalled_sync_seconds``: "Twilio
+unreachable for 4 min, 37 changes waiting"), and Twilio accepted the credentials recently.
+The same report feeds ``/readyz`` and ``scimbridge status``.
 Does not: call Twilio itself (the sync worker verifies credentials and records the time).
 """
 
@@ -15,10 +17,52 @@ from typing import Any
 from sqlalchemy import Engine
 
 from scimbridge.config import ReadinessThresholds
+from scimbridge.flex.worker import DATABASE_UNAVAILABLE, TWILIO_THROTTLING, TWILIO_UNREACHABLE
 from scimbridge.store import links, outbox
 from scimbridge.store.database import at_head
 
 SCIM_COMPONENTS = ("database", "migrations")
+# How the sync starts the reason of a transient failure: the name of an outage.
+OUTAGE_CAUSES = (TWILIO_UNREACHABLE, TWILIO_THROTTLING, DATABASE_UNAVAILABLE)
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Changes are waiting: ``waiting`` of them, for ``seconds`` with no sync succeeding (since
+    the oldest waiting change, or the last success if later); ``error``: the latest failure."""
+
+    seconds: float
+    waiting: int
+    error: str | None
+
+    def describe(self) -> str:
+        """``Twilio unreachable for 4 min, 37 changes waiting``."""
+        cause = next(
+            (c for c in OUTAGE_CAUSES if (self.error or "").startswith(c)),
+            "no sync succeeded",
+        )
+        plural = "change" if self.waiting == 1 else "changes"
+        return f"{cause} for {_duration(self.seconds)}, {self.waiting} {plural} waiting"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def sync_stall(engine: Engine, now: datetime | None = None) -> Stall | None:
+    """How long the waiting changes have gone without any sync succeeding; None if none wait."""
+    now = now or datetime.now(UTC)
+    waiting = outbox.backlog(engine)
+    oldest = outbox.oldest_pending_age(engine, now)
+    if not waiting or oldest is None:
+        return None
+    last = links.read_state(engine, links.LAST_SUCCESSFUL_SYNC)
+    seconds = oldest if last is None else min(oldest, _age(last[1], now))
+    return Stall(seconds, waiting, outbox.latest_error(engine))
 
 
 @dataclass
@@ -39,6 +83,7 @@ class Report:
 
 
 def _age(moment: datetime, now: datetime) -> float:
+    """Seconds from ``moment`` (naive means UTC) to ``now``, never negative."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0.0, (now - moment).total_seconds())
@@ -66,12 +111,23 @@ def readiness(
         return report
 
     backlog = outbox.backlog(engine)
-    dead = len(outbox.dead_letters(engine))
+    dead = outbox.dead_count(engine)
     report.checks["backlog"] = {"ok": backlog <= thresholds.max_backlog, "value": backlog}
     report.checks["dead_letters"] = {"ok": dead <= thresholds.max_dead_letters, "value": dead}
     if not sync_expected:
         report.checks["sync_worker"] = {"ok": True, "detail": "sync is off"}
         return report
+
+    stall = sync_stall(engine, now)
+    stalled = stall is not None and stall.seconds > thresholds.stalled_sync_seconds
+    progress: dict[str, Any] = {
+        "ok": not stalled,
+        "stalled_seconds": 0.0 if stall is None else round(stall.seconds, 1),
+    }
+    if stall is not None and stalled:
+        progress["error"] = stall.describe()
+        progress["last_error"] = stall.error
+    report.checks["sync_progress"] = progress
 
     beats = links.heartbeats(engine)
     freshest = min((_age(seen, now) for seen in beats.values()), default=None)

@@ -2,13 +2,14 @@
 
 Does: count SCIM requests (method, resource, status) and their latency, sync attempts by outcome,
 Twilio requests by endpoint and status; and read the sync backlog, dead letters, users with
-mapping problems and the last successful sync from the database at scrape time, so those gauges
-are right whichever process is scraped. Export ``scimbridge_build_info{version,python}`` (always
-1), ``python_info``, and the scraped process's ``process_*`` and ``python_gc_*``. No ``_created``
-series (turned off for the whole process, as most exporters do). With several worker processes,
-set ``PROMETHEUS_MULTIPROC_DIR`` to a shared, writable directory: counters and histograms then
-aggregate across processes, and ``process_*``/``python_gc_*`` are left out (they would describe
-only whichever process answered the scrape).
+mapping problems, the last successful sync and how long the sync has been stalled from the
+database at scrape time, so those gauges are right whichever process is scraped. Export
+``scimbridge_build_info{version,python}`` (always 1), ``python_info``, and the scraped process's
+``process_*`` and ``python_gc_*``. No ``_created`` series (turned off for the whole process, as
+most exporters do). With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR`` to a shared,
+writable directory: counters and histograms then aggregate across processes, and
+``process_*``/``python_gc_*`` are left out (they would describe only whichever process answered
+the scrape).
 Does not: authenticate ``/metrics`` (the app checks ``SCIMBRIDGE_METRICS_TOKEN``) or label
 anything with user names, tokens or other personal or secret data.
 """
@@ -38,6 +39,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from scimbridge import __version__
+from scimbridge.ops.health import sync_stall
 from scimbridge.store import links, outbox
 
 log = logging.getLogger("scimbridge.metrics")
@@ -78,10 +80,17 @@ class StoreCollector(Collector):
             "scimbridge_last_successful_sync_timestamp_seconds",
             "Unix time of the last successful worker sync (0 if none yet).",
         )
+        stalled = GaugeMetricFamily(
+            "scimbridge_sync_stalled_seconds",
+            "How long changes have waited with no sync succeeding (0 when none wait): an "
+            "outage once it passes [ops] stalled_sync_seconds.",
+        )
         try:
             backlog.add_metric([], outbox.backlog(self.engine))
-            dead.add_metric([], len(outbox.dead_letters(self.engine)))
+            dead.add_metric([], outbox.dead_count(self.engine))
             problems.add_metric([], len(links.mapping_problems(self.engine)))
+            stall = sync_stall(self.engine)
+            stalled.add_metric([], 0.0 if stall is None else stall.seconds)
             state = links.read_state(self.engine, links.LAST_SUCCESSFUL_SYNC)
             last.add_metric([], _timestamp(state[0]) if state and state[0] else 0.0)
         except Exception as exc:  # a scrape must not fail because the database is down
@@ -91,6 +100,7 @@ class StoreCollector(Collector):
         yield dead
         yield problems
         yield last
+        yield stalled
 
 
 class BuildInfoCollector(Collector):

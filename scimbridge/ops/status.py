@@ -1,9 +1,11 @@
 """``scimbridge status``: what an operator (or cron, or a probe) needs at a glance.
 
-Does: gather the backlog, the dead letters with their reasons, the users whose worker misses a
-mapped value (by userName), the last successful sync, the live tokens (names only) and the
-readiness checks into one report, for a table or ``--json``. Mapping problems do not make the
-report unhealthy: they are the directory's data to fix, not an outage.
+Does: gather the backlog, the dead letters (by userName) with their reasons, the users whose
+worker misses a mapped value (by userName), the last successful sync, an outage in progress, the
+live tokens (names only) and the readiness checks into one report, for a table or ``--json``.
+Mapping problems do not make the report unhealthy: they are the directory's data to fix, not an
+outage. Every stored string printed is escaped for rich markup, so a reason that names
+``[flex.attributes.x]`` prints as it is.
 Does not: change anything, call Twilio, or show any token or secret.
 """
 
@@ -38,6 +40,7 @@ def status_report(settings: Settings, engine: Engine) -> dict[str, Any]:
     result["dead_letters"] = [
         {
             "user_id": letter.user_id,
+            "user_name": letter.user_name,
             "attempts": letter.attempts,
             "reason": letter.last_error,
             "dead_since": letter.dead_at.isoformat(),
@@ -61,7 +64,9 @@ def print_status(result: dict[str, Any], console: Console) -> None:
     checks = Table("component", "ok", "detail", title="readiness")
     for name, check in result["checks"].items():
         detail = ", ".join(f"{k}={v}" for k, v in check.items() if k != "ok")
-        checks.add_row(name, "[green]yes[/green]" if check["ok"] else "[red]no[/red]", detail)
+        checks.add_row(
+            name, "[green]yes[/green]" if check["ok"] else "[red]no[/red]", escape(detail)
+        )
     console.print(checks)
     sync = result.get("sync")
     if sync:
@@ -69,15 +74,20 @@ def print_status(result: dict[str, Any], console: Console) -> None:
             f"sync: {'on' if sync['enabled'] else 'off'} · backlog {sync['backlog']} · "
             f"last successful sync {sync['last_successful_sync'] or 'never'}"
         )
+    stalled = result["checks"].get("sync_progress", {})
+    if not stalled.get("ok", True):
+        console.print(f"[red]{escape(stalled['error'])}[/red]")
+        if stalled.get("last_error"):
+            console.print(f"last error: {escape(stalled['last_error'])}")
     letters = result.get("dead_letters") or []
     if letters:
-        table = Table("user id", "attempts", "since", "reason", title="dead letters")
+        table = Table("userName", "attempts", "since", "reason", title="dead letters")
         for letter in letters:
             table.add_row(
-                letter["user_id"],
+                escape(letter["user_name"] or f"(deleted user {letter['user_id']})"),
                 str(letter["attempts"]),
                 letter["dead_since"],
-                letter["reason"] or "",
+                escape(letter["reason"] or ""),
             )
         console.print(table)
         console.print("retry them with `scimbridge resync`")
@@ -93,7 +103,7 @@ def print_status(result: dict[str, Any], console: Console) -> None:
         )
     live = result.get("tokens")
     if live is not None:
-        names = ", ".join(t["name"] for t in live) or "none"
+        names = escape(", ".join(t["name"] for t in live) or "none")
         static = " (+ static token)" if result.get("static_token") else ""
         console.print(f"live tokens: {names}{static}")
     console.print("[green]healthy[/green]" if result["healthy"] else "[red]unhealthy[/red]")

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from scimbridge.store.tables import outbox
+from scimbridge.store.tables import outbox, users, worker_links
 
 
 def utcnow() -> datetime:
@@ -52,11 +52,15 @@ class Claim:
 
 @dataclass(frozen=True)
 class DeadLetter:
+    """A parked row. ``user_name``: the stored user's userName, else (a deleted user) the
+    worker's last known friendly_name, else None."""
+
     user_id: str
     reason: str
     attempts: int
     last_error: str | None
     dead_at: datetime
+    user_name: str | None = None
 
 
 def enqueue(
@@ -288,10 +292,18 @@ def oldest_pending_age(engine: Engine, now: datetime | None = None) -> float | N
 
 
 def dead_letters(engine: Engine) -> list[DeadLetter]:
+    query = (
+        select(outbox, users.c.user_name, worker_links.c.friendly_name)
+        .select_from(
+            outbox.outerjoin(users, users.c.id == outbox.c.user_id).outerjoin(
+                worker_links, worker_links.c.user_id == outbox.c.user_id
+            )
+        )
+        .where(outbox.c.dead_at.is_not(None))
+        .order_by(outbox.c.dead_at)
+    )
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(outbox).where(outbox.c.dead_at.is_not(None)).order_by(outbox.c.dead_at)
-        ).mappings()
+        rows = conn.execute(query).mappings()
         return [
             DeadLetter(
                 user_id=row["user_id"],
@@ -299,9 +311,46 @@ def dead_letters(engine: Engine) -> list[DeadLetter]:
                 attempts=row["attempts"],
                 last_error=row["last_error"],
                 dead_at=row["dead_at"],
+                user_name=row["user_name"] or row["friendly_name"],
             )
             for row in rows
         ]
+
+
+def dead_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        count = conn.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.dead_at.is_not(None))
+        )
+    return int(count or 0)
+
+
+def latest_error(engine: Engine) -> str | None:
+    """The error of the most recently failed change still waiting (not dead), if any."""
+    with engine.connect() as conn:
+        return conn.scalar(
+            select(outbox.c.last_error)
+            .where(outbox.c.dead_at.is_(None), outbox.c.last_error.is_not(None))
+            .order_by(outbox.c.updated_at.desc())
+            .limit(1)
+        )
+
+
+def retry_waiting_now(engine: Engine, now: datetime | None = None) -> int:
+    """Make every change waiting on its backoff (not dead, not leased) due now."""
+    now = now or utcnow()
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.dead_at.is_(None),
+                    outbox.c.next_attempt_at > now,
+                    or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
+                )
+                .values(next_attempt_at=now)
+            ).rowcount
+        )
 
 
 def revive_dead(engine: Engine, user_ids: list[str] | None = None) -> int:

@@ -12,6 +12,8 @@ simulate an SSO login, add a workspace, and reset. Routes (all JSON):
 - ``GET|DELETE /__fake__/requests`` (``?route=worker.update`` to filter)
 - ``GET /__fake__/workers`` (worker JSON plus ``revision``), ``GET /__fake__/users``
 - ``POST /__fake__/sso-login {"username", "claims"}`` → the worker JSON
+- ``GET /__fake__/reservations``; ``POST /__fake__/reservations {"worker_sid", "timeout"}``: a
+  task reserves the worker (pending; ``timeout`` seconds, absent or null: never times out)
 - ``POST /__fake__/workspaces {"friendly_name"}`` → ``{"sid"}``; ``POST /__fake__/reset``
 
 Does not: require credentials or get recorded, faulted or delayed; it is meant for loopback tests.
@@ -30,6 +32,7 @@ from scimbridge.testing.fakeflex_faults import Fault
 from scimbridge.testing.fakeflex_flexapi import flex_user_v4_json
 from scimbridge.testing.fakeflex_records import invalid
 from scimbridge.testing.fakeflex_render import worker_json
+from scimbridge.testing.fakeflex_reservations import reservation_json
 
 
 async def _json(request: Request) -> dict[str, object]:
@@ -139,6 +142,21 @@ def control_routes(state: FakeFlexState) -> list[Route]:
         rendered = worker_json(record, state.activity_of(record), state.account_sid, base(request))
         return JSONResponse(rendered, headers={"ETag": f'"{record.revision}"'})
 
+    async def reservations(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json(request)
+            worker_sid, timeout = body.get("worker_sid"), body.get("timeout")
+            if not isinstance(worker_sid, str) or not (
+                timeout is None or (isinstance(timeout, int | float) and timeout > 0)
+            ):
+                raise invalid("reservations needs a worker_sid and an optional timeout > 0")
+            sid = state.offer_reservation(worker_sid, None if timeout is None else float(timeout))
+            return JSONResponse({"sid": sid}, 201)
+        rendered = [
+            reservation_json(r, state.account_sid, base(request)) for r in state.reservations.all()
+        ]
+        return JSONResponse({"reservations": rendered})
+
     async def workspaces(request: Request) -> Response:
         name = (await _json(request)).get("friendly_name", "Flex Task Assignment")
         if not isinstance(name, str):
@@ -160,6 +178,7 @@ def control_routes(state: FakeFlexState) -> list[Route]:
         Route("/workers", workers, methods=["GET"]),
         Route("/users", users, methods=["GET"]),
         Route("/sso-login", sso_login, methods=["POST"]),
+        Route("/reservations", reservations, methods=["GET", "POST"]),
         Route("/workspaces", workspaces, methods=["POST"]),
         Route("/reset", reset, methods=["POST"]),
     ]

@@ -11,7 +11,8 @@ Does not: touch the network. The HTTP layer asks :meth:`FaultPlan.take` which fa
 request and carries it out.
 
 Route names: ``workspace.fetch``, ``activities.list``, ``activity.fetch``, ``workers.list``,
-``workers.create``, ``worker.fetch``, ``worker.update``, ``worker.delete``, ``configuration.fetch``,
+``workers.create``, ``worker.fetch``, ``worker.update``, ``worker.delete``, ``reservations.list``,
+``reservation.fetch``, ``reservation.update``, ``configuration.fetch``,
 ``flex_user.fetch``, ``flex_user.update``, ``users.provision``, ``users.deprovision``,
 ``users.list``, ``users.fetch`` (``unknown`` for anything else).
 """
@@ -38,6 +39,9 @@ class FaultKind(StrEnum):
     DROP_CONNECTION_AFTER_COMMIT = "drop_connection_after_commit"  # processed, then dropped
     PRECONDITION_FAILED = "precondition_failed"  # 412, never processed
     DELAY = "delay"  # wait ``delay`` seconds, then processed normally (client timeouts)
+    # A task reserves the worker in the path just before the request is processed (pending,
+    # timing out after ``delay`` seconds; 0: never), then the request goes on normally.
+    RESERVE = "reserve"
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,8 @@ class Fault:
     one HTTP method. The rule lets ``after`` matching calls through and then hits ``times`` calls
     (``None``: every later call). ``retry_after`` (seconds) adds ``Retry-After`` to 429/503;
     ``concurrent_requests`` sets ``Twilio-Concurrent-Requests`` on 429; ``code`` overrides the
-    Twilio error code (e.g. 45780 for Flex); ``delay`` is the wait of a ``DELAY`` fault.
+    Twilio error code (e.g. 45780 for Flex); ``delay`` is the wait of a ``DELAY`` fault and the
+    reservation timeout of a ``RESERVE`` fault.
     """
 
     kind: FaultKind

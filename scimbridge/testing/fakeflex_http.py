@@ -14,6 +14,8 @@ Does not: hold state (``FakeFlexState``) or run a server (``fakeflex``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from collections.abc import Sequence
 
 from starlette.applications import Starlette
@@ -35,6 +37,7 @@ from scimbridge.testing.fakeflex_taskrouter import taskrouter_routes
 from scimbridge.testing.fakeflex_transport import ConnectionRegistry
 
 CONTROL_PREFIX = "/__fake__"
+WORKER_IN_PATH = re.compile(r"/Workers/(WK[0-9a-fA-F]{32})")
 PRE_COMMIT = {
     FaultKind.RATE_LIMIT: (429, 20429, "Too many requests"),
     FaultKind.UNAVAILABLE: (503, 20503, "Service unavailable"),
@@ -117,6 +120,11 @@ class FakeFlexMiddleware:
             delay += fault.delay
         if delay > 0:
             await asyncio.sleep(delay)
+        if fault is not None and fault.kind is FaultKind.RESERVE:
+            reserved = WORKER_IN_PATH.search(scope["path"])
+            if reserved is not None:
+                with contextlib.suppress(FakeApiError):  # no such worker: nothing to reserve
+                    state.offer_reservation(reserved.group(1), fault.delay or None)
         if fault is not None and fault.kind is FaultKind.DROP_CONNECTION:
             await self.connections.drop(scope, receive)
             return

@@ -21,6 +21,8 @@ class FakeFlexOptions:
     - ``enforce_if_match``: 412 when If-Match differs from the worker's ETag (off by default: the
       live API declares the header for Workers but its enforcement is unconfirmed).
     - ``refuse_delete_available``: 400/20001 when deleting a worker in an available activity.
+    - ``refuse_delete_reserved``: 400/20001 when deleting a worker with a pending reservation
+      (on by default: what Twilio answers; switch it off to test the other reading of §1.8).
     - ``null_list_attributes``: ``attributes`` is null in list responses (one documented reading).
     - ``taskrouter_base_url`` / ``flex_base_url``: host written into ``url``, ``links`` and
       ``meta.*_url``; None means the fake's own address as the client reached it.
@@ -33,6 +35,7 @@ class FakeFlexOptions:
 
     enforce_if_match: bool = False
     refuse_delete_available: bool = False
+    refuse_delete_reserved: bool = True
     null_list_attributes: bool = False
     taskrouter_base_url: str | None = None
     flex_base_url: str | None = None

@@ -3,7 +3,8 @@
 Does: keep workspaces with the three seeded activities (Offline default, Available, Unavailable) and
 their workers; enforce the Worker rules the live API documents (FriendlyName required, at most 64
 characters, case-insensitively unique per workspace; Attributes a JSON object string of at most 4096
-characters; ActivitySid must exist; RejectPendingReservations only towards an unavailable activity);
+characters; ActivitySid must exist; RejectPendingReservations only towards an unavailable activity,
+where it rejects the pending reservations; no delete while one is pending);
 keep a per-worker integer revision for ETag/If-Match; answer filtered, stably ordered worker
 queries.
 Every public method takes the one shared lock, so the state may be used from any thread.
@@ -37,6 +38,7 @@ from scimbridge.testing.fakeflex_records import (
     parse_attributes,
     utc_now,
 )
+from scimbridge.testing.fakeflex_reservations import Reservations
 
 
 class TaskRouterState:
@@ -60,6 +62,7 @@ class TaskRouterState:
         self.lock = lock or threading.RLock()
         self._workspaces: dict[str, Workspace] = {}
         self._workers: dict[str, WorkerRecord] = {}
+        self.reservations = Reservations(self.lock, lambda: self.clock())
 
     # -- workspaces and activities ------------------------------------------------------------
 
@@ -173,6 +176,8 @@ class TaskRouterState:
                 )
             self._check_available_cap(workspace.sid, activity, exclude_sid=record.sid)
             now = self.clock()
+            if reject_pending_reservations:
+                self.reservations.reject_pending(record.sid)
             if friendly_name is not None:
                 record.friendly_name = friendly_name
             if attributes is not None:
@@ -187,7 +192,8 @@ class TaskRouterState:
     def delete_worker(
         self, worker_sid: str, *, workspace_sid: str | None = None, if_match: str | None = None
     ) -> None:
-        """Remove the worker; 404 if it is gone, 400 if refused by ``refuse_delete_available``."""
+        """Remove the worker; 404 if it is gone, 400 if refused by ``refuse_delete_available`` or
+        (``refuse_delete_reserved``) while it has a pending reservation."""
         with self.lock:
             record = self._stored(workspace_sid, worker_sid)
             self._check_if_match(record, if_match)
@@ -196,7 +202,19 @@ class TaskRouterState:
                 raise invalid(
                     f"Worker {record.sid} is in an available Activity and cannot be deleted"
                 )
+            if self.options.refuse_delete_reserved and self.reservations.has_pending(record.sid):
+                raise invalid(f"Worker {record.sid} has pending reservations")
             del self._workers[record.sid]
+            self.reservations.forget_worker(record.sid)
+
+    def offer_reservation(self, worker_sid: str, timeout: float | None = None) -> str:
+        """A task reserves the worker (pending, timing out after ``timeout`` s); its SID."""
+        with self.lock:
+            record = self._stored(None, worker_sid)
+            offered = self.reservations.offer(
+                record.workspace_sid, record.sid, record.friendly_name, timeout
+            )
+            return offered.sid
 
     def query_workers(
         self, query: WorkerQuery | None = None, *, workspace_sid: str | None = None
@@ -234,6 +252,7 @@ class TaskRouterState:
     def clear_workers(self) -> None:
         with self.lock:
             self._workers.clear()
+            self.reservations.clear()
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""TaskRouter v1 routes of the fake Flex server (Workspaces, Activities, Workers).
+"""TaskRouter v1 routes of the fake Flex server (Workspaces, Activities, Workers, a worker's
+Reservations).
 
 Does: map the live API's paths and form-encoded parameters onto :class:`FakeFlexState`, ignore
 unknown parameters, validate SID path patterns (a bad SID is 404/20404 like an unknown one), return
@@ -36,6 +37,7 @@ from scimbridge.testing.fakeflex_render import (
     worker_json,
     workspace_json,
 )
+from scimbridge.testing.fakeflex_reservations import reservation_routes
 
 PAGING = frozenset({"PageSize", "Page", "PageToken"})
 WORKER_FILTERS = {
@@ -170,8 +172,16 @@ def taskrouter_routes(state: FakeFlexState) -> list[Route]:
         )
         return JSONResponse(page)
 
+    def reserved_worker(request: Request) -> tuple[str, str]:
+        ws, sid = sid_of(request, "ws", "WS"), sid_of(request, "sid", "WK")
+        state.get_worker(sid, workspace_sid=ws)  # 404 for a worker that is not there
+        return ws, sid
+
     prefix = "/v1/Workspaces/{ws}"
     return [
+        *reservation_routes(
+            state.reservations, state.account_sid, reserved_worker, tr_base, form_of
+        ),
         Route(prefix, fetch_workspace, methods=["GET"], name="workspace.fetch"),
         Route(f"{prefix}/Activities", list_activities, methods=["GET"], name="activities.list"),
         Route(

@@ -160,23 +160,49 @@ def test_bad_credentials_dead_letter_at_once_and_leak_nothing(
         assert wrong not in caplog.text
 
 
-def test_retries_stop_after_max_attempts_and_revive_resyncs(
+def test_503s_outlasting_max_attempts_never_dead_letter(
     sync: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     rule = sync.fake.faults.add(Fault(FaultKind.UNAVAILABLE, route="workers.*", times=None))
+    user_id = sync.post_user(ANN)
     with caplog.at_level(logging.WARNING, logger="scimbridge.sync"):
-        user_id = sync.post_user(ANN)
+        for _ in range(3 * sync.settings.sync.max_attempts):
+            outbox.retry_waiting_now(sync.engine)  # skip the backoff, keep the attempts
+            sync.drain()
+    assert outbox.dead_letters(sync.engine) == []
+    assert outbox.backlog(sync.engine) == 1
+    assert {o for o, _ in sync.outcomes} == {"retry"}
+    assert len(sync.outcomes) == 3 * sync.settings.sync.max_attempts
+    assert "Twilio unreachable" in caplog.text
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
+    sync.fake.faults.remove(rule)
+    sync.settle()
+    assert names(sync) == [ANN]
+    assert sync.outcomes[-1] == ("created", user_id)
+
+
+def test_a_failure_that_is_not_transient_stops_after_max_attempts_and_revive_resyncs(
+    sync: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    user_id = sync.post_user(ANN)
+    sync.drain()
+    worker = sync.worker_named(ANN)
+    sync.fake.state.offer_reservation(worker.sid)  # a task that never times out
+    with caplog.at_level(logging.WARNING, logger="scimbridge.sync"):
+        # The reservation keeps being offered again: every delete meets one.
+        rule = sync.fake.faults.add(Fault(FaultKind.RESERVE, route="worker.delete", times=None))
+        sync.delete(user_id)
         sync.settle()
-    assert [o for o, _ in sync.outcomes] == ["retry", "retry", "retry", "dead"]
+    assert [o for o, _ in sync.outcomes[1:]] == ["retry", "retry", "retry", "dead"]
     dead = outbox.dead_letters(sync.engine)
-    assert [(d.user_id, d.attempts) for d in dead] == [(user_id, 4)]
-    assert dead[0].last_error is not None and "503" in dead[0].last_error
+    assert [(d.user_name, d.attempts) for d in dead] == [(ANN, 4)]
+    assert dead[0].last_error is not None and "pending reservations" in dead[0].last_error
     assert any(r.levelno == logging.ERROR and user_id in r.getMessage() for r in caplog.records)
     sync.fake.faults.remove(rule)
     assert outbox.revive_dead(sync.engine, [user_id]) == 1
     sync.drain()
-    assert names(sync) == [ANN]
-    assert sync.outcomes[-1] == ("created", user_id)
+    assert names(sync) == []
+    assert sync.outcomes[-1] == ("deleted", user_id)
 
 
 def test_a_change_arriving_during_a_sync_is_synced_too(sync: Harness) -> None:
