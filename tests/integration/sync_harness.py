@@ -101,6 +101,7 @@ class Harness:
         self.engine = components.engine
         self.repository = components.repository
         self.scim = scim
+        self.base_url = str(scim.base_url).rstrip("/").removesuffix("/scim/v2")
         self.outcomes: list[tuple[str, str]] = []
         self.worker = self.sync_worker()
 
@@ -217,14 +218,18 @@ def running(
     flex: dict[str, Any] | None = None,
     scim: dict[str, Any] | None = None,
     sync: dict[str, Any] | None = None,
+    ops: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     services: Callable[[Settings, Components], list[Any]] | None = None,
 ) -> Iterator[Harness]:
     """Serve scimbridge on ``database_url`` with its sync pointed at ``fake``."""
-    settings = load_settings(
-        env=twilio_env(fake, database_url, **(env or {})),
-        document={"flex": flex or {}, "scim": scim or {}, "sync": {**FAST_SYNC, **(sync or {})}},
-    )
+    document = {
+        "flex": flex or {},
+        "scim": scim or {},
+        "sync": {**FAST_SYNC, **(sync or {})},
+        "ops": ops or {},
+    }
+    settings = load_settings(env=twilio_env(fake, database_url, **(env or {})), document=document)
     engine = create_db_engine(settings.database_url)
     components = build_components(settings, engine)
     with ExitStack() as stack:

@@ -1,0 +1,70 @@
+"""A leaver whose worker still has pending reservations is deleted all the same: they are
+rejected first whatever the worker's activity, and Twilio's 400 on a delete (a task reserved the
+worker in between) is retried while the reservation times out, never dead-lettered at once."""
+
+from __future__ import annotations
+
+from scimbridge.store import outbox
+from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex_faults import Fault, FaultKind
+from tests.integration.sync_harness import Harness, running
+
+ANN = "ann.lee@contoso.com"
+
+
+def statuses(sync: Harness) -> list[str]:
+    return [r.status for r in sync.fake.state.reservations.all()]
+
+
+def test_an_offline_leaver_with_a_pending_reservation_is_deleted(sync: Harness) -> None:
+    user_id = sync.post_user(ANN)
+    sync.drain()
+    assert sync.activity(ANN) == "Offline"
+    sync.fake.state.offer_reservation(sync.worker_named(ANN).sid)
+    sync.calls()
+    sync.delete(user_id)
+    sync.drain()
+    assert sync.workers() == []
+    assert outbox.dead_letters(sync.engine) == [] and outbox.backlog(sync.engine) == 0
+    routes = [route for route, _ in sync.calls()]
+    assert routes.index("reservation.update") < routes.index("worker.delete")
+    assert sync.outcomes[-1] == ("deleted", user_id)
+
+
+def test_an_available_leaver_goes_offline_rejecting_its_reservations(sync: Harness) -> None:
+    user_id = sync.post_user(ANN)
+    sync.drain()
+    sync.set_worker(ANN, activity="Available")
+    sync.fake.state.offer_reservation(sync.worker_named(ANN).sid)
+    sync.delete(user_id)
+    sync.drain()
+    assert sync.workers() == []
+    assert statuses(sync) == []  # gone with the worker; the delete was not refused
+    assert sync.outcomes[-1] == ("deleted", user_id)
+
+
+def test_a_reservation_arriving_just_before_the_delete_is_waited_out(sync: Harness) -> None:
+    user_id = sync.post_user(ANN)
+    sync.drain()
+    sync.fake.faults.add(Fault(FaultKind.RESERVE, route="worker.delete", times=2, delay=0.2))
+    sync.delete(user_id)
+    sync.drain()
+    assert [o for o, _ in sync.outcomes[1:]] == ["retry"]
+    assert sync.workers() != []
+    sync.settle()
+    assert sync.workers() == []
+    assert outbox.dead_letters(sync.engine) == []
+    assert [o for o, _ in sync.outcomes[1:]] == ["retry", "retry", "deleted"]
+
+
+def test_a_disabled_user_under_on_disable_delete_is_removed_despite_reservations(
+    fake: FakeFlexServer, migrated_url: str
+) -> None:
+    with running(fake, migrated_url, flex={"on_disable": "delete"}) as harness:
+        user_id = harness.post_user(ANN)
+        harness.drain()
+        harness.fake.state.offer_reservation(harness.worker_named(ANN).sid)
+        harness.replace(user_id, "active", False)
+        harness.drain()
+        assert harness.workers() == []
+        assert outbox.dead_letters(harness.engine) == []
