@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -31,6 +32,7 @@ class RecordedRequest:
     auth_username: str | None
     form: dict[str, str] = field(default_factory=dict)
     json_body: object = None
+    at: float = 0.0  # time.monotonic() when it arrived, for rate assertions
 
     @property
     def if_match(self) -> str | None:
@@ -46,6 +48,7 @@ class RecordedRequest:
             "auth_username": self.auth_username,
             "form": self.form,
             "json": self.json_body,
+            "at": self.at,
         }
 
 
@@ -100,6 +103,7 @@ def make_record(
         auth_username=credentials[0] if credentials else None,
         form=form,
         json_body=json_body,
+        at=time.monotonic(),
     )
 
 
