@@ -10,6 +10,9 @@ from typer.testing import CliRunner
 from scimbridge.cli import app
 from scimbridge.store import outbox
 from scimbridge.store.database import create_db_engine
+from scimbridge.store.repository import Repository
+
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 runner = CliRunner()
 
@@ -54,3 +57,23 @@ def test_dead_letters_over_threshold_are_listed_with_reasons(
     assert "72 characters" in report["dead_letters"][0]["reason"]
     code, table = run_status(env)
     assert code == 1 and "user-1" in table and "resync" in table
+
+
+def test_a_dead_letter_shows_by_user_name_with_its_reason_intact(migrated_url: str) -> None:
+    engine = create_db_engine(migrated_url)
+    user = Repository(engine).create_user(
+        {"schemas": [CORE], "userName": "ann.lee@contoso.com"}, actor="test"
+    )
+    claim = outbox.claim(engine, "test", limit=1, lease_seconds=30)[0]
+    reason = "[flex.attributes.skill_level] type = int: 'three' is not a number"
+    outbox.dead_letter(engine, claim, reason)
+    engine.dispose()
+    env = {"SCIMBRIDGE_DATABASE_URL": migrated_url, "COLUMNS": "250"}
+    code, out = run_status(env, "--json")
+    assert code == 1, "one dead letter is unhealthy by default"
+    (letter,) = json.loads(out)["dead_letters"]
+    assert (letter["user_id"], letter["user_name"]) == (user.id, "ann.lee@contoso.com")
+    code, table = run_status(env)
+    assert code == 1
+    assert "ann.lee@contoso.com" in table and user.id not in table
+    assert "[flex.attributes.skill_level]" in table

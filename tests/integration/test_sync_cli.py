@@ -215,3 +215,30 @@ def test_check_config_validates_mapping_account_and_explains_a_user(
     wrong = load_settings(env=twilio_env(fake, sqlite_url, TWILIO_AUTH_TOKEN="0" * 32))
     problems = check_configuration(wrong, None, console)
     assert len(problems) == 1 and "401" in problems[0] and "0" * 32 not in problems[0]
+
+
+def test_check_config_calls_twilio_at_the_configured_cap(
+    fake: FakeFlexServer, sqlite_url: str
+) -> None:
+    settings = load_settings(env=twilio_env(fake, sqlite_url, SCIMBRIDGE_TWILIO_MAX_RPS="2"))
+    fake.state.requests.clear()
+    assert check_configuration(settings, None, Console(record=True)) == []
+    moments = sorted(r.at for r in fake.state.requests.all())
+    assert len(moments) >= 2
+    gaps = [later - earlier for earlier, later in zip(moments, moments[1:], strict=False)]
+    assert min(gaps) >= 0.4, "check-config sent faster than SCIMBRIDGE_TWILIO_MAX_RPS=2"
+
+
+def test_check_config_prints_bracketed_names_as_they_are(
+    fake: FakeFlexServer, sqlite_url: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from scimbridge.cli import app
+    from scimbridge.store.database import migrate
+
+    migrate(sqlite_url)
+    env = {**twilio_env(fake, sqlite_url), "COLUMNS": "200"}
+    result = CliRunner().invoke(app, ["check-config", "--user", "x[flex.attributes.a]"], env=env)
+    assert result.exit_code == 1
+    assert "'x[flex.attributes.a]'" in result.output
