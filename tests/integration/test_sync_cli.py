@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import queue
@@ -225,7 +226,7 @@ def test_check_config_calls_twilio_at_the_configured_cap(
     assert check_configuration(settings, None, Console(record=True)) == []
     moments = sorted(r.at for r in fake.state.requests.all())
     assert len(moments) >= 2
-    gaps = [later - earlier for earlier, later in zip(moments, moments[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
     assert min(gaps) >= 0.4, "check-config sent faster than SCIMBRIDGE_TWILIO_MAX_RPS=2"
 
 
