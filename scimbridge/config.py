@@ -1,7 +1,8 @@
 """One typed settings object, read from environment variables and an optional TOML file.
 
 Does: read ``SCIMBRIDGE_*`` / ``TWILIO_*`` variables and the TOML file named by
-``SCIMBRIDGE_CONFIG``, check their types, and hand every other module a frozen :class:`Settings`.
+``SCIMBRIDGE_CONFIG``, check their types (and the database URL's shape), and hand every other
+module a frozen :class:`Settings`.
 Does not: open connections, touch the database, or interpret the Flex mapping
 (``flex.mapping`` does).
 """
@@ -15,9 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
 DEFAULT_DATABASE_URL = "sqlite:///scimbridge.db"
+URL_VARIABLE = "SCIMBRIDGE_DATABASE_URL"
+URL_SHAPES = "sqlite:///path.db or postgresql://user:password@host/db"
 # The peers whose X-Forwarded-For serve believes unless told otherwise: this host only.
 LOOPBACK_PROXIES = "127.0.0.1,::1"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# A worker silent for 10 heartbeat windows crashed or was killed long ago (a clean stop removes
+# its heartbeat at once); until then its silence is reported as a stalled sync.
+HEARTBEAT_RETENTION_FACTOR = 10
 CUSTOM_EXTENSION_PREFIX = "urn:ietf:params:scim:schemas:extension:"
 EXTENSION_ATTRIBUTE_TYPES = ("string", "boolean", "integer", "decimal", "dateTime", "reference")
 
@@ -109,6 +119,11 @@ class ReadinessThresholds:
     # Changes waiting while no sync has succeeded for longer than this: an outage.
     stalled_sync_seconds: float = 180.0
 
+    @property
+    def heartbeat_retention_seconds(self) -> float:
+        """A heartbeat older than this is a worker gone for good: ignored, then removed."""
+        return self.heartbeat_seconds * HEARTBEAT_RETENTION_FACTOR
+
 
 def _readiness(doc: Mapping[str, Any]) -> ReadinessThresholds:
     raw = _section(doc, "ops")
@@ -145,6 +160,7 @@ class Settings:
     # Explicit opt-out: /metrics without a token even when serve listens beyond loopback.
     metrics_public: bool = False
     fake_flex: bool = False
+    fake_flex_port: int = 0  # 0: any free port (``serve --fake-flex-port`` sets it)
 
     @property
     def is_sqlite(self) -> bool:
@@ -296,6 +312,23 @@ def _sync(doc: Mapping[str, Any], env: Mapping[str, str]) -> SyncSettings:
     return SyncSettings(**values)
 
 
+def parse_database_url(url: str) -> URL:
+    """The parsed URL, or :class:`ConfigError` for one scimbridge cannot use.
+
+    The message never repeats the URL itself: it may carry a password.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"{URL_VARIABLE} is not a URL; it must look like {URL_SHAPES}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(
+            f"{URL_VARIABLE} starts with {parsed.drivername!r}, which scimbridge does not know; "
+            f"it must look like {URL_SHAPES}"
+        )
+    return parsed
+
+
 def read_toml(path: str) -> dict[str, Any]:
     try:
         with Path(path).open("rb") as fh:
@@ -327,8 +360,16 @@ def load_settings(
     log_format = env.get("SCIMBRIDGE_LOG_FORMAT", "plain").lower()
     if log_format not in ("plain", "json"):
         raise ConfigError("SCIMBRIDGE_LOG_FORMAT must be plain or json")
+    log_level = env.get("SCIMBRIDGE_LOG_LEVEL", "INFO").strip().upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(
+            f"SCIMBRIDGE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
+            f"got {env['SCIMBRIDGE_LOG_LEVEL']!r}"
+        )
+    database_url = env.get("SCIMBRIDGE_DATABASE_URL") or DEFAULT_DATABASE_URL
+    parse_database_url(database_url)
     return Settings(
-        database_url=env.get("SCIMBRIDGE_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url=database_url,
         bearer_token=env.get("SCIMBRIDGE_BEARER_TOKEN") or None,
         config_path=config_path,
         limits=_limits(scim),
@@ -339,7 +380,7 @@ def load_settings(
         auth=dict(_section(doc, "auth")),
         readiness=_readiness(doc),
         log_format=log_format,
-        log_level=env.get("SCIMBRIDGE_LOG_LEVEL", "INFO").upper(),
+        log_level=log_level,
         metrics_token=env.get("SCIMBRIDGE_METRICS_TOKEN") or None,
         metrics_public=_bool(
             env.get("SCIMBRIDGE_METRICS_PUBLIC", "false"), "SCIMBRIDGE_METRICS_PUBLIC"

@@ -9,6 +9,9 @@ Does not: implement the sync (``flex``) or the SCIM API (``scim``).
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +32,8 @@ from scimbridge.flex.mapping import (
 )
 from scimbridge.flex.ratelimit import RateLimiter
 from scimbridge.flex.retry import FlexApiError, RetryPolicy
+from scimbridge.flex.roles import toml_key
+from scimbridge.flex.sources import source_problems
 from scimbridge.flex.taskrouter import TaskRouter
 from scimbridge.flex.users_api import FlexUsers
 from scimbridge.flex.worker import OutcomeHook, SyncWorker
@@ -56,7 +61,8 @@ class FakeFlexService:
         )
 
     def stop(self) -> None:
-        self.server.stop()
+        with _uvicorn_quiet():
+            self.server.stop()
 
 
 def reads_groups(mapping: FlexMapping) -> bool:
@@ -69,10 +75,32 @@ def reads_groups(mapping: FlexMapping) -> bool:
     ) or any((rule.source or "").casefold() == "groups" for rule in mapping.rules)
 
 
-def _start_fake_flex() -> tuple[FakeFlexServer, TwilioSettings]:
+@contextmanager
+def _uvicorn_quiet() -> Iterator[None]:
+    """The in-process fake's uvicorn shares uvicorn's loggers with the SCIM server: its own
+    "Uvicorn running on …" and shutdown lines would read as the SCIM server's, so keep them
+    unsaid."""
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    level = uvicorn_log.level
+    uvicorn_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        uvicorn_log.setLevel(level)
+
+
+def _start_fake_flex(port: int) -> tuple[FakeFlexServer, TwilioSettings]:
     from scimbridge.testing.fakeflex import FakeFlexServer
 
-    server = FakeFlexServer().start()
+    try:
+        with _uvicorn_quiet():
+            server = FakeFlexServer(port=port, log_level=None).start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(
+            f"the fake Flex cannot listen on 127.0.0.1:{port} ({reason}); "
+            "choose another --fake-flex-port"
+        ) from None
     twilio = TwilioSettings(
         account_sid=server.account_sid,
         auth_token=server.auth_token,
@@ -116,7 +144,7 @@ def sync_services(
     services: list[BackgroundService] = []
     twilio = settings.twilio
     if twilio is None:
-        server, twilio = _start_fake_flex()
+        server, twilio = _start_fake_flex(settings.fake_flex_port)
         services.append(FakeFlexService(server))
     elif mapping.mode == "users_api" and not twilio.flex_instance_sid:
         raise ConfigError('[flex] mode = "users_api" needs SCIMBRIDGE_FLEX_INSTANCE_SID')
@@ -163,6 +191,17 @@ def build_sync_worker(
     return worker
 
 
+def mapping_sources(mapping: FlexMapping) -> list[tuple[str, str]]:
+    """(TOML key, source) of every SCIM path the mapping reads directly."""
+    found = [("flex.friendly_name", mapping.friendly_name_source)]
+    found.extend(
+        (toml_key("flex.attributes", rule.target) + ".source", rule.source)
+        for rule in mapping.rules
+        if rule.source is not None
+    )
+    return found
+
+
 def check_configuration(settings: Settings, user: str | None, console: Console) -> list[str]:
     """Every problem with the settings, the mapping and the Twilio account, fit for an operator.
 
@@ -174,6 +213,8 @@ def check_configuration(settings: Settings, user: str | None, console: Console) 
         mapping = parse_mapping(settings.flex)
     except MappingError as exc:
         problems.extend(exc.problems or [str(exc)])
+    if mapping is not None:
+        problems.extend(source_problems(mapping_sources(mapping), settings.extensions))
     try:
         parse_auth_config(settings.auth)
     except ConfigError as exc:

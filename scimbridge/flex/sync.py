@@ -471,7 +471,13 @@ class Reconciler:
             self.conditional_writes = False
         finally:
             self._probing.release()
-        log.info("If-Match on workers is %s", "honoured" if self.conditional_writes else "ignored")
+        # Nothing for an operator to do either way (Twilio documents If-Match for Tasks only):
+        # it only says how many calls a change costs.
+        log.debug(
+            "TaskRouter %s If-Match on worker updates: a change costs %s",
+            "enforces" if self.conditional_writes else "does not enforce",
+            "one write" if self.conditional_writes else "a read right before each write",
+        )
         return worker
 
     # -- Flex Users API mode --------------------------------------------------------------------

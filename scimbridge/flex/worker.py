@@ -3,7 +3,8 @@
 Does: run ``threads`` loops that claim due outbox rows under a lease (``FOR UPDATE SKIP LOCKED``
 on PostgreSQL), hand each user to :class:`~scimbridge.flex.sync.Reconciler`, and then complete
 the claim (a newer change keeps the row due), reschedule it with exponential backoff and full
-jitter, or dead-letter it with a human reason; write a ``worker:<owner>`` heartbeat every loop and
+jitter, or dead-letter it with a human reason; write a ``worker:<owner>`` heartbeat every loop
+(removed on a clean stop; long-stale ones of other workers removed at start) and
 ``last_successful_sync`` after each success; report each outcome to a log line and ``on_outcome``.
 Does not: decide what a worker should look like (``flex.sync``) or talk to Twilio itself.
 
@@ -150,6 +151,7 @@ class SyncWorker:
         if threads < 1:
             raise ValueError("threads must be at least 1")
         self.sync = settings.sync
+        self.retention_seconds = settings.readiness.heartbeat_retention_seconds
         self.engine = engine
         self.owner = (owner or default_owner())[:56]
         self.threads = threads
@@ -176,6 +178,7 @@ class SyncWorker:
         if self._threads:
             return
         self._stop.clear()
+        self._prune_heartbeats()
         for index in range(self.threads):
             lease_owner = f"{self.owner}/{index}"
             thread = threading.Thread(
@@ -192,6 +195,10 @@ class SyncWorker:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
+        try:
+            links.forget_heartbeat(self.engine, self.owner)
+        except SQLAlchemyError as exc:
+            log.warning("sync heartbeat not removed: %s", type(exc).__name__)
         log.info("sync worker %s stopped", self.owner)
 
     def notify(self) -> None:
@@ -275,6 +282,14 @@ class SyncWorker:
             links.heartbeat(self.engine, self.owner, datetime.now(UTC))
         except SQLAlchemyError as exc:
             log.warning("sync heartbeat not written: %s", type(exc).__name__)
+
+    def _prune_heartbeats(self) -> None:
+        """Remove heartbeats of workers gone for longer than readiness remembers them."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.retention_seconds)
+        try:
+            links.prune_heartbeats(self.engine, cutoff)
+        except SQLAlchemyError as exc:
+            log.warning("old sync heartbeats not removed: %s", type(exc).__name__)
 
     def _maybe_verify_credentials(self) -> None:
         """Every few minutes, in the background loop only (``drain_once`` costs no extra call)."""

@@ -1,10 +1,12 @@
 """Readiness: one entry per component, each ok or not, with no secret in it.
 
 Does: check that the database answers, the schema is at the newest revision, a sync worker has
-sent a heartbeat recently, the backlog and dead letters are under their thresholds, the sync has
-not stalled (changes waiting while no sync succeeded for ``stalled_sync_seconds``: "Twilio
-unreachable for 4 min, 37 changes waiting"), and Twilio accepted the credentials recently.
-The same report feeds ``/readyz`` and ``scimbridge status``.
+sent a heartbeat recently (judged from the heartbeats in the database: a worker that stopped
+cleanly removed its own, and one silent for ``heartbeat_retention_seconds`` is forgotten), the
+backlog and dead letters are under their thresholds, the sync has not stalled (changes waiting
+while no sync succeeded for ``stalled_sync_seconds``: "Twilio unreachable for 4 min, 37 changes
+waiting"), and Twilio accepted the credentials recently. The same report feeds ``/readyz`` and
+``scimbridge status``.
 Does not: call Twilio itself (the sync worker verifies credentials and records the time).
 """
 
@@ -114,7 +116,12 @@ def readiness(
     dead = outbox.dead_count(engine)
     report.checks["backlog"] = {"ok": backlog <= thresholds.max_backlog, "value": backlog}
     report.checks["dead_letters"] = {"ok": dead <= thresholds.max_dead_letters, "value": dead}
-    if not sync_expected:
+    # The database says what runs: a worker that reported within the retention window is (or
+    # was, if it went silent) part of the running system, whatever this process's settings say.
+    beats = links.heartbeats(engine)
+    ages = (_age(seen, now) for seen in beats.values())
+    recent = [age for age in ages if age <= thresholds.heartbeat_retention_seconds]
+    if not sync_expected and not recent:
         report.checks["sync_worker"] = {"ok": True, "detail": "sync is off"}
         return report
 
@@ -129,13 +136,14 @@ def readiness(
         progress["last_error"] = stall.error
     report.checks["sync_progress"] = progress
 
-    beats = links.heartbeats(engine)
-    freshest = min((_age(seen, now) for seen in beats.values()), default=None)
+    fresh = [age for age in recent if age <= thresholds.heartbeat_seconds]
     report.checks["sync_worker"] = {
-        "ok": freshest is not None and freshest <= thresholds.heartbeat_seconds,
-        "last_heartbeat_age_seconds": None if freshest is None else round(freshest, 1),
-        "workers": len(beats),
+        "ok": bool(fresh),
+        "last_heartbeat_age_seconds": round(min(recent), 1) if recent else None,
+        "workers": len(fresh),
     }
+    if len(recent) > len(fresh):
+        report.checks["sync_worker"]["silent_workers"] = len(recent) - len(fresh)
     verified = links.read_state(engine, links.TWILIO_VERIFIED)
     verified_age = _age(verified[1], now) if verified else None
     report.checks["twilio_credentials"] = {

@@ -24,6 +24,8 @@ from scimbridge.store import links, outbox, tokens
 
 
 def status_report(settings: Settings, engine: Engine) -> dict[str, Any]:
+    # Whether the sync runs is read from the heartbeats in the database (readiness does), not
+    # from this command's environment: `status` runs beside the server, rarely with its settings.
     report = readiness(
         engine, sync_expected=settings.twilio is not None, thresholds=settings.readiness
     )
@@ -31,8 +33,10 @@ def status_report(settings: Settings, engine: Engine) -> dict[str, Any]:
     if not report.checks.get("migrations", {}).get("ok"):
         return result
     last = links.read_state(engine, links.LAST_SUCCESSFUL_SYNC)
+    worker_check = report.checks.get("sync_worker", {})
     result["sync"] = {
-        "enabled": settings.twilio is not None,
+        "enabled": "detail" not in worker_check,
+        "workers": worker_check.get("workers", 0),
         "backlog": outbox.backlog(engine),
         "oldest_pending_seconds": outbox.oldest_pending_age(engine),
         "last_successful_sync": last[0] if last else None,
@@ -64,14 +68,19 @@ def print_status(result: dict[str, Any], console: Console) -> None:
     checks = Table("component", "ok", "detail", title="readiness")
     for name, check in result["checks"].items():
         detail = ", ".join(f"{k}={v}" for k, v in check.items() if k != "ok")
-        checks.add_row(
-            name, "[green]yes[/green]" if check["ok"] else "[red]no[/red]", escape(detail)
-        )
+        mark = "[green]yes[/green]" if check["ok"] else "[red]no[/red]"
+        checks.add_row(escape(name), mark, escape(detail))
     console.print(checks)
     sync = result.get("sync")
     if sync:
+        if not sync["enabled"]:
+            running = "off (no sync worker has reported)"
+        elif sync["workers"]:
+            running = f"on ({sync['workers']} sync worker(s) reporting)"
+        else:
+            running = "stalled (no sync worker reported recently)"
         console.print(
-            f"sync: {'on' if sync['enabled'] else 'off'} · backlog {sync['backlog']} · "
+            f"sync: {running} · backlog {sync['backlog']} · "
             f"last successful sync {sync['last_successful_sync'] or 'never'}"
         )
     stalled = result["checks"].get("sync_progress", {})
@@ -105,5 +114,5 @@ def print_status(result: dict[str, Any], console: Console) -> None:
     if live is not None:
         names = escape(", ".join(t["name"] for t in live) or "none")
         static = " (+ static token)" if result.get("static_token") else ""
-        console.print(f"live tokens: {names}{static}")
+        console.print(f"live tokens: {names}{static}", highlight=False)
     console.print("[green]healthy[/green]" if result["healthy"] else "[red]unhealthy[/red]")

@@ -17,10 +17,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InvalidatePoolError
-from sqlalchemy.pool import SingletonThreadPool
+from sqlalchemy.pool import NullPool, SingletonThreadPool
 
 
 def _migrations_dir() -> Path:
@@ -181,10 +181,40 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# Any constant both processes agree on; it names the lock, it guards nothing else.
+MIGRATION_LOCK_KEY = 0x5C1B_0001
+
+
 def migrate(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (default: the newest)."""
-    create_private_sqlite_file(normalize_url(url))
-    command.upgrade(alembic_config(url), revision)
+    """Bring the database at ``url`` to ``revision`` (default: the newest).
+
+    Safe to start twice at once (two ``serve`` on a fresh file, a migration Job beside a pod):
+    the upgrade runs in one transaction that first takes a lock only one migrator can hold
+    (SQLite's write lock, PostgreSQL's advisory transaction lock), so the second waits, then
+    finds the schema at ``revision`` and does nothing.
+    """
+    url = normalize_url(url)
+    create_private_sqlite_file(url)
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 120} if sqlite else {})
+    if sqlite:
+        event.listen(engine, "connect", _sqlite_driver_transactions_off)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    try:
+        with engine.begin() as conn:
+            if not sqlite:
+                lock = text("SELECT pg_advisory_xact_lock(:key)")
+                conn.execute(lock, {"key": MIGRATION_LOCK_KEY})
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def _sqlite_driver_transactions_off(dbapi_conn: Any, _record: Any) -> None:
+    # The BEGIN IMMEDIATE above must be the transaction, not one sqlite3 opens on its own.
+    dbapi_conn.isolation_level = None
 
 
 def head_revision() -> str | None:

@@ -4,7 +4,8 @@ Does: read and write ``worker_links`` rows (user → worker SID, friendly_name, 
 of the owned attributes last written, the worker snapshot ``etag``/``attributes``/``owned_keys``,
 activity state, last sync time, last error, mapping problems); hand a worker over from the link
 of a deleted user to a new one; list the users whose last sync left mapping problems; write the
-sync's heartbeats and ``last_successful_sync`` into ``service_state``.
+sync's heartbeats (and remove them on a clean stop or once long stale) and
+``last_successful_sync`` into ``service_state``.
 Does not: decide what a worker should look like or call Twilio (``flex.sync`` does), or touch
 users, groups or the outbox.
 
@@ -242,6 +243,24 @@ def heartbeat(engine: Engine, owner: str, now: datetime) -> None:
 def record_success(engine: Engine, now: datetime) -> None:
     """``last_successful_sync`` = now (ISO 8601)."""
     write_state(engine, LAST_SUCCESSFUL_SYNC, now.isoformat(), now)
+
+
+def forget_heartbeat(engine: Engine, owner: str) -> None:
+    """Remove ``worker:<owner>``: that sync worker stopped cleanly and is not to be waited for."""
+    with _write(engine) as conn:
+        conn.execute(delete(service_state).where(service_state.c.name == HEARTBEAT_PREFIX + owner))
+
+
+def prune_heartbeats(engine: Engine, older_than: datetime) -> int:
+    """Remove heartbeats last written before ``older_than`` (workers long gone); how many."""
+    with _write(engine) as conn:
+        result = conn.execute(
+            delete(service_state).where(
+                service_state.c.name.startswith(HEARTBEAT_PREFIX),
+                service_state.c.updated_at < older_than,
+            )
+        )
+    return int(result.rowcount or 0)
 
 
 def heartbeats(engine: Engine) -> dict[str, datetime]:

@@ -3,16 +3,18 @@
 Does: start uvicorn on a loopback port (port 0 picks a free one) with the fake's app and the
 connection-dropping protocol, expose the address, credentials and in-process control
 (``FakeFlexServer.state``), build a real ``twilio.rest.Client`` pointed at it, and serve it in the
-foreground for ``scimbridge fake-flex``.
+foreground for ``scimbridge fake-flex``, printing the ``export`` lines a client needs.
 
 Does not: implement the API (``fakeflex_http`` and its siblings) or reach the internet.
 """
 
 from __future__ import annotations
 
+import shlex
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,7 @@ from scimbridge.testing.fakeflex_account import FakeFlexState
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind, FaultPlan
 from scimbridge.testing.fakeflex_http import create_fake_flex_app
 from scimbridge.testing.fakeflex_options import FakeFlexOptions
+from scimbridge.testing.fakeflex_page import client_environment
 from scimbridge.testing.fakeflex_transport import ConnectionRegistry
 
 if TYPE_CHECKING:
@@ -34,13 +37,22 @@ __all__ = [
     "FakeFlexState",
     "Fault",
     "FaultKind",
+    "client_environment",
+    "export_lines",
     "serve_fake_flex",
 ]
 
 
 def _uvicorn_config(
-    state: FakeFlexState, connections: ConnectionRegistry, host: str, port: int, log_level: str
+    state: FakeFlexState,
+    connections: ConnectionRegistry,
+    host: str,
+    port: int,
+    log_level: str | None,
 ) -> uvicorn.Config:
+    # ``log_level=None``: leave logging alone (an application serving in the same process owns
+    # uvicorn's loggers; its own handlers print the fake's lines too).
+    quiet = {"log_config": None} if log_level is None else {}
     return uvicorn.Config(
         create_fake_flex_app(state, connections),
         host=host,
@@ -48,6 +60,7 @@ def _uvicorn_config(
         http=connections.protocol_class(),
         lifespan="off",
         log_level=log_level,
+        **quiet,  # type: ignore[arg-type]
         access_log=False,
         proxy_headers=False,  # the peer address is how a connection drop finds its socket
     )
@@ -69,7 +82,7 @@ class FakeFlexServer:
         auth_token: str | None = None,
         options: FakeFlexOptions | None = None,
         state: FakeFlexState | None = None,
-        log_level: str = "warning",
+        log_level: str | None = "warning",
     ) -> None:
         self.state = state or FakeFlexState(account_sid, auth_token, options=options)
         self.host = host
@@ -84,6 +97,15 @@ class FakeFlexServer:
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:54321`` (valid once started)."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def page_url(self) -> str:
+        """The page for people that lists the workers (valid once started)."""
+        return f"{self.url}/"
+
+    def environment(self) -> dict[str, str]:
+        """The variables a client of this fake sets (valid once started)."""
+        return client_environment(self.state, self.url)
 
     @property
     def account_sid(self) -> str:
@@ -174,6 +196,11 @@ class FakeFlexServer:
         return client
 
 
+def export_lines(environment: Mapping[str, str]) -> str:
+    """``export NAME=value`` lines a shell can ``eval`` (values quoted for POSIX shells)."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in environment.items())
+
+
 def serve_fake_flex(
     host: str,
     port: int,
@@ -182,16 +209,17 @@ def serve_fake_flex(
     auth_token: str | None,
     seed_workspace: bool = True,
 ) -> None:
-    """Serve the fake in the foreground until interrupted; prints its credentials once.
+    """Serve the fake in the foreground until interrupted; prints, once, the ``export`` lines a
+    client needs and the address of the page that shows the workers.
 
     The printed token is the fake's own (random unless given), never a real Twilio secret.
     """
     state = FakeFlexState(account_sid, auth_token, seed_workspace=seed_workspace)
     connections = ConnectionRegistry()
     server = uvicorn.Server(_uvicorn_config(state, connections, host, port, "info"))
-    print(f"fake Flex server on http://{host}:{port}", flush=True)
-    print(f"TWILIO_ACCOUNT_SID={state.account_sid}", flush=True)
-    print(f"TWILIO_AUTH_TOKEN={state.auth_token}", flush=True)
-    print(f"TASKROUTER_WORKSPACE_SID={state.workspace_sid or ''}", flush=True)
-    print(f"FLEX_INSTANCE_SID={state.flex_instance_sid}", flush=True)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}"
+    print(f"# fake Flex server on {url}; its workers are shown at {url}/", flush=True)
+    print("# paste these lines into the shell that runs scimbridge:", flush=True)
+    print(export_lines(client_environment(state, url)), end="", flush=True)
     server.run()

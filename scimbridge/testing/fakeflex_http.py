@@ -2,11 +2,11 @@
 
 Does: build one app that answers both hosts' paths (TaskRouter ``/v1/Workspaces/...``, Flex
 ``/v1/Configuration``, ``/v2/Instances/...``, ``/v4/Instances/...``) plus the ``/__fake__`` control
-routes; for API requests, in order: record the request, check HTTP Basic credentials (401/20003),
-apply the concurrency cap and per-second rate limit, wait the configured latency, carry out an
-injected fault (before or after the write is committed), and add ``X-Rate-Limit-*`` and
-``Twilio-Concurrent-Requests`` headers. Every error body is Twilio's
-``{"code","message","more_info","status"}``.
+routes and the page for people at ``/`` (``fakeflex_page``); for API requests, in order: record
+the request, check HTTP Basic credentials (401/20003), apply the concurrency cap and per-second
+rate limit, wait the configured latency, carry out an injected fault (before or after the write
+is committed), and add ``X-Rate-Limit-*`` and ``Twilio-Concurrent-Requests`` headers. Every
+error body is Twilio's ``{"code","message","more_info","status"}``.
 
 Does not: hold state (``FakeFlexState``) or run a server (``fakeflex``).
 """
@@ -30,6 +30,7 @@ from scimbridge.testing.fakeflex_account import FakeFlexState
 from scimbridge.testing.fakeflex_control import control_routes
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind
 from scimbridge.testing.fakeflex_flexapi import flexapi_routes
+from scimbridge.testing.fakeflex_page import page_routes
 from scimbridge.testing.fakeflex_recording import basic_auth, make_record
 from scimbridge.testing.fakeflex_records import FakeApiError
 from scimbridge.testing.fakeflex_render import error_body
@@ -38,6 +39,7 @@ from scimbridge.testing.fakeflex_transport import ConnectionRegistry
 
 CONTROL_PREFIX = "/__fake__"
 WORKER_IN_PATH = re.compile(r"/Workers/(WK[0-9a-fA-F]{32})")
+PAGE_PATH = "/"
 PRE_COMMIT = {
     FaultKind.RATE_LIMIT: (429, 20429, "Too many requests"),
     FaultKind.UNAVAILABLE: (503, 20503, "Service unavailable"),
@@ -88,7 +90,7 @@ class FakeFlexMiddleware:
         self.connections = connections
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+        if scope["type"] != "http" or _unguarded(scope["path"]):
             await self.app(scope, receive, send)
             return
         self.state.faults.begin_request()
@@ -167,6 +169,11 @@ class FakeFlexMiddleware:
             }
         )
         return extra, remaining < 0
+
+
+def _unguarded(path: str) -> bool:
+    """The control routes and the page for people: no credentials, never recorded or faulted."""
+    return path == PAGE_PATH or path.startswith(CONTROL_PREFIX)
 
 
 def _fault_error(fault: Fault, extra: dict[str, str]) -> FakeApiError:
@@ -261,7 +268,11 @@ def create_fake_flex_app(
     """The fake's ASGI app for ``state``. Pass the registry whose protocol class the server uses,
     or connection-drop faults raise ``RuntimeError``."""
     api_routes: list[BaseRoute] = [*taskrouter_routes(state), *flexapi_routes(state)]
-    routes: list[BaseRoute] = [*api_routes, Mount(CONTROL_PREFIX, routes=control_routes(state))]
+    routes: list[BaseRoute] = [
+        *api_routes,
+        *page_routes(state),
+        Mount(CONTROL_PREFIX, routes=control_routes(state)),
+    ]
     return Starlette(
         routes=routes,
         middleware=[

@@ -431,11 +431,11 @@ def test_serve_fake_flex_runs_in_another_process_driven_over_http() -> None:
     try:
         assert process.stdout is not None
         printed: dict[str, str] = {}
-        while "FLEX_INSTANCE_SID" not in printed:
+        while "SCIMBRIDGE_FLEX_INSTANCE_SID" not in printed:
             line = process.stdout.readline()
             assert line, "serve_fake_flex exited before printing its credentials"
-            if "=" in line:
-                key, value = line.strip().split("=", 1)
+            if line.startswith("export "):
+                key, value = line.removeprefix("export ").strip().split("=", 1)
                 printed[key] = value
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 10
@@ -447,7 +447,7 @@ def test_serve_fake_flex_runs_in_another_process_driven_over_http() -> None:
                 assert time.monotonic() < deadline, "serve_fake_flex did not start"
                 time.sleep(0.05)
         auth = (printed["TWILIO_ACCOUNT_SID"], printed["TWILIO_AUTH_TOKEN"])
-        url = f"{base}/v1/Workspaces/{printed['TASKROUTER_WORKSPACE_SID']}/Workers"
+        url = f"{base}/v1/Workspaces/{printed['SCIMBRIDGE_TWILIO_WORKSPACE_SID']}/Workers"
         fault = {"kind": "unavailable", "route": "workers.*"}
         assert requests.post(f"{base}/__fake__/faults", json=fault).status_code == 201
         assert requests.get(url, auth=auth).status_code == 503

@@ -32,6 +32,7 @@ def test_healthy_store_exits_zero_and_reports_json(sqlite_url: str) -> None:
 
 
 def test_unmigrated_database_exits_nonzero(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()  # an empty file; a missing one is refused
     code, out = run_status({"SCIMBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"})
     assert code == 1
     assert "scimbridge migrate" in out

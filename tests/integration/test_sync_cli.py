@@ -5,14 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import queue
-import re
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -26,6 +19,7 @@ from scimbridge.store.database import create_db_engine
 from scimbridge.store.repository import Repository
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.wiring import FakeFlexService, check_configuration, sync_services
+from tests.integration.cli_process import Process
 from tests.integration.sync_harness import CORE, TOKEN, twilio_env, wait_for
 from tests.support import free_port
 
@@ -36,49 +30,6 @@ ANN_DOCUMENT = {
     "displayName": "Ann Lee",
     "emails": [{"value": ANN, "type": "work"}],
 }
-
-
-class Process:
-    """A ``python -m scimbridge`` subprocess whose stderr lines can be awaited."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        clean = {
-            k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "SCIMBRIDGE_"))
-        }
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "scimbridge", *args],
-            env={**clean, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self.lines.put(line)
-
-    def wait_line(self, pattern: str, seconds: float = 30) -> re.Match[str]:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                assert self.popen.poll() is None, "exited early:\n" + "".join(self.seen)
-                continue
-            self.seen.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-        raise AssertionError(f"no line matching {pattern!r} in:\n" + "".join(self.seen))
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-        return self.popen.wait(timeout=20)
 
 
 def test_no_twilio_settings_means_no_sync(
@@ -136,7 +87,9 @@ def test_serve_with_fake_flex_syncs_users_posted_over_http(tmp_path: Path) -> No
         "SCIMBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
         "SCIMBRIDGE_BEARER_TOKEN": TOKEN,
     }
-    serve = Process(["serve", "--fake-flex", "--port", str(port)], env)
+    serve = Process(
+        ["serve", "--fake-flex", "--port", str(port), "--fake-flex-port", str(free_port())], env
+    )
     try:
         fake_url = serve.wait_line(r"fake, in-memory Flex at (http://\S+), NOT to Twilio").group(1)
         wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz", {"status": "ok"}))

@@ -1,0 +1,94 @@
+"""Which database a command uses: say it in one line, refuse or create it, migrate it.
+
+Does: print ``database: <where>`` for every command that opens one; refuse, with what to do, a
+SQLite file that does not exist for the commands that only read; let the commands that write
+create it and say so; apply migrations where the command does; turn the common ways opening a
+database fails into a :class:`~scimbridge.store.location.DatabaseProblem` sentence.
+Does not: parse settings (``config``) or know what a command does with the engine.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy import Engine
+
+from scimbridge.config import URL_VARIABLE, Settings
+from scimbridge.store.database import at_head, create_db_engine, migrate
+from scimbridge.store.location import DatabaseLocation, DatabaseProblem, explain_failure
+
+
+class SchemaBehind(DatabaseProblem):
+    """The database exists but its schema is older than this code."""
+
+
+def announce(settings: Settings, console: Console) -> DatabaseLocation:
+    """Print the one ``database:`` line and return where the URL points."""
+    location = DatabaseLocation.of(settings.database_url)
+    console.print(f"database: {escape(location.describe())}", highlight=False)
+    return location
+
+
+def missing_database(location: DatabaseLocation, command: str) -> DatabaseProblem:
+    return DatabaseProblem(
+        f"there is no database at {location.file}, and `scimbridge {command}` does not create "
+        f"one: run it in the directory `scimbridge serve` runs in, or set {URL_VARIABLE} to the "
+        "database it uses"
+    )
+
+
+def open_database(
+    settings: Settings,
+    console: Console,
+    *,
+    command: str,
+    create: bool,
+    migrate_sqlite: bool = False,
+    require_head: bool = True,
+) -> Engine:
+    """An engine for the settings' database, after the ``database:`` line.
+
+    ``create``: the command writes, so a missing SQLite file may be made (and is announced).
+    ``migrate_sqlite``: apply migrations first on SQLite (``serve`` and the commands that write).
+    ``require_head``: refuse a schema older than this code, saying to run ``migrate``.
+    Raises :class:`DatabaseProblem` with one sentence for the operator.
+    """
+    location = announce(settings, console)
+    location.check_directory()
+    existed = location.exists()
+    if not existed and not create:
+        raise missing_database(location, command)
+    try:
+        if migrate_sqlite and location.is_sqlite:
+            migrate(settings.database_url)
+        engine = create_db_engine(settings.database_url)
+        behind = require_head and not at_head(engine)
+    except Exception as exc:
+        message = explain_failure(location, exc)
+        if message is None:
+            raise
+        raise DatabaseProblem(message) from exc
+    if not existed and location.file is not None:
+        console.print(f"created a new database at {escape(str(location.file))}", highlight=False)
+    if behind:
+        engine.dispose()
+        raise SchemaBehind(
+            "the database schema is not at the newest revision: run `scimbridge migrate` first"
+        )
+    return engine
+
+
+def migrate_database(settings: Settings, console: Console) -> None:
+    """``scimbridge migrate``: create the database if needed and bring it to head."""
+    location = announce(settings, console)
+    location.check_directory()
+    existed = location.exists()
+    try:
+        migrate(settings.database_url)
+    except Exception as exc:
+        message = explain_failure(location, exc)
+        if message is None:
+            raise
+        raise DatabaseProblem(message) from exc
+    if not existed and location.file is not None:
+        console.print(f"created a new database at {escape(str(location.file))}", highlight=False)
