@@ -5,8 +5,9 @@ enterprise extension's, and those of the extensions declared in ``[[scim.extensi
 also under its schema URN), and say why a ``source`` names none of them, listing what the schema
 has. Any attribute of an undeclared custom extension (``urn:ietf:params:scim:schemas:extension:
 <Name>:2.0:User:<attr>``) is accepted: Entra sends those without schema discovery.
-Does not: read documents (``flex.paths``) or parse the mapping (``flex.mapping_config``). Other
-names a source may use are added to :func:`known_sources`, so the check sees them too.
+An OIDC claim name (``given_name``, ``sub``, …: ``flex.oidc_claims``) is a known source as well,
+matched exactly (claim names are case-sensitive).
+Does not: read documents (``flex.paths``) or parse the mapping (``flex.mapping_config``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from scim2_models import EnterpriseUser, User
 
 from scimbridge.config import CUSTOM_EXTENSION_PREFIX, ExtensionSchema
+from scimbridge.flex import oidc_claims
 from scimbridge.flex.paths import CORE_USER_SCHEMA, PathError, parse_path
 
 ENTERPRISE_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -94,6 +96,8 @@ def source_problem(source: str, extensions: Sequence[ExtensionSchema] = ()) -> s
     Only the attribute and one sub-attribute are checked (``emails[type eq "work"].value``
     checks ``emails.value``); value filters are not.
     """
+    if oidc_claims.alias(source) is not None:
+        return None
     try:
         schema, dotted = _key(source)
     except PathError as exc:
@@ -112,7 +116,8 @@ def source_problem(source: str, extensions: Sequence[ExtensionSchema] = ()) -> s
     return (
         f"{source!r} names no SCIM attribute; the User schema has {core} (sub-attributes as "
         f"name.givenName, emails.value), the enterprise extension {ENTERPRISE_SCHEMA}:department "
-        f"and the like, and any {CUSTOM_EXTENSION_PREFIX}<Name>:2.0:User:<attribute>"
+        f"and the like, any {CUSTOM_EXTENSION_PREFIX}<Name>:2.0:User:<attribute>, and the OIDC "
+        f"claims {', '.join(oidc_claims.CLAIMS)}"
     )
 
 

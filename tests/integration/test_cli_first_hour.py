@@ -165,16 +165,17 @@ def test_check_config_shows_expressions_and_names_as_they_are(tmp_path: Path) ->
 
 def test_check_config_refuses_a_source_that_names_no_scim_attribute(tmp_path: Path) -> None:
     config = tmp_path / "scimbridge.toml"
-    config.write_text('[flex.attributes.first_name]\nsource = "given_name"\n')
+    config.write_text('[flex.attributes.first_name]\nsource = "first_name"\n')
     env = {"SCIMBRIDGE_CONFIG": str(config)}
     assert run_cli(["migrate"], env, cwd=tmp_path).code == 0
     done = run_cli(["check-config"], env, cwd=tmp_path)
     assert done.code == 1
     stderr = done.stderr.replace("\n", " ")
-    assert "flex.attributes.first_name.source: 'given_name' names no SCIM attribute" in stderr
-    assert "userName" in stderr and "name.givenName" in stderr
-    config.write_text('[flex.attributes.first_name]\nsource = "name.givenName"\n')
-    assert run_cli(["check-config"], env, cwd=tmp_path).code == 0
+    assert "flex.attributes.first_name.source: 'first_name' names no SCIM attribute" in stderr
+    assert "userName" in stderr and "name.givenName" in stderr and "given_name" in stderr
+    for known in ("name.givenName", "given_name"):  # a SCIM path, an OIDC claim name
+        config.write_text(f'[flex.attributes.first_name]\nsource = "{known}"\n')
+        assert run_cli(["check-config"], env, cwd=tmp_path).code == 0
 
 
 def test_help_is_for_users_with_flags_shown_as_flags() -> None:
