@@ -134,7 +134,7 @@ def test_workload_command_is_accepted_by_the_cli(path: Path, resource: dict[str,
     assert invocation.params["port"] in ports, "serve listens on a port the pod does not name"
     assert invocation.params["host"] == "0.0.0.0", "probes and the Service cannot reach it"
     if resource["metadata"]["name"] == "scimbridge-worker":
-        assert invocation.params["workers"] >= 1, "the worker Deployment would not sync"
+        assert invocation.params["sync_threads"] >= 1, "the worker Deployment would not sync"
 
 
 @pytest.mark.parametrize("path,resource", WORKLOADS)
@@ -296,8 +296,8 @@ def test_separate_worker_component_moves_the_sync_out_of_the_api(tmp_path: Path)
     assert set(deployments) == {"scimbridge", "scimbridge-worker"}
     (api,) = pod_spec(deployments["scimbridge"])["containers"]
     (worker,) = pod_spec(deployments["scimbridge-worker"])["containers"]
-    assert parse_command_line(api["args"]).params["workers"] == 0, "the API still syncs"
-    assert parse_command_line(worker["args"]).params["workers"] >= 1
+    assert parse_command_line(api["args"]).params["sync_threads"] == 0, "the API still syncs"
+    assert parse_command_line(worker["args"]).params["sync_threads"] >= 1
     assert deployments["scimbridge-worker"]["spec"]["strategy"]["type"] == "Recreate"
     assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
     # No Service sends SCIM traffic to the worker; the PDB and Service keep to the API.
@@ -324,7 +324,7 @@ def test_separate_worker_component_moves_the_sync_out_of_the_api(tmp_path: Path)
             assert not selected.items() <= labels.items(), "the API's policy admits the ingress"
     # Without the component the API keeps its in-process worker.
     (base_api,) = pod_spec(_api())["containers"]
-    assert parse_command_line(base_api["args"]).params["workers"] >= 1
+    assert parse_command_line(base_api["args"]).params["sync_threads"] >= 1
 
 
 def test_prometheus_operator_component_scrapes_every_pod(tmp_path: Path) -> None:
