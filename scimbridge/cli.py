@@ -102,7 +102,7 @@ def _database(
     command: str,
     *,
     create: bool,
-    migrate_sqlite: bool = False,
+    migrate_first: bool = False,
     require_head: bool = True,
 ) -> Engine:
     """The command's database, after its one ``database:`` line on stderr."""
@@ -112,7 +112,7 @@ def _database(
             err,
             command=command,
             create=create,
-            migrate_sqlite=migrate_sqlite,
+            migrate_first=migrate_first,
             require_head=require_head,
         )
     except SchemaBehind as exc:
@@ -147,7 +147,7 @@ def _check_port_free(host: str, port: int) -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
     sync_threads: Annotated[
         int,
         typer.Option(
@@ -170,7 +170,8 @@ def serve(
         ),
     ] = LOOPBACK_PROXIES,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Answer /metrics on this port (same host) instead.")
+        int | None,
+        typer.Option(help="Answer /metrics on this port (same host) instead.", min=1, max=65535),
     ] = None,
     token_file: Annotated[
         Path,
@@ -189,6 +190,8 @@ def serve(
         typer.Option(
             "--fake-flex-port",
             envvar="SCIMBRIDGE_FAKE_FLEX_PORT",
+            min=0,
+            max=65535,
             help="Port of the fake Flex and of its page listing the workers (0: any free one).",
         ),
     ] = DEMO_FAKE_FLEX_PORT,
@@ -216,7 +219,7 @@ def serve(
     _check_port_free(host, port)
     if metrics_port is not None:
         _check_port_free(host, metrics_port)
-    engine = _database(settings, "serve", create=True, migrate_sqlite=settings.is_sqlite)
+    engine = _database(settings, "serve", create=True, migrate_first=settings.is_sqlite)
     components = build_components(settings, engine)
     try:
         services = sync_services(
@@ -296,7 +299,7 @@ def worker_command(
     settings = _settings()
     if not settings.twilio:
         raise _fail("the sync worker needs Twilio settings (TWILIO_ACCOUNT_SID…)")
-    engine = _database(settings, "worker", create=False, migrate_sqlite=settings.is_sqlite)
+    engine = _database(settings, "worker", create=False, migrate_first=settings.is_sqlite)
     components = build_components(settings, engine)
     try:
         services = sync_services(settings, components, run_worker=True, threads=max(1, threads))
@@ -322,7 +325,9 @@ def fake_flex_command(
     host: Annotated[str, typer.Option(help="Address to listen on (or of the fake to ask).")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(help="Port to listen on (or of the fake to ask).")] = 8089,
+    port: Annotated[
+        int, typer.Option(help="Port to listen on (or of the fake to ask).", min=1, max=65535)
+    ] = 8089,
     account_sid: Annotated[
         str | None, typer.Option(help="Fake account SID (random AC… if unset).")
     ] = None,
@@ -508,7 +513,7 @@ def resync(
             "resync needs Twilio settings (TWILIO_ACCOUNT_SID…); for a fake Flex: "
             'eval "$(scimbridge fake-flex --print-env --port PORT)"'
         )
-    engine = _database(settings, "resync", create=False, migrate_sqlite=settings.is_sqlite)
+    engine = _database(settings, "resync", create=False, migrate_first=settings.is_sqlite)
     components = build_components(settings, engine)
     try:
         mapping = parse_mapping(settings.flex)
@@ -635,7 +640,7 @@ def token_create(
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
     settings = _settings()
-    engine = _database(settings, "token create", create=True, migrate_sqlite=settings.is_sqlite)
+    engine = _database(settings, "token create", create=True, migrate_first=settings.is_sqlite)
     try:
         _, secret = tokens.create_token(engine, name)
     except tokens.TokenNameTaken as exc:

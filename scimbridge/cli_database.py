@@ -43,13 +43,13 @@ def open_database(
     *,
     command: str,
     create: bool,
-    migrate_sqlite: bool = False,
+    migrate_first: bool = False,
     require_head: bool = True,
 ) -> Engine:
     """An engine for the settings' database, after the ``database:`` line.
 
     ``create``: the command writes, so a missing SQLite file may be made (and is announced).
-    ``migrate_sqlite``: apply migrations first on SQLite (``serve`` and the commands that write).
+    ``migrate_first``: apply migrations first (``migrate``; the others on SQLite only).
     ``require_head``: refuse a schema older than this code, saying to run ``migrate``.
     Raises :class:`DatabaseProblem` with one sentence for the operator.
     """
@@ -59,7 +59,7 @@ def open_database(
     if not existed and not create:
         raise missing_database(location, command)
     try:
-        if migrate_sqlite and location.is_sqlite:
+        if migrate_first:
             migrate(settings.database_url)
         engine = create_db_engine(settings.database_url)
         behind = require_head and not at_head(engine)
@@ -80,15 +80,6 @@ def open_database(
 
 def migrate_database(settings: Settings, console: Console) -> None:
     """``scimbridge migrate``: create the database if needed and bring it to head."""
-    location = announce(settings, console)
-    location.check_directory()
-    existed = location.exists()
-    try:
-        migrate(settings.database_url)
-    except Exception as exc:
-        message = explain_failure(location, exc)
-        if message is None:
-            raise
-        raise DatabaseProblem(message) from exc
-    if not existed and location.file is not None:
-        console.print(f"created a new database at {escape(str(location.file))}", highlight=False)
+    open_database(
+        settings, console, command="migrate", create=True, migrate_first=True, require_head=False
+    ).dispose()

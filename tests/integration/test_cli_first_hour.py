@@ -129,6 +129,13 @@ def test_a_port_in_use_fails_before_any_token_is_printed(tmp_path: Path) -> None
     _no_traceback(done.output)
 
 
+def test_a_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    done = run_cli(["serve", "--port", "99999"], {}, cwd=tmp_path)
+    assert done.code == 2
+    assert "Invalid value for '--port'" in done.stderr and "65535" in done.stderr
+    _no_traceback(done.output)
+
+
 def test_configuration_strings_keep_their_brackets(tmp_path: Path) -> None:
     config = tmp_path / "scimbridge.toml"
     config.write_text("[sync]\nmax_atempts = 3\n")
