@@ -15,6 +15,10 @@ Does not: reach any address but 127.0.0.1, talk to Twilio, or keep anything (tem
 
     python bench/sync_bench.py                     # the targets: 5,000 users, 50 ms, 20 req/s
     python bench/sync_bench.py --users 200 --output bench/RESULTS.md
+
+``--outage SECONDS`` runs the outage benchmark instead (``bench/sync_outage.py``): Twilio answers
+503 for that long in the middle of the initial sync; its section is ``## Flex sync through an
+outage``.
 """
 
 from __future__ import annotations
@@ -439,10 +443,10 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, title: str = SECTION) -> None:
     """Replace this benchmark's section of ``path`` (or append it), keeping every other one."""
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(existing):
         updated = pattern.sub(lambda _match: section + "\n", existing, count=1)
     elif existing.strip():
@@ -529,7 +533,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=100, help="freshness PATCHes")
     parser.add_argument("--spacing", type=float, default=0.3, help="idle seconds between them")
     parser.add_argument("--output", type=Path, help="write the '## Flex sync' section here")
+    parser.add_argument("--outage", type=float, help="run the outage benchmark: 503s this long, s")
+    parser.add_argument("--outage-after", type=float, default=60.0, help="syncing before it, s")
+    parser.add_argument("--disable", type=int, default=100, help="users disabled (and renamed)")
     args = parser.parse_args(argv)
+    args.token = TOKEN
     args.command = "python bench/sync_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)
     return args
 
@@ -537,11 +545,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     args = parse_args(argv)
-    report = run(args)
-    section = report.markdown()
+    if args.outage is not None:
+        from bench.sync_outage import SECTION as OUTAGE_SECTION
+        from bench.sync_outage import run_outage
+
+        section = run_outage(args, Bench, serving).markdown(machine())
+        title = OUTAGE_SECTION
+    else:
+        section = run(args).markdown()
+        title = SECTION
     print(section)
     if args.output:
-        write_section(args.output, section)
+        write_section(args.output, section, title)
     return 0
 
 

@@ -313,10 +313,14 @@ class TaskRouter:
         activity, so a worker that is already offline needs this before a delete. A reservation
         that stopped being pending meanwhile (accepted, timed out, gone) is left as it is."""
         reservations = self._context(sid).reservations
-        page = self._calls.run(
-            "reservations.list",
-            lambda: reservations.page(reservation_status="pending", page_size=50),
-        )
+        try:
+            page = self._calls.run(
+                "reservations.list",
+                lambda: reservations.page(reservation_status="pending", page_size=50),
+                not_found=WorkerNotFound,
+            )
+        except WorkerNotFound:
+            return 0  # the worker is gone already: nothing left to reject or delete
         rejected = 0
         for reservation in page:
             context = reservations(str(reservation.sid))

@@ -132,6 +132,26 @@ def test_workspace_and_activities(fake: FakeFlexServer, http: requests.Session) 
     )
 
 
+def test_worker_reservations(fake: FakeFlexServer, http: requests.Session) -> None:
+    base = f"{fake.url}/v1/Workspaces/{fake.workspace_sid}/Workers"
+    worker = http.post(base, data={"FriendlyName": "r@b.c"}).json()
+    fake.state.offer_reservation(worker["sid"])
+    path = "/v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Reservations"
+    url = f"{base}/{worker['sid']}/Reservations"
+    listed = validate(
+        TASKROUTER, path, "get", http.get(url, params={"ReservationStatus": "pending"})
+    )
+    [pending] = listed["reservations"]
+    component = "taskrouter.v1.workspace.worker.worker_reservation"
+    assert set(pending) == properties_of(TASKROUTER, component)
+    one = f"{url}/{pending['sid']}"
+    validate(TASKROUTER, path + "/{Sid}", "get", http.get(one))
+    rejected = http.post(one, data={"ReservationStatus": "rejected"})
+    assert (
+        validate(TASKROUTER, path + "/{Sid}", "post", rejected)["reservation_status"] == "rejected"
+    )
+
+
 def test_flex_user_v2(fake: FakeFlexServer, http: requests.Session) -> None:
     user = fake.state.users.provision("v2@example.com", email="v2@example.com", roles=["agent"])[0]
     url = f"{fake.url}/v2/Instances/{fake.flex_instance_sid}/Users/{user.sid}"
