@@ -16,10 +16,12 @@ from scimbridge.flex.retry import (
     PreconditionFailed,
     RateLimited,
     Unauthorized,
+    Unavailable,
+    WorkerBusy,
     WorkerNotFound,
 )
 from scimbridge.flex.sync import PermanentSyncError
-from scimbridge.flex.worker import SyncWorker, classify
+from scimbridge.flex.worker import SyncWorker, classify, is_transient
 from scimbridge.store import links, outbox
 from scimbridge.store.database import (
     alembic_config,
@@ -147,11 +149,30 @@ def test_a_leased_row_is_not_claimed_twice(engine: Engine) -> None:
 
 
 @pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (RateLimited("HTTP 429", endpoint="workers.list", status=429), True),
+        (Unavailable("HTTP 503", endpoint="worker.fetch", status=503), True),
+        (Unavailable("no response in time", endpoint="worker.fetch"), True),
+        (StoreUnavailable("OperationalError"), True),
+        (WorkerBusy("HTTP 400", endpoint="worker.delete", status=400), False),
+        (PreconditionFailed("HTTP 412", endpoint="workers.update", status=412), False),
+        (RuntimeError("a bug"), False),
+    ],
+)
+def test_only_transient_failures_retry_without_limit(error: Exception, transient: bool) -> None:
+    """Transient ones are never dead-lettered; the others here only after max_attempts."""
+    assert is_transient(error) is transient
+    assert classify(error)[0] is False
+
+
+@pytest.mark.parametrize(
     ("error", "permanent"),
     [
         (PermanentSyncError("friendly_name is 70 characters"), True),
         (Unauthorized("HTTP 401", endpoint="workers.list", status=401), True),
         (InvalidRequest("HTTP 400", endpoint="workers.create", status=400), True),
+        (WorkerBusy("HTTP 400", endpoint="worker.delete", status=400), False),
         (RateLimited("HTTP 429", endpoint="workers.list", status=429), False),
         (PreconditionFailed("HTTP 412", endpoint="workers.update", status=412), False),
         (WorkerNotFound("HTTP 404", endpoint="workers.update", status=404), False),
