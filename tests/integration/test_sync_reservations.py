@@ -4,10 +4,15 @@ worker in between) is retried while the reservation times out, never dead-letter
 
 from __future__ import annotations
 
+from sqlalchemy import delete
+from typer.testing import CliRunner
+
+from scimbridge.cli import app
 from scimbridge.store import outbox
+from scimbridge.store.tables import outbox as outbox_table
 from scimbridge.testing.fakeflex import FakeFlexServer
 from scimbridge.testing.fakeflex_faults import Fault, FaultKind
-from tests.integration.sync_harness import Harness, running
+from tests.integration.sync_harness import Harness, running, twilio_env
 
 ANN = "ann.lee@contoso.com"
 
@@ -68,3 +73,19 @@ def test_a_disabled_user_under_on_disable_delete_is_removed_despite_reservations
         harness.drain()
         assert harness.workers() == []
         assert outbox.dead_letters(harness.engine) == []
+
+
+def test_resync_deletes_a_leaver_whose_offline_worker_has_a_pending_reservation(
+    sync: Harness,
+) -> None:
+    user_id = sync.post_user(ANN)
+    sync.drain()
+    sync.fake.state.offer_reservation(sync.worker_named(ANN).sid)
+    sync.delete(user_id)
+    with sync.engine.begin() as conn:  # the change is left to resync, not the sync worker
+        conn.execute(delete(outbox_table))
+    env = twilio_env(sync.fake, sync.settings.database_url)
+    result = CliRunner().invoke(app, ["resync"], env=env)
+    assert result.exit_code == 0, result.output
+    assert sync.workers() == []
+    assert outbox.dead_letters(sync.engine) == []
