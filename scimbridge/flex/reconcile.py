@@ -33,10 +33,10 @@ from scimbridge.flex.drift import (
     diff_gone,
     diff_user,
 )
+from scimbridge.flex.failures import classify
 from scimbridge.flex.mapping import DesiredWorker, IdentityError, desired_worker
 from scimbridge.flex.sync import Reconciler, SyncResult
 from scimbridge.flex.taskrouter import Worker
-from scimbridge.flex.worker import classify
 from scimbridge.store import links, outbox
 from scimbridge.store.links import WorkerLink
 from scimbridge.store.repository import Repository, StoredResource, comparison_key

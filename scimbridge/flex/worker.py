@@ -8,7 +8,7 @@ jitter, or dead-letter it with a human reason; write a ``worker:<owner>`` heartb
 ``last_successful_sync`` after each success; report each outcome to a log line and ``on_outcome``.
 Does not: decide what a worker should look like (``flex.sync``) or talk to Twilio itself.
 
-Which failures end as dead letters (:func:`classify`, :func:`is_transient`): a *transient* one
+Which failures end as dead letters (``flex.failures``): a *transient* one
 (429, 5xx, timeouts, refused or dropped connections, the database gone) is retried with backoff
 capped at ``backoff_cap`` for as long as it lasts, never dead-lettered (nor is a user waiting
 for its friendly_name to be freed); a *permanent* refusal
@@ -42,24 +42,15 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from scimbridge.config import Settings
+from scimbridge.flex.failures import classify, is_database_error, is_transient
 from scimbridge.flex.mapping import FlexMapping
 from scimbridge.flex.name_conflicts import WaitingForName
-from scimbridge.flex.retry import (
-    FlexApiError,
-    InvalidRequest,
-    NotFound,
-    PreconditionFailed,
-    RateLimited,
-    Unauthorized,
-    Unavailable,
-    WorkerBusy,
-    WorkerNotFound,
-)
-from scimbridge.flex.sync import PermanentSyncError, Reconciler
+from scimbridge.flex.retry import FlexApiError, Unauthorized, WorkerBusy
+from scimbridge.flex.sync import Reconciler
 from scimbridge.flex.taskrouter import TaskRouter
 from scimbridge.flex.users_api import FlexUsers
 from scimbridge.store import links, outbox
-from scimbridge.store.errors import StoreError, StoreUnavailable
+from scimbridge.store.errors import StoreError
 from scimbridge.store.repository import Repository
 
 log = logging.getLogger("scimbridge.sync")
@@ -78,49 +69,9 @@ def default_owner() -> str:
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-# How a transient failure's reason starts: ``status`` and ``/readyz`` name an outage by it.
-TWILIO_UNREACHABLE = "Twilio unreachable"
-TWILIO_THROTTLING = "Twilio throttling"
-DATABASE_UNAVAILABLE = "database unavailable"
 # After this many transient failures in a row, the next success ends an outage.
 OUTAGE_FAILURES = 3
 DATABASE_WAIT_CAP = 5.0
-
-
-def is_database_error(error: Exception) -> bool:
-    """The database failed (went away, timed out, refused): nothing about the user is wrong."""
-    return isinstance(error, SQLAlchemyError | StoreUnavailable)
-
-
-def is_transient(error: Exception) -> bool:
-    """Whether ``error`` passes on its own however long it lasts (retried without limit)."""
-    return isinstance(error, RateLimited | Unavailable) or is_database_error(error)
-
-
-def classify(error: Exception) -> tuple[bool, str]:
-    """(permanent?, reason) for a failed convergence. Reasons carry no secrets or user data."""
-    if isinstance(error, PermanentSyncError):
-        return True, error.reason
-    if isinstance(error, WaitingForName):
-        return False, error.reason
-    if isinstance(error, Unauthorized):
-        return True, f"Twilio refused the credentials ({error.message}); fix them, then resync"
-    if isinstance(error, WorkerBusy):
-        return False, f"{error.message} (retried while the reservations time out)"
-    if isinstance(error, WorkerNotFound | PreconditionFailed):
-        return False, error.message
-    if isinstance(error, InvalidRequest | NotFound):
-        return True, error.message
-    if isinstance(error, Unavailable):
-        return False, f"{TWILIO_UNREACHABLE}: {error.message}"
-    if isinstance(error, RateLimited):
-        return False, f"{TWILIO_THROTTLING}: {error.message}"
-    if isinstance(error, FlexApiError):
-        return False, error.message
-    if is_database_error(error):
-        # Driver messages can quote row values; the class name is enough to act on.
-        return False, f"{DATABASE_UNAVAILABLE} ({type(error).__name__})"
-    return False, f"unexpected {type(error).__name__}"
 
 
 class SyncWorker:

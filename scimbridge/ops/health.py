@@ -19,13 +19,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from scimbridge.config import ReadinessThresholds
-from scimbridge.flex.worker import DATABASE_UNAVAILABLE, TWILIO_THROTTLING, TWILIO_UNREACHABLE
 from scimbridge.store import links, outbox
 from scimbridge.store.database import at_head
 
 SCIM_COMPONENTS = ("database", "migrations")
-# How the sync starts the reason of a transient failure: the name of an outage.
-OUTAGE_CAUSES = (TWILIO_UNREACHABLE, TWILIO_THROTTLING, DATABASE_UNAVAILABLE)
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ class Stall:
     def describe(self) -> str:
         """``Twilio unreachable for 4 min, 37 changes waiting``."""
         cause = next(
-            (c for c in OUTAGE_CAUSES if (self.error or "").startswith(c)),
+            (c for c in outbox.OUTAGE_CAUSES if (self.error or "").startswith(c)),
             "no sync succeeded",
         )
         plural = "change" if self.waiting == 1 else "changes"

@@ -32,6 +32,13 @@ from sqlalchemy.dialects import postgresql
 
 from scimbridge.store.tables import outbox, users, worker_links
 
+# How the sync starts the stored reason of a transient failure, so that ``status`` and ``/readyz``
+# can name an outage by its cause ("Twilio unreachable for 4 min, 37 changes waiting").
+TWILIO_UNREACHABLE = "Twilio unreachable"
+TWILIO_THROTTLING = "Twilio throttling"
+DATABASE_UNAVAILABLE = "database unavailable"
+OUTAGE_CAUSES = (TWILIO_UNREACHABLE, TWILIO_THROTTLING, DATABASE_UNAVAILABLE)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -10,6 +10,7 @@ from alembic import command
 from sqlalchemy import Engine, inspect
 
 from scimbridge.config import load_settings
+from scimbridge.flex.failures import classify, is_transient
 from scimbridge.flex.mapping import parse_mapping
 from scimbridge.flex.retry import (
     InvalidRequest,
@@ -21,7 +22,7 @@ from scimbridge.flex.retry import (
     WorkerNotFound,
 )
 from scimbridge.flex.sync import PermanentSyncError
-from scimbridge.flex.worker import SyncWorker, classify, is_transient
+from scimbridge.flex.worker import SyncWorker
 from scimbridge.store import links, outbox
 from scimbridge.store.database import (
     alembic_config,
