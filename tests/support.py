@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from scimbridge.server import server_config
+from scimbridge.server import ServerLimits, server_config
 
 
 def free_port() -> int:
@@ -22,10 +22,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(app: Any, port: int | None = None) -> Iterator[str]:
+def serving(app: Any, port: int | None = None, limits: ServerLimits | None = None) -> Iterator[str]:
     """Serve ``app`` (lifespan included) until the block ends; yield its base URL."""
     port = port or free_port()
-    config = server_config(app, "127.0.0.1", port)
+    config = server_config(app, "127.0.0.1", port, limits=limits or ServerLimits())
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

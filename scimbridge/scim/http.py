@@ -22,7 +22,7 @@ from scim2_models import (
     PayloadTooLargeException,
     SCIMException,
 )
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from scimbridge.config import Limits
@@ -72,11 +72,17 @@ async def read_json(request: Request, limits: Limits) -> Any:
             raise PayloadTooLargeException(detail=f"the body exceeds {limits.max_body_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_body_bytes:
-            raise PayloadTooLargeException(detail=f"the body exceeds {limits.max_body_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise PayloadTooLargeException(
+                    detail=f"the body exceeds {limits.max_body_bytes} bytes"
+                )
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        # The client went away, or was cut off for sending too slowly: nothing was applied.
+        raise InvalidSyntaxException(detail="the body did not arrive in full") from exc
     raw = b"".join(chunks)
     if not raw.strip():
         raise InvalidSyntaxException(detail="the request body is empty")

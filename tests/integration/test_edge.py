@@ -11,6 +11,7 @@ and the ``[auth.entra_jwt]`` configuration error.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import stat
@@ -249,3 +250,48 @@ def test_entra_jwt_without_app_ids_is_refused_with_the_reason(tmp_path: Path) ->
     assert "auth.entra_jwt.app_ids" in done.stderr
     assert "any app in the tenant" in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
+
+
+# -- the other bounds, with short limits so the test need not wait for the defaults ------------
+
+
+@pytest.fixture
+def tight(sqlite_url: str) -> Iterator[int]:
+    """An app served with a 1 s body deadline and 2 connections served (4 open) at most."""
+    from scimbridge.app import create_app
+    from scimbridge.config import load_settings
+    from scimbridge.server import ServerLimits
+    from scimbridge.store.database import migrate
+    from tests.support import serving
+
+    migrate(sqlite_url)
+    env = {"SCIMBRIDGE_DATABASE_URL": sqlite_url, "SCIMBRIDGE_BEARER_TOKEN": "tight-token-123"}
+    settings = load_settings(env=env)
+    limits = ServerLimits(header_timeout=30.0, body_timeout=1.0, limit_concurrency=2)
+    with serving(create_app(settings), limits=limits) as base:
+        yield int(base.rsplit(":", 1)[1])
+
+
+def test_a_stalled_body_is_closed_with_408(tight: int, caplog: pytest.LogCaptureFixture) -> None:
+    request = (
+        b"POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tight-token-123\r\n"
+        b"Content-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    received, elapsed = raw_exchange(tight, request, wait=30)
+    assert elapsed < 15
+    assert received.startswith(b"HTTP/1.1 408"), received[:100]
+    time.sleep(0.5)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], (
+        "a stalled client is no error"
+    )
+
+
+def test_connections_beyond_the_limit_are_refused_not_held(tight: int) -> None:
+    held = [socket.create_connection(("127.0.0.1", tight), timeout=10) for _ in range(4)]
+    try:
+        received, elapsed = raw_exchange(tight, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert received.startswith(b"HTTP/1.1 503"), received[:100]
+        assert elapsed < 5
+    finally:
+        for sock in held:
+            sock.close()
