@@ -33,11 +33,11 @@ if str(REPO) not in sys.path:
 
 from scimbridge.app import build_components  # noqa: E402
 from scimbridge.config import load_settings  # noqa: E402
-from scimbridge.flex.mapping import desired_worker, merge_attributes, parse_mapping  # noqa: E402
-from scimbridge.flex.reconcile import Resync  # noqa: E402
+from scimbridge.flex.mapping.desired import desired_worker, merge_attributes, parse_mapping  # noqa: E402
+from scimbridge.flex.sync.resync import Resync  # noqa: E402
 from scimbridge.store.database import create_db_engine, migrate  # noqa: E402
 from scimbridge.store.tables import outbox  # noqa: E402
-from scimbridge.testing.fakeflex import FakeFlexServer  # noqa: E402
+from scimbridge.testing.fakeflex.server import FakeFlexServer  # noqa: E402
 from scimbridge.wiring import build_sync_worker  # noqa: E402
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"

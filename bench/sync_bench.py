@@ -52,12 +52,12 @@ if str(REPO) not in sys.path:
 
 from scimbridge.app import build_components, create_app  # noqa: E402
 from scimbridge.config import load_settings  # noqa: E402
-from scimbridge.flex.mapping import parse_mapping  # noqa: E402
-from scimbridge.flex.sync import PROBE_ETAG  # noqa: E402
+from scimbridge.flex.mapping.desired import parse_mapping  # noqa: E402
+from scimbridge.flex.sync.reconciler import PROBE_ETAG  # noqa: E402
 from scimbridge.ops.metrics import Metrics  # noqa: E402
 from scimbridge.store import links, outbox  # noqa: E402
 from scimbridge.store.database import create_db_engine, migrate  # noqa: E402
-from scimbridge.testing.fakeflex import FakeFlexServer  # noqa: E402
+from scimbridge.testing.fakeflex.server import FakeFlexServer  # noqa: E402
 from scimbridge.wiring import build_sync_worker  # noqa: E402
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"

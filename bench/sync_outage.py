@@ -30,8 +30,8 @@ import httpx
 
 from scimbridge.ops.health import sync_stall
 from scimbridge.store import links, outbox
-from scimbridge.testing.fakeflex import FakeFlexServer
-from scimbridge.testing.fakeflex_faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 
 if TYPE_CHECKING:
     from bench.sync_bench import Bench

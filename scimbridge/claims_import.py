@@ -1,6 +1,7 @@
 """``scimbridge import-claims-policy``: a Flex SSO claims-mapping policy, carried over in one go.
 
-Does: read the policy file, have :mod:`scimbridge.flex.claims_policy` translate it, and print the
+Does: read the policy file, have :mod:`scimbridge.flex.mapping.claims_policy` translate it, and
+print the
 three things an admin needs (the ``[flex.attributes]`` TOML, the Entra provisioning mappings to add,
 what cannot be carried over and why); with a target file, merge the TOML into it
 (:mod:`scimbridge.config_merge`). Every user string printed is escaped for rich markup.
@@ -20,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scimbridge.config_merge import MergeError, MergeResult, merge_into_file, render_attributes
-from scimbridge.flex.claims_policy import (
+from scimbridge.flex.mapping.claims_policy import (
     PolicyError,
     Translation,
     read_policy,

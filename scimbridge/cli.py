@@ -32,7 +32,7 @@ from scimbridge.store.location import DatabaseProblem, explain_failure
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from scimbridge.flex.reconcile import Outcome, Plan
+    from scimbridge.flex.sync.resync import Outcome, Plan
 
 HELP = """SCIM 2.0 for Microsoft Entra ID that keeps Twilio Flex TaskRouter workers in sync.
 
@@ -270,7 +270,7 @@ def serve(
 
 
 def _print_fake_flex(page_url: str, port: int, environment: dict[str, str]) -> None:
-    from scimbridge.testing.fakeflex import export_lines
+    from scimbridge.testing.fakeflex.server import export_lines
 
     err.print(
         "[bold yellow]FAKE FLEX:[/bold yellow] workers go to an in-memory fake Flex in this "
@@ -350,7 +350,7 @@ def fake_flex_command(
     if print_env:
         _print_fake_env(host, port)
         return
-    from scimbridge.testing.fakeflex import serve_fake_flex
+    from scimbridge.testing.fakeflex.server import serve_fake_flex
 
     err.print(
         "[bold yellow]FAKE FLEX:[/bold yellow] an in-memory imitation of TaskRouter and Flex; "
@@ -367,7 +367,7 @@ def _print_fake_env(host: str, port: int) -> None:
     import json
     import urllib.request
 
-    from scimbridge.testing.fakeflex import export_lines
+    from scimbridge.testing.fakeflex.server import export_lines
 
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/__fake__/env"
@@ -502,9 +502,9 @@ def resync(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from scimbridge.app import build_components
-    from scimbridge.flex.mapping import MappingError, parse_mapping
-    from scimbridge.flex.reconcile import Resync
-    from scimbridge.flex.retry import FlexApiError
+    from scimbridge.flex.mapping.desired import MappingError, parse_mapping
+    from scimbridge.flex.sync.resync import Resync
+    from scimbridge.flex.twilio.retry import FlexApiError
     from scimbridge.wiring import build_sync_worker
 
     settings = _settings()

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scimbridge.config import ConfigError, Settings, TwilioSettings
-from scimbridge.flex.mapping import (
+from scimbridge.flex.mapping.desired import (
     AttributesTooLarge,
     FlexMapping,
     IdentityError,
@@ -30,18 +30,18 @@ from scimbridge.flex.mapping import (
     explain,
     parse_mapping,
 )
-from scimbridge.flex.ratelimit import RateLimiter
-from scimbridge.flex.retry import FlexApiError, RetryPolicy
-from scimbridge.flex.roles import toml_key
-from scimbridge.flex.sources import source_problems
-from scimbridge.flex.taskrouter import TaskRouter
-from scimbridge.flex.users_api import FlexUsers
-from scimbridge.flex.worker import OutcomeHook, SyncWorker
+from scimbridge.flex.mapping.roles import toml_key
+from scimbridge.flex.mapping.sources import source_problems
+from scimbridge.flex.sync.drainer import OutcomeHook, SyncWorker
+from scimbridge.flex.twilio.ratelimit import RateLimiter
+from scimbridge.flex.twilio.retry import FlexApiError, RetryPolicy
+from scimbridge.flex.twilio.taskrouter import TaskRouter
+from scimbridge.flex.twilio.users_api import FlexUsers
 from scimbridge.scim.auth_config import parse_auth_config
 
 if TYPE_CHECKING:
     from scimbridge.app import BackgroundService, Components
-    from scimbridge.testing.fakeflex import FakeFlexServer
+    from scimbridge.testing.fakeflex.server import FakeFlexServer
 
 log = logging.getLogger("scimbridge")
 
@@ -90,7 +90,7 @@ def _uvicorn_quiet() -> Iterator[None]:
 
 
 def _start_fake_flex(port: int) -> tuple[FakeFlexServer, TwilioSettings]:
-    from scimbridge.testing.fakeflex import FakeFlexServer
+    from scimbridge.testing.fakeflex.server import FakeFlexServer
 
     try:
         with _uvicorn_quiet():

@@ -8,7 +8,9 @@ client, with fault injection, request recording and an SSO-login simulation; als
 Does not: talk to Twilio, hold real credentials, or get imported by the production code paths.
 """
 
-from scimbridge.testing.fakeflex import (
+from scimbridge.testing.fakeflex.recording import RecordedRequest
+from scimbridge.testing.fakeflex.records import FakeApiError, WorkerRecord
+from scimbridge.testing.fakeflex.server import (
     FakeFlexOptions,
     FakeFlexServer,
     FakeFlexState,
@@ -16,9 +18,7 @@ from scimbridge.testing.fakeflex import (
     FaultKind,
     serve_fake_flex,
 )
-from scimbridge.testing.fakeflex_recording import RecordedRequest
-from scimbridge.testing.fakeflex_records import FakeApiError, WorkerRecord
-from scimbridge.testing.fakeflex_users import FlexUserRecord
+from scimbridge.testing.fakeflex.users import FlexUserRecord
 
 __all__ = [
     "FakeApiError",

@@ -15,8 +15,8 @@ import pytest
 import requests
 from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 
-from scimbridge.testing.fakeflex import FakeFlexServer
-from scimbridge.testing.fakeflex_records import utc_now
+from scimbridge.testing.fakeflex.records import utc_now
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import Harness, running
 
 

@@ -22,13 +22,13 @@ import httpx
 
 from scimbridge.app import Components, build_components, create_app
 from scimbridge.config import Settings, TwilioSettings, load_settings
-from scimbridge.flex.mapping import parse_mapping
-from scimbridge.flex.retry import RetryPolicy
-from scimbridge.flex.worker import SyncWorker
+from scimbridge.flex.mapping.desired import parse_mapping
+from scimbridge.flex.sync.drainer import SyncWorker
+from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.store import outbox
 from scimbridge.store.database import create_db_engine
-from scimbridge.testing.fakeflex import FakeFlexServer
-from scimbridge.testing.fakeflex_records import WorkerRecord
+from scimbridge.testing.fakeflex.records import WorkerRecord
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from scimbridge.wiring import build_sync_worker
 from tests.support import serving
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from scimbridge.claims_import import load_translation
-from scimbridge.flex.claims_policy import ProvisioningMapping
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.flex.mapping.claims_policy import ProvisioningMapping
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, running
 
 DATA = Path(__file__).parent.parent / "data" / "claims_policy"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scimbridge.flex.mapping import desired_worker, parse_mapping
+from scimbridge.flex.mapping.desired import desired_worker, parse_mapping
 from tests.integration.cli_process import run_cli
 from tests.integration.sync_harness import CORE, TOKEN
 

@@ -25,8 +25,8 @@ from scimbridge.config import load_settings
 from scimbridge.store import outbox
 from scimbridge.store.database import create_db_engine
 from scimbridge.store.tables import outbox as outbox_table
-from scimbridge.testing.fakeflex import FakeFlexServer
-from scimbridge.testing.fakeflex_faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, TOKEN, twilio_env, wait_for
 from tests.support import free_port, serving
 

@@ -167,7 +167,7 @@ def _answers(url: str) -> bool:
 
 
 def test_the_page_escapes_what_workers_hold(tmp_path: Path) -> None:
-    from scimbridge.testing.fakeflex import FakeFlexServer
+    from scimbridge.testing.fakeflex.server import FakeFlexServer
 
     with FakeFlexServer() as fake:
         fake.client().taskrouter.v1.workspaces(fake.workspace_sid).workers.create(
@@ -180,7 +180,7 @@ def test_the_page_escapes_what_workers_hold(tmp_path: Path) -> None:
 
 
 def test_export_lines_survive_a_shell() -> None:
-    from scimbridge.testing.fakeflex import export_lines
+    from scimbridge.testing.fakeflex.server import export_lines
 
     awkward = {"TWILIO_AUTH_TOKEN": "a b'$c \\ `d`", "SCIMBRIDGE_TWILIO_BASE_URL": "http://x:1"}
     assert _exports(export_lines(awkward)) == awkward

@@ -11,7 +11,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 
 
 def test_a_pending_reservation_blocks_delete_until_rejected(

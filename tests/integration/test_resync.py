@@ -13,10 +13,10 @@ from collections import Counter
 from typer.testing import CliRunner, Result
 
 from scimbridge.cli import app
-from scimbridge.flex.reconcile import Resync
-from scimbridge.flex.sync import PROBE_ETAG
+from scimbridge.flex.sync.reconciler import PROBE_ETAG
+from scimbridge.flex.sync.resync import Resync
 from scimbridge.store import links, outbox
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import Harness, running, twilio_env
 
 ROUTING = {"routing": {"skills": ["sales"], "levels": {"sales": 3}}, "channel.chat.capacity": 2}

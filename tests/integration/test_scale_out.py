@@ -27,7 +27,7 @@ from sqlalchemy import select
 from scimbridge.store import outbox
 from scimbridge.store.database import create_db_engine
 from scimbridge.store.tables import worker_links
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, PATCH, TOKEN, twilio_env
 from tests.support import free_port
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from scimbridge.cli import app
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, Harness, running, twilio_env
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

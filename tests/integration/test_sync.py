@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from scimbridge.flex.sync import PROBE_ETAG
+from scimbridge.flex.sync.reconciler import PROBE_ETAG
 from scimbridge.store import links, outbox
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from scimbridge.wiring import sync_services
 from tests.integration.sync_harness import CORE, Harness, in_background, running, wait_for
 

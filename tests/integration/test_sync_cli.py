@@ -14,10 +14,10 @@ from rich.console import Console
 
 from scimbridge.app import build_components
 from scimbridge.config import ConfigError, load_settings
-from scimbridge.flex.worker import SyncWorker
+from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.store.database import create_db_engine
 from scimbridge.store.repository import Repository
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from scimbridge.wiring import FakeFlexService, check_configuration, sync_services
 from tests.integration.cli_process import Process
 from tests.integration.sync_harness import CORE, TOKEN, twilio_env, wait_for

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from scimbridge.store import outbox
 from scimbridge.store.database import migrate
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.conftest import _fresh_postgres_database, terminate_backends
 from tests.integration.sync_harness import in_background, running, wait_for
 

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from scimbridge.store import links, outbox
-from scimbridge.testing.fakeflex import FakeFlexServer
-from scimbridge.testing.fakeflex_faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, Harness, running, wait_for
 
 ANN = "ann.lee@contoso.com"

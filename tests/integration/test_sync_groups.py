@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from scimbridge.store import outbox
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import Harness, running
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

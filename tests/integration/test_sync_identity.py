@@ -16,10 +16,10 @@ import pytest
 import requests
 from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 
-from scimbridge.flex.reconcile import Resync
+from scimbridge.flex.sync.resync import Resync
 from scimbridge.store import links, outbox
-from scimbridge.testing.fakeflex import FakeFlexServer
-from scimbridge.testing.fakeflex_faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import Harness, running
 
 OLD, NEW = "ann.lee@contoso.com", "ann.ruiz@contoso.com"

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from scimbridge.config import load_settings
 from scimbridge.ops.status import print_status, status_report
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from scimbridge.wiring import check_configuration
 from tests.integration.sync_harness import CORE, Harness, running, twilio_env
 

@@ -24,15 +24,15 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from scimbridge.cli import app
-from scimbridge.flex.mapping import parse_mapping
-from scimbridge.flex.ratelimit import RateLimiter
-from scimbridge.flex.retry import RetryPolicy
-from scimbridge.flex.taskrouter import TaskRouter
-from scimbridge.flex.worker import SyncWorker
+from scimbridge.flex.mapping.desired import parse_mapping
+from scimbridge.flex.sync.drainer import SyncWorker
+from scimbridge.flex.twilio.ratelimit import RateLimiter
+from scimbridge.flex.twilio.retry import RetryPolicy
+from scimbridge.flex.twilio.taskrouter import TaskRouter
 from scimbridge.store import outbox
 from scimbridge.store.tables import outbox as outbox_table
-from scimbridge.testing.fakeflex import FakeFlexServer
-from scimbridge.testing.fakeflex_faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import (
     Harness,
     in_background,

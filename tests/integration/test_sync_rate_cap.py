@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 import time
 
-from scimbridge.testing.fakeflex import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import in_background, running
 
 RATE = 4

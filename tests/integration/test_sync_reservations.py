@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from scimbridge.cli import app
 from scimbridge.store import outbox
 from scimbridge.store.tables import outbox as outbox_table
-from scimbridge.testing.fakeflex import FakeFlexServer
-from scimbridge.testing.fakeflex_faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import Harness, running, twilio_env
 
 ANN = "ann.lee@contoso.com"

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from scimbridge.flex.ratelimit import RateLimiter
-from scimbridge.flex.retry import RetryPolicy
-from scimbridge.flex.taskrouter import (
+from scimbridge.flex.twilio.ratelimit import RateLimiter
+from scimbridge.flex.twilio.retry import RetryPolicy
+from scimbridge.flex.twilio.taskrouter import (
     FriendlyNameTaken,
     InvalidRequest,
     NotFound,
@@ -29,8 +29,8 @@ from scimbridge.flex.taskrouter import (
     UnexpectedResponse,
     WorkerNotFound,
 )
-from scimbridge.testing.fakeflex import FakeFlexServer
-from scimbridge.testing.fakeflex_faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import twilio_settings
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from scimbridge.flex.ratelimit import RateLimiter
-from scimbridge.flex.retry import RetryPolicy, Unauthorized
-from scimbridge.flex.users_api import FlexUsers
-from scimbridge.testing.fakeflex import FakeFlexServer
-from scimbridge.testing.fakeflex_faults import Fault, FaultKind
+from scimbridge.flex.twilio.ratelimit import RateLimiter
+from scimbridge.flex.twilio.retry import RetryPolicy, Unauthorized
+from scimbridge.flex.twilio.users_api import FlexUsers
+from scimbridge.testing.fakeflex.faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import twilio_settings
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from scimbridge.config_merge import MergeError, merge_into_file, render_attributes
-from scimbridge.flex.claims_policy import PolicyError, read_policy, translate
-from scimbridge.flex.mapping import desired_worker, parse_mapping
+from scimbridge.flex.mapping.claims_policy import PolicyError, read_policy, translate
+from scimbridge.flex.mapping.desired import desired_worker, parse_mapping
 
 DATA = Path(__file__).parent.parent / "data" / "claims_policy"
 GRAPH = DATA / "claims-mapping-policy.graph-response.json"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimbridge.flex.drift import Failure, WorkerIndex, diff_gone, diff_user
-from scimbridge.flex.mapping import DeprovisionPolicy, DesiredWorker
-from scimbridge.flex.taskrouter import Worker
+from scimbridge.flex.mapping.desired import DeprovisionPolicy, DesiredWorker
+from scimbridge.flex.sync.drift import Failure, WorkerIndex, diff_gone, diff_user
+from scimbridge.flex.twilio.taskrouter import Worker
 from scimbridge.store.links import DISABLED, ENABLED, RETIRED, WorkerLink
 
 ANN = "ann@contoso.com"

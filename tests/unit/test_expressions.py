@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scimbridge.config import ConfigError
-from scimbridge.flex.expression_functions import FUNCTIONS
-from scimbridge.flex.expressions import (
+from scimbridge.flex.mapping.expression_functions import FUNCTIONS
+from scimbridge.flex.mapping.expressions import (
     MAX_EXPRESSION_LENGTH,
     MAX_NESTING,
     MappingError,
@@ -46,7 +46,7 @@ USER: dict[str, Any] = {
 
 
 def resolve(path: str) -> Any:
-    from scimbridge.flex.paths import parse_path, read_path
+    from scimbridge.flex.mapping.paths import parse_path, read_path
 
     return read_path(USER, parse_path(path))
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from scimbridge.flex.paths import PathError, parse_path, read_path
+from scimbridge.flex.mapping.paths import PathError, parse_path, read_path
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 USER: dict[str, Any] = {

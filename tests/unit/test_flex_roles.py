@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from scimbridge.flex.roles import (
+from scimbridge.flex.mapping.roles import (
     RoleMap,
     parse_role_names,
     parse_role_table,

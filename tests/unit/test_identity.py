@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scimbridge.flex.identity import (
+from scimbridge.flex.mapping.identity import (
     MAX_FRIENDLY_NAME_LENGTH,
     IdentityError,
     contact_uri,

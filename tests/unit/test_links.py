@@ -10,9 +10,11 @@ from alembic import command
 from sqlalchemy import Engine, inspect
 
 from scimbridge.config import load_settings
-from scimbridge.flex.failures import classify, is_transient
-from scimbridge.flex.mapping import parse_mapping
-from scimbridge.flex.retry import (
+from scimbridge.flex.mapping.desired import parse_mapping
+from scimbridge.flex.sync.drainer import SyncWorker
+from scimbridge.flex.sync.failures import classify, is_transient
+from scimbridge.flex.sync.reconciler import PermanentSyncError
+from scimbridge.flex.twilio.retry import (
     InvalidRequest,
     PreconditionFailed,
     RateLimited,
@@ -21,8 +23,6 @@ from scimbridge.flex.retry import (
     WorkerBusy,
     WorkerNotFound,
 )
-from scimbridge.flex.sync import PermanentSyncError
-from scimbridge.flex.worker import SyncWorker
 from scimbridge.store import links, outbox
 from scimbridge.store.database import (
     alembic_config,

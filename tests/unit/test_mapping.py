@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scimbridge.config import load_settings
-from scimbridge.flex.mapping import (
+from scimbridge.flex.mapping.config import coerce
+from scimbridge.flex.mapping.desired import (
     AttributesTooLarge,
     DeprovisionPolicy,
     DesiredWorker,
@@ -25,7 +26,6 @@ from scimbridge.flex.mapping import (
     merge_attributes,
     parse_mapping,
 )
-from scimbridge.flex.mapping_config import coerce
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 FLEX_AGENT = "urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from scimbridge.flex.mapping import MappingError, desired_worker, explain, parse_mapping
-from scimbridge.flex.oidc_claims import CLAIMS
+from scimbridge.flex.mapping.desired import MappingError, desired_worker, explain, parse_mapping
+from scimbridge.flex.mapping.oidc_claims import CLAIMS
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 FULL: dict[str, Any] = {

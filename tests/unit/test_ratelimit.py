@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from scimbridge.flex.ratelimit import RateLimiter
+from scimbridge.flex.twilio.ratelimit import RateLimiter
 
 
 class ManualClock:

@@ -12,7 +12,7 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.response import Response
 
-from scimbridge.flex.retry import (
+from scimbridge.flex.twilio.retry import (
     InvalidRequest,
     NotFound,
     PreconditionFailed,

@@ -9,9 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scimbridge.flex.mapping import MappingError, desired_worker, explain, parse_mapping
-from scimbridge.flex.skills import ManagedSkills, merge_skills, resolve_skills, skill_changes
-from scimbridge.flex.skills_config import parse_skill_config
+from scimbridge.flex.mapping.desired import MappingError, desired_worker, explain, parse_mapping
+from scimbridge.flex.mapping.skills import (
+    ManagedSkills,
+    merge_skills,
+    resolve_skills,
+    skill_changes,
+)
+from scimbridge.flex.mapping.skills_config import parse_skill_config
 
 FLEX_AGENT = "urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User"
 SOURCE = f"{FLEX_AGENT}:skills"

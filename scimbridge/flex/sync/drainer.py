@@ -1,0 +1,403 @@
+"""The outbox drainer: lease due users, converge each one, finish, retry or dead-letter the claim.
+
+Does: run ``threads`` loops that claim due outbox rows under a lease (``FOR UPDATE SKIP LOCKED``
+on PostgreSQL), hand each user to :class:`~scimbridge.flex.sync.reconciler.Reconciler`, and then
+complete
+the claim (a newer change keeps the row due), reschedule it with exponential backoff and full
+jitter, or dead-letter it with a human reason; write a ``worker:<owner>`` heartbeat every loop
+(removed on a clean stop; long-stale ones of other workers removed at start) and
+``last_successful_sync`` after each success; report each outcome to a log line and ``on_outcome``.
+Does not: decide what a worker should look like (``flex.sync``) or talk to Twilio itself.
+
+Which failures end as dead letters (``flex.failures``): a *transient* one
+(429, 5xx, timeouts, refused or dropped connections, the database gone) is retried with backoff
+capped at ``backoff_cap`` for as long as it lasts, never dead-lettered (nor is a user waiting
+for its friendly_name to be freed); a *permanent* refusal
+(a 4xx that sending again cannot change, a user that cannot be mapped) is dead-lettered at once;
+anything else (a worker with pending reservations, a conflict that keeps recurring, an
+unexpected error) after ``max_attempts``. When the database fails during a claimed batch, the
+loop stops the batch, keeps its leases, and carries on with the same claims once the database
+answers again. After a run of transient failures, the first success makes every change waiting
+on its backoff due at once, so an outage ends without waiting out each change's backoff.
+
+Several drainers, in one process or many, may share one outbox: the lease gives each user to one
+of them at a time, and TaskRouter's unique friendly_name keeps even an expired lease from
+producing a second worker. A failure never loses a change: the row stays until a sync succeeds
+or is dead-lettered with its reason (``outbox.revive_dead`` or a newer change brings it back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from scimbridge.config import Settings
+from scimbridge.flex.mapping.desired import FlexMapping
+from scimbridge.flex.sync.failures import classify, is_database_error, is_transient
+from scimbridge.flex.sync.name_conflicts import WaitingForName
+from scimbridge.flex.sync.reconciler import Reconciler
+from scimbridge.flex.twilio.retry import FlexApiError, Unauthorized, WorkerBusy
+from scimbridge.flex.twilio.taskrouter import TaskRouter
+from scimbridge.flex.twilio.users_api import FlexUsers
+from scimbridge.store import links, outbox
+from scimbridge.store.errors import StoreError
+from scimbridge.store.repository import Repository
+
+log = logging.getLogger("scimbridge.sync")
+
+OutcomeHook = Callable[[str, str, float], None]
+STOP_TIMEOUT = 1.0
+# What processing one claim came to.
+SETTLED, FAILED, DATABASE_DOWN = "settled", "failed", "database down"
+
+
+CREDENTIALS_CHECK_SECONDS = 300.0
+
+
+def default_owner() -> str:
+    """``host:pid:random``, short enough to leave room for a thread suffix in a 64-char lease."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+# After this many transient failures in a row, the next success ends an outage.
+OUTAGE_FAILURES = 3
+DATABASE_WAIT_CAP = 5.0
+
+
+class SyncWorker:
+    """A :class:`~scimbridge.app.BackgroundService` draining the outbox into TaskRouter.
+
+    ``start()`` spawns the threads; ``stop()`` returns within about a second (a convergence in
+    flight finishes in its daemon thread, or its lease simply expires); ``drain_once()`` processes
+    everything due now, synchronously, for tests and one-shot runs; ``notify()`` wakes the loops
+    early (call it after enqueueing). ``on_outcome(outcome, user_id, seconds)`` sees every
+    outcome: created, updated, unchanged, renamed, disabled, enabled, deleted, retry, dead.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        repository: Repository,
+        taskrouter: TaskRouter,
+        mapping: FlexMapping,
+        *,
+        owner: str | None = None,
+        threads: int = 1,
+        flex_users: FlexUsers | None = None,
+        on_outcome: OutcomeHook | None = None,
+        reconciler: Reconciler | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.sync = settings.sync
+        self.retention_seconds = settings.readiness.heartbeat_retention_seconds
+        self.engine = engine
+        self.owner = (owner or default_owner())[:56]
+        self.threads = threads
+        self.on_outcome = on_outcome
+        self.reconciler = reconciler or Reconciler(
+            engine, repository, taskrouter, mapping, flex_users=flex_users
+        )
+        self._jitter = jitter
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._beat_lock = threading.Lock()
+        self._last_beat = -float("inf")
+        self._taskrouter = taskrouter
+        self._last_verified = -float("inf")
+        self._transient_streak = 0
+
+    def __repr__(self) -> str:
+        return f"SyncWorker(owner={self.owner!r}, threads={self.threads})"
+
+    # -- BackgroundService ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        self._prune_heartbeats()
+        for index in range(self.threads):
+            lease_owner = f"{self.owner}/{index}"
+            thread = threading.Thread(
+                target=self._run, args=(lease_owner,), name=f"sync-{index}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+        log.info("sync worker %s started with %d thread(s)", self.owner, self.threads)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+        try:
+            links.forget_heartbeat(self.engine, self.owner)
+        except SQLAlchemyError as exc:
+            log.warning("sync heartbeat not removed: %s", type(exc).__name__)
+        log.info("sync worker %s stopped", self.owner)
+
+    def notify(self) -> None:
+        """Something was enqueued: look at the outbox now rather than at the next poll."""
+        self._wake.set()
+
+    def drain_once(self) -> int:
+        """Converge every user due now, and again any whose change arrived meanwhile; a user
+        whose sync failed is not tried twice in one call. Returns how many claims were
+        processed."""
+        lease_owner = f"{self.owner}/once"
+        self._heartbeat()
+        processed = 0
+        failed: set[str] = set()
+        while True:
+            batch = self._claim(lease_owner)
+            fresh = [claim for claim in batch if claim.user_id not in failed]
+            self._release([claim for claim in batch if claim.user_id in failed])
+            if not fresh:
+                return processed
+            for claim in fresh:
+                if self._process(claim, wait_for_database=False) != SETTLED:
+                    failed.add(claim.user_id)
+                processed += 1
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _run(self, lease_owner: str) -> None:
+        while not self._stop.is_set():
+            batch: list[outbox.Claim] = []
+            try:
+                self._heartbeat()
+                self._maybe_verify_credentials()
+                batch = self._claim(lease_owner)
+                self._work_through(batch)
+            except Exception:
+                # Keep draining: whatever broke, the rows stay in the outbox.
+                log.exception("sync loop error")
+                batch = []
+            if not batch and self._wake.wait(self.sync.poll_interval):
+                self._wake.clear()
+
+    def _work_through(self, batch: list[outbox.Claim]) -> None:
+        """Process the claims in order. When the database fails, stop there and keep every
+        claim (failing each within milliseconds would only strand them under their leases);
+        carry on with the same claim once the database answers."""
+        index = 0
+        while index < len(batch):
+            if self._stop.is_set():
+                self._release(batch[index:])
+                return
+            if self._process(batch[index], wait_for_database=True) == DATABASE_DOWN:
+                self._wait_for_database()
+                continue
+            index += 1
+
+    def _wait_for_database(self) -> None:
+        """Return once the database answers (or the worker stops); the waits double up to
+        :data:`DATABASE_WAIT_CAP` seconds."""
+        delay = 0.05
+        while not self._stop.is_set():
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+            except SQLAlchemyError:
+                self._stop.wait(delay)
+                delay = min(delay * 2, DATABASE_WAIT_CAP)
+            else:
+                log.info("database answers again; the sync carries on with its claims")
+                return
+
+    def _heartbeat(self) -> None:
+        """``worker:<owner>`` = now, at most once per poll interval whatever the thread count."""
+        with self._beat_lock:
+            due = time.monotonic() - self._last_beat >= self.sync.poll_interval
+            if due:
+                self._last_beat = time.monotonic()
+        if not due:
+            return
+        try:
+            links.heartbeat(self.engine, self.owner, datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            log.warning("sync heartbeat not written: %s", type(exc).__name__)
+
+    def _prune_heartbeats(self) -> None:
+        """Remove heartbeats of workers gone for longer than readiness remembers them."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.retention_seconds)
+        try:
+            links.prune_heartbeats(self.engine, cutoff)
+        except SQLAlchemyError as exc:
+            log.warning("old sync heartbeats not removed: %s", type(exc).__name__)
+
+    def _maybe_verify_credentials(self) -> None:
+        """Every few minutes, in the background loop only (``drain_once`` costs no extra call)."""
+        with self._beat_lock:
+            due = time.monotonic() - self._last_verified >= CREDENTIALS_CHECK_SECONDS
+            if due:
+                self._last_verified = time.monotonic()
+        if due:
+            self._verify_credentials()
+
+    def _verify_credentials(self) -> None:
+        """Record whether Twilio accepts the credentials, for ``/readyz`` and ``status``."""
+        try:
+            self._taskrouter.verify_credentials()
+            verdict = "ok"
+        except Unauthorized:
+            verdict = "Twilio refused the credentials (401)"
+            log.error("Twilio refused the credentials; every sync will fail until they are fixed")
+        except FlexApiError as exc:
+            log.warning("credentials not verified this time: %s", type(exc).__name__)
+            return
+        try:
+            links.write_state(self.engine, links.TWILIO_VERIFIED, verdict, datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            log.warning("credential check not recorded: %s", type(exc).__name__)
+
+    def _claim(self, lease_owner: str) -> list[outbox.Claim]:
+        try:
+            return outbox.claim(
+                self.engine,
+                lease_owner,
+                limit=self.sync.batch_size,
+                lease_seconds=self.sync.lease_seconds,
+            )
+        except SQLAlchemyError as exc:
+            log.warning("outbox not readable: %s", type(exc).__name__)
+            self._stop.wait(self.sync.poll_interval)
+            return []
+
+    def _release(self, claims: list[outbox.Claim]) -> None:
+        for claim in claims:
+            # On failure the lease simply expires.
+            with contextlib.suppress(SQLAlchemyError):
+                outbox.release(self.engine, claim)
+
+    def _process(self, claim: outbox.Claim, *, wait_for_database: bool) -> str:
+        """Converge the claimed user and settle the claim: :data:`SETTLED`, :data:`FAILED`, or
+        :data:`DATABASE_DOWN` (with ``wait_for_database``: the claim was left as it is, for the
+        caller to process again once the database answers)."""
+        if claim.lease_expires_at <= datetime.now(UTC):
+            return SETTLED  # we came too late: another drainer may hold it now
+        started = time.monotonic()
+        try:
+            result = self.reconciler.converge(claim.user_id)
+        except Exception as exc:
+            if wait_for_database and is_database_error(exc):
+                log.warning(
+                    "sync of user %s paused: %s", claim.user_id, classify(exc)[1],
+                    extra={"event": "sync", "outcome": "paused", "user_id": claim.user_id},
+                )  # fmt: skip
+                return DATABASE_DOWN
+            self._fail(claim, exc, started)
+            return FAILED
+        self._complete(claim, wait_for_database=wait_for_database)
+        self._note_success()
+        self._report(
+            result.outcome,
+            claim.user_id,
+            started,
+            logging.INFO,
+            f"sync {result.outcome}: user {claim.user_id} worker {result.worker_sid or '-'} "
+            f"({result.friendly_name or '-'})",
+        )
+        return SETTLED
+
+    def _complete(self, claim: outbox.Claim, *, wait_for_database: bool) -> None:
+        """Finish the claim and record the success; with ``wait_for_database`` a database
+        failure is waited out once (else the row would sit under its lease)."""
+        for last_try in (not wait_for_database, True):
+            try:
+                outbox.complete(self.engine, claim)
+                links.record_success(self.engine, datetime.now(UTC))
+                return
+            except SQLAlchemyError as exc:
+                # The worker converged; the row stays and the next pass finds nothing to do.
+                log.warning("sync of user %s not recorded: %s", claim.user_id, type(exc).__name__)
+                if last_try:
+                    return
+                self._wait_for_database()
+
+    def _note_success(self) -> None:
+        """The first success after a run of transient failures ends an outage: every change
+        waiting on its backoff is due now."""
+        with self._beat_lock:
+            ended = self._transient_streak >= OUTAGE_FAILURES
+            self._transient_streak = 0
+        if ended:
+            try:
+                woken = outbox.retry_waiting_now(self.engine)
+            except SQLAlchemyError as exc:
+                log.warning("waiting changes not woken: %s", type(exc).__name__)
+                return
+            log.info("sync succeeds again; %d waiting change(s) are due now", woken)
+
+    def _fail(self, claim: outbox.Claim, error: Exception, started: float) -> None:
+        permanent, reason = classify(error)
+        transient = is_transient(error)
+        expected = FlexApiError | StoreError | SQLAlchemyError | WaitingForName
+        if not permanent and not isinstance(error, expected):
+            log.exception("sync of user %s failed unexpectedly", claim.user_id)
+        with self._beat_lock:
+            self._transient_streak = self._transient_streak + 1 if transient else 0
+        outcome, level = "retry", logging.WARNING
+        # A user waiting for a friendly_name is never dead-lettered: the wait ends on its own.
+        waiting = isinstance(error, WaitingForName)
+        try:
+            if permanent or (
+                not (transient or waiting) and claim.attempts >= self.sync.max_attempts
+            ):
+                if outbox.dead_letter(self.engine, claim, reason):
+                    outcome, level = "dead", logging.ERROR
+                    line = f"sync dead-lettered after {claim.attempts} attempt(s)"
+                else:
+                    line = "sync retry now (a newer change arrived)"
+            else:
+                retry_after = error.retry_after if isinstance(error, FlexApiError) else None
+                if isinstance(error, WorkerBusy):
+                    # No jitter: give the reservations the whole backoff to time out.
+                    retry_after = self.backoff_ceiling(claim.attempts)
+                delay = self.backoff(claim.attempts, retry_after)
+                outbox.reschedule(
+                    self.engine, claim, reason, datetime.now(UTC) + timedelta(seconds=delay)
+                )
+                line = f"sync retry in {delay:.1f}s (attempt {claim.attempts})"
+        except SQLAlchemyError as exc:
+            line = f"sync retry when the lease expires (outbox: {type(exc).__name__})"
+        with contextlib.suppress(SQLAlchemyError):  # the outbox row keeps the error too
+            links.record_error(self.engine, claim.user_id, reason)
+        self._report(
+            outcome, claim.user_id, started, level, f"{line}: user {claim.user_id}: {reason}"
+        )
+
+    def backoff_ceiling(self, attempts: int) -> float:
+        """``min(cap, base * 2**(attempts-1))``: the longest wait after attempt ``attempts``."""
+        return min(self.sync.backoff_cap, self.sync.backoff_base * 2.0 ** max(0, attempts - 1))
+
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Full jitter: uniform(0, min(cap, base * 2**(attempts-1))), never below Retry-After."""
+        delay = self._jitter() * self.backoff_ceiling(attempts)
+        return max(delay, retry_after or 0.0)
+
+    def _report(self, outcome: str, user_id: str, started: float, level: int, line: str) -> None:
+        seconds = time.monotonic() - started
+        log.log(level, line, extra={"event": "sync", "outcome": outcome, "user_id": user_id})
+        if self.on_outcome is not None:
+            try:
+                self.on_outcome(outcome, user_id, seconds)
+            except Exception:
+                log.exception("on_outcome hook failed")

@@ -1,0 +1,206 @@
+"""The one path every Twilio request takes, and the ``twilio`` client it goes through.
+
+Does: build the ``twilio`` client (``settings.base_url`` for the TaskRouter and Flex domains, no
+region/edge host rewriting, no library-level retries, a request timeout, a ``User-Agent`` suffix);
+run each request as: a permit from the shared rate limiter, one attempt, a typed error, a report to
+``on_request(endpoint, status)``, and the retry policy; fetch Flex Configuration.
+Does not: know about workers or Flex users, or retry a non-idempotent request on its own
+(:meth:`TwilioCalls.attempt` is the single-shot form callers use for creates).
+
+Host pinning: ``twilio`` falls back to ``TWILIO_REGION``/``TWILIO_EDGE`` from the environment even
+when ``None`` is passed, and either one rewrites the host of every URL (``127.0.0.1`` becomes
+``127.dublin.ie1.0.1``), so :func:`build_client` clears both after construction. The library's
+``twilio.http_client`` logger writes each request URL and query (no credentials) at INFO.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from scimbridge import __version__
+from scimbridge.config import TwilioSettings
+from scimbridge.flex.twilio.ratelimit import RateLimiter
+from scimbridge.flex.twilio.retry import (
+    FlexApiError,
+    NotFound,
+    RetryPolicy,
+    error_from_exception,
+    error_from_response,
+)
+
+USER_AGENT_EXTENSION = f"scimbridge/{__version__}"
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RequestObserver = Callable[[str, int], None]
+
+
+class _ResponseTap:
+    """Remembers, per thread, the last HTTP response: ``twilio`` exceptions carry no headers."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def record(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self._local.response = response
+
+    def reset(self) -> None:
+        self._local.response = None
+
+    def last(self) -> Response | None:
+        raw = getattr(self._local, "response", None)
+        if raw is None:
+            return None
+        try:
+            text = raw.text
+        except Exception:
+            # The body broke off mid-read; status and headers still say what happened.
+            text = ""
+        return Response(int(raw.status_code), text, raw.headers)
+
+
+def build_client(settings: TwilioSettings, *, http_timeout: float, tap: _ResponseTap) -> Client:
+    """A ``twilio`` client whose every request goes to ``settings.base_url`` when that is set."""
+    http_client = TwilioHttpClient(
+        timeout=http_timeout, max_retries=None, request_hooks={"response": [tap.record]}
+    )
+    client = Client(
+        settings.username,
+        settings.password,
+        account_sid=settings.account_sid,
+        http_client=http_client,
+        user_agent_extensions=[USER_AGENT_EXTENSION],
+    )
+    # Pin what ClientBase would otherwise fill from TWILIO_* environment variables.
+    client.region = None
+    client.edge = None
+    client.username, client.password = settings.username, settings.password
+    client.auth = (settings.username, settings.password)
+    if settings.base_url:
+        client.taskrouter.base_url = settings.base_url.rstrip("/")
+        client.flex_api.base_url = settings.base_url.rstrip("/")
+    return client
+
+
+class TwilioCalls:
+    """The one path every Twilio request takes: a rate-limit permit, one attempt, a typed error,
+    a report to ``on_request(endpoint, status)`` (status 0: no response), and the retry policy."""
+
+    def __init__(
+        self,
+        settings: TwilioSettings,
+        *,
+        limiter: RateLimiter,
+        retry: RetryPolicy,
+        http_timeout: float = 10.0,
+        on_request: RequestObserver | None = None,
+    ) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.retry = retry
+        self._tap = _ResponseTap()
+        self.client = build_client(settings, http_timeout=http_timeout, tap=self._tap)
+        self._on_request = on_request
+        basic = base64.b64encode(f"{settings.username}:{settings.password}".encode()).decode()
+        self.secrets: tuple[str, ...] = (*settings.secrets(), basic)
+
+    def attempt(
+        self, endpoint: str, operation: Callable[[], T], *, not_found: type[NotFound] = NotFound
+    ) -> T:
+        """Run ``operation`` once (after a permit); raise :class:`FlexApiError` if it fails."""
+        self.limiter.acquire()
+        self._tap.reset()
+        try:
+            result = operation()
+        except Exception as exc:
+            response = self._tap.last()
+            self._report(endpoint, response)
+            error = error_from_exception(
+                endpoint, exc, response, secrets=self.secrets, now=self.retry.now,
+                not_found=not_found,
+            )  # fmt: skip
+            if error is None:
+                raise
+            raise error from None
+        response = self._tap.last()
+        self._report(endpoint, response)
+        if isinstance(result, Response) and not 200 <= result.status_code < 300:
+            raise error_from_response(
+                endpoint, result, secrets=self.secrets, now=self.retry.now, not_found=not_found
+            )
+        return result
+
+    def run(
+        self, endpoint: str, operation: Callable[[], T], *, not_found: type[NotFound] = NotFound
+    ) -> T:
+        """:meth:`attempt` repeated as the retry policy allows. Use only for idempotent requests."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self.attempt(endpoint, operation, not_found=not_found)
+            except FlexApiError as error:
+                self.pause_or_raise(error, attempt)
+
+    def pause_or_raise(self, error: FlexApiError, attempt: int) -> None:
+        """Sleep before the next attempt, or re-raise ``error`` when the policy says stop."""
+        delay = self.retry.next_delay(error, attempt)
+        if delay is None:
+            raise error
+        log.info("%s; retry %d in %.2fs", error.message, attempt, delay)
+        self.retry.sleep(delay)
+
+    def send(
+        self,
+        endpoint: str,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, object] | None = None,
+        body: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        not_found: type[NotFound] = NotFound,
+    ) -> Response:
+        """A raw request through ``client.request`` with retries; non-2xx raises a typed error."""
+
+        def request() -> Response:
+            response: Response = self.client.request(
+                method, url, params=params, data=body, headers=dict(headers or {})
+            )
+            return response
+
+        return self.run(endpoint, request, not_found=not_found)
+
+    def _report(self, endpoint: str, response: Response | None) -> None:
+        if self._on_request is not None:
+            self._on_request(endpoint, response.status_code if response is not None else 0)
+
+
+@dataclass(frozen=True)
+class FlexConfiguration:
+    """What Flex Configuration says about the account's Flex instance."""
+
+    workspace_sid: str | None
+    offline_activity_sid: str | None
+    flex_instance_sid: str | None
+
+
+def fetch_flex_configuration(calls: TwilioCalls) -> FlexConfiguration:
+    """``GET /v1/Configuration`` on the Flex API."""
+    config = calls.run(
+        "configuration.fetch", lambda: calls.client.flex_api.v1.configuration().fetch()
+    )
+    return FlexConfiguration(
+        workspace_sid=config.taskrouter_workspace_sid,
+        offline_activity_sid=config.taskrouter_offline_activity_sid,
+        flex_instance_sid=config.flex_instance_sid,
+    )
