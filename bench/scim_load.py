@@ -21,13 +21,13 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import platform
 import random
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,14 +35,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from sqlalchemy.engine import make_url
 from yarl import URL
 
 # The checkout this file sits in: the servers run its scimbridge, installed or not.
@@ -50,35 +50,29 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from bulk_users import (  # noqa: E402
+    ENTERPRISE_URN,
+    TOKEN,
+    bulk_load,
+    free_port,
+    preload_name,
+    server_env,
+    start_serve,
+    stop_process,
+    temporary_postgres,
+    user_body,
+    wait_ready,
+)
+
 PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-TOKEN = "bench-static-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
 SCENARIOS = ("filter", "patch", "post")
 ONE_RESULT = re.compile(rb'"totalResults":\s*1\b')
+HELLO = re.compile(rb"^Hello, world!$")
 PACKAGES = (
     "scimbridge", "scim2-server", "scim2-models", "starlette", "uvicorn", "uvloop", "httptools",
     "sqlalchemy", "pydantic", "aiohttp",
 )  # fmt: skip
-
-
-def user_body(user_name: str, number: int) -> dict[str, Any]:
-    """An Entra-shaped user: core attributes, a work email and the enterprise extension."""
-    return {
-        "schemas": [USER_URN, ENTERPRISE_URN],
-        "userName": user_name,
-        "externalId": f"ext-{user_name}",
-        "displayName": f"Bench User {number}",
-        "name": {"givenName": "Bench", "familyName": f"User{number}"},
-        "emails": [{"value": user_name, "type": "work", "primary": True}],
-        "active": True,
-        ENTERPRISE_URN: {"department": "Sales", "employeeNumber": str(number), "costCenter": "C1"},
-    }
-
-
-def preload_name(number: int) -> str:
-    return f"bench.user{number:06d}@example.com"
 
 
 # -- servers -----------------------------------------------------------------------------------
@@ -97,6 +91,7 @@ class Target:
     patch_query: str = ""
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     stop_profiler: Callable[[], None] | None = None
+    database_url: str | None = None
 
     def stop(self) -> None:
         if self.stop_profiler is not None:
@@ -175,121 +170,57 @@ class Memory:
         self.at_end, self.peak = sizes["VmRSS"], sizes["VmHWM"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=2) as response:
-            if response.status == 200:
-                return
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"the server did not answer {url} within {timeout:.0f}s")
-
-
-def server_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCIMBRIDGE_", "TWILIO_"))}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
-
-
-def preload_scimbridge(database_url: str, count: int) -> tuple[list[str], list[str]]:
-    """Migrate and insert ``count`` users as ``POST /Users`` would store them; return ids, names."""
-    from sqlalchemy import insert
-
-    from scimbridge.scim import documents
-    from scimbridge.scim.extensions import ResourceModels
-    from scimbridge.store.database import create_db_engine, migrate
-    from scimbridge.store.repository import user_columns
-    from scimbridge.store.tables import users
-
-    migrate(database_url)
-    engine = create_db_engine(database_url)
-    models = ResourceModels(())
-    ids, names = [], []
-    start = datetime.now(UTC) - timedelta(days=1)
-    try:
-        for first in range(0, count, 5000):
-            rows = []
-            for number in range(first, min(count, first + 5000)):
-                name = preload_name(number)
-                document = documents.create_user(user_body(name, number), models)
-                stamp = start + timedelta(microseconds=number)
-                user_id = str(uuid.uuid4())
-                rows.append(
-                    {
-                        "id": user_id,
-                        "resource": document,
-                        "version": 1,
-                        "created_at": stamp,
-                        "updated_at": stamp,
-                        **user_columns(document),
-                    }
-                )
-                ids.append(user_id)
-                names.append(name)
-            with engine.begin() as conn:
-                conn.execute(insert(users), rows)
-    finally:
-        engine.dispose()
-    return ids, names
-
-
-def temporary_postgres(admin_url: str) -> tuple[str, Callable[[], None]]:
-    """A fresh database on the server of ``admin_url``, and how to drop it."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from scimbridge.store.database import normalize_url
-
-    admin = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
-    name = f"scimbench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(normalize_url(admin_url)).set(database=name)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.render_as_string(hide_password=False), drop
-
-
 def start_scimbridge(workdir: Path, count: int, postgres_url: str | None, loop: str) -> Target:
     cleanups: list[Callable[[], None]] = []
     if postgres_url:
         database_url, drop = temporary_postgres(postgres_url)
         cleanups.append(drop)
-        label = "scimbridge (PostgreSQL)"
+        engine = "PostgreSQL"
     else:
         database_url = f"sqlite:///{workdir / 'scim.db'}"
-        label = "scimbridge (SQLite)"
+        engine = "SQLite"
     began = time.perf_counter()
-    ids, names = preload_scimbridge(database_url, count)
-    print(f"  preloaded {count} users in {time.perf_counter() - began:.1f}s", flush=True)
+    try:
+        ids, names = bulk_load(database_url, count, workdir)
+        print(f"  preloaded {count:,} users in {time.perf_counter() - began:.1f}s", flush=True)
+        process, base = start_serve(database_url, workdir / "server.log", loop)
+    except BaseException:
+        for cleanup in cleanups:
+            cleanup()
+        raise
+    label = f"scimbridge ({engine}, {loop})"
+    return Target(label, base, ids, names, process, cleanups=cleanups, database_url=database_url)
+
+
+def start_hello(workdir: Path, loop: str) -> Target:
+    """Starlette's hello world under the same uvicorn settings: the floor of one request."""
     port = free_port()
     log = workdir / "server.log"
-    env = server_env({"SCIMBRIDGE_DATABASE_URL": database_url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN})
-    command = [sys.executable, "-m", "scimbridge", "serve", "--host", "127.0.0.1", "--loop", loop]
+    command = [sys.executable, __file__, "serve-hello", "--port", str(port), "--loop", loop]
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [*command, "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT
+            command, env=server_env({}), stdout=sink, stderr=subprocess.STDOUT
         )
-    base = f"http://127.0.0.1:{port}/scim/v2"
-    wait_ready(f"{base}/ServiceProviderConfig", process, 120, log)
-    return Target(label, base, ids, names, process, cleanups=cleanups)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(f"{base}/", process, 60, log)
+    return Target(f"starlette hello ({loop})", base, [], [], process)
+
+
+def serve_hello(port: int, loop: str) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def hello(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("Hello, world!")
+
+    app = Starlette(routes=[Route("/", hello)])
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, access_log=False, log_level="warning", loop=loop,
+        http="httptools",
+    )  # fmt: skip
 
 
 def start_scim2_server(workdir: Path, count: int, loop: str) -> Target:
@@ -308,7 +239,8 @@ def start_scim2_server(workdir: Path, count: int, loop: str) -> Target:
     print(f"  preloaded {count} users in {time.perf_counter() - began:.1f}s", flush=True)
     ids = json.loads(ids_file.read_text())
     names = [preload_name(n) for n in range(count)]
-    return Target("scim2-server (memory)", base, ids, names, process, "?excludedAttributes=groups")
+    label = f"scim2-server (memory, {loop})"
+    return Target(label, base, ids, names, process, "?excludedAttributes=groups")
 
 
 def serve_scim2_server(port: int, count: int, ids_file: Path, loop: str) -> None:
@@ -351,7 +283,10 @@ def serve_scim2_server(port: int, count: int, ids_file: Path, loop: str) -> None
     partial.write_text(json.dumps(ids))
     partial.rename(ids_file)
     app = BearerASGIApplication(AsyncInMemoryStorage(storage), provider)
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning", loop=loop)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, access_log=False, log_level="warning", loop=loop,
+        http="httptools",
+    )  # fmt: skip
 
 
 # -- client ------------------------------------------------------------------------------------
@@ -363,6 +298,11 @@ class Planned:
     url: URL
     body: bytes | None
     want: int
+    # The body of a 200 must match this (a filter must find exactly one user).
+    check: re.Pattern[bytes] | None = None
+    # What the request writes, recorded once it has been sent: (user id, (displayName,
+    # department)) for a PATCH, the userName for a POST.
+    effect: tuple[str, tuple[str, str]] | str | None = None
 
 
 @dataclass
@@ -391,16 +331,24 @@ class Cell:
 
 
 async def drive(
-    session: aiohttp.ClientSession, plan: list[Planned], concurrency: int
+    session: aiohttp.ClientSession,
+    plan: list[Planned],
+    concurrency: int,
+    seconds: float | None = None,
 ) -> tuple[float, list[float], int]:
-    """Send ``plan`` with ``concurrency`` tasks; return wall seconds, latencies and errors."""
+    """Send ``plan`` with ``concurrency`` tasks, or its start if ``seconds`` run out first (no
+    request starts after that); return wall seconds, the latencies of the requests sent (the
+    first ``len(latencies)`` of the plan) and errors."""
     latencies = [0.0] * len(plan)
     errors = 0
     counter = itertools.count()
+    sent = 0
+    deadline = time.perf_counter() + seconds if seconds else float("inf")
 
     async def task() -> None:
-        nonlocal errors
-        while (index := next(counter)) < len(plan):
+        nonlocal errors, sent
+        while time.perf_counter() < deadline and (index := next(counter)) < len(plan):
+            sent = max(sent, index + 1)
             step = plan[index]
             began = time.perf_counter()
             try:
@@ -412,13 +360,13 @@ async def drive(
             except aiohttp.ClientError:
                 ok, payload = False, b""
             latencies[index] = time.perf_counter() - began
-            if ok and step.method == "GET" and not ONE_RESULT.search(payload):
+            if ok and step.check is not None and not step.check.search(payload):
                 ok = False
             errors += not ok
 
     began = time.perf_counter()
     await asyncio.gather(*(task() for _ in range(concurrency)))
-    return time.perf_counter() - began, latencies, errors
+    return time.perf_counter() - began, latencies[:sent], errors
 
 
 class Scenarios:
@@ -443,9 +391,22 @@ class Scenarios:
                 URL(base + quote(f'userName eq "{self.rng.choice(names)}"'), encoded=True),
                 None,
                 200,
+                ONE_RESULT,
             )
             for _ in range(total)
         ]
+
+    def hello(self, tag: str, total: int) -> list[Planned]:
+        url = URL(f"{self.target.base_url}/", encoded=True)
+        return [Planned("GET", url, None, 200, HELLO) for _ in range(total)]
+
+    def commit(self, sent: list[Planned]) -> None:
+        """Remember what the requests sent wrote, for the read-back afterwards."""
+        for step in sent:
+            if isinstance(step.effect, tuple):
+                self.patched[step.effect[0]] = step.effect[1]
+            elif isinstance(step.effect, str):
+                self.posted.append(step.effect)
 
     def _next_user(self) -> int:
         # One fixed random order, cycled: two PATCHes of a user are len(users) requests apart, so
@@ -465,8 +426,7 @@ class Scenarios:
             url = URL(
                 f"{self.target.base_url}/Users/{user_id}{self.target.patch_query}", encoded=True
             )
-            plan.append(Planned("PATCH", url, body, 200))
-            self.patched[user_id] = (display, department)
+            plan.append(Planned("PATCH", url, body, 200, effect=(user_id, (display, department))))
         return plan
 
     def post(self, tag: str, total: int) -> list[Planned]:
@@ -475,8 +435,7 @@ class Scenarios:
         for number in range(total):
             name = f"post.{self.run}.{tag}.{number}@example.com"
             body = json.dumps(user_body(name, number)).encode()
-            plan.append(Planned("POST", url, body, 201))
-            self.posted.append(name)
+            plan.append(Planned("POST", url, body, 201, effect=name))
         return plan
 
 
@@ -541,32 +500,36 @@ async def measure(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         before = await total_users(session, target.base_url) if scenario == "post" else 0
         _, _, warm_errors = await drive(session, warmup, concurrency)
+        scenarios.commit(warmup)
         ours = (process_cpu(target.process.pid), process_cpu(os.getpid()))
         busy = machine_busy()
-        seconds, latencies, errors = await drive(session, plan, concurrency)
+        seconds, latencies, errors = await drive(session, plan, concurrency, args.seconds)
+        scenarios.commit(plan[: len(latencies)])
         server_cpu = process_cpu(target.process.pid) - ours[0]
         client_cpu = process_cpu(os.getpid()) - ours[1]
         others = machine_busy() - busy - server_cpu - client_cpu
         cell = Cell(
-            target.label, len(target.user_ids), scenario, concurrency, len(plan), seconds,
+            target.label, len(target.user_ids), scenario, concurrency, len(latencies), seconds,
             latencies, errors + warm_errors, server_cpu=server_cpu,
             others=max(0.0, others) / seconds / len(os.sched_getaffinity(0)),
         )  # fmt: skip
         if scenario == "patch":
             cell.verified = await verify_patches(session, scenarios)
         elif scenario == "post":
-            created = len(plan) + len(warmup) - cell.errors
+            created = len(latencies) + len(warmup) - cell.errors
             cell.verified = await verify_posts(session, scenarios, before, created)
     return cell
 
 
-async def bench_server(target: Target, args: argparse.Namespace) -> list[Cell]:
+async def bench_server(
+    target: Target, args: argparse.Namespace, names: tuple[str, ...] | None = None
+) -> list[Cell]:
     """Every cell, ``args.rounds`` times over; each cell keeps its fastest round, but counts the
     errors of all rounds and fails if any round's writes did not all read back."""
     scenarios = Scenarios(target, args.seed)
     best: dict[tuple[str, int], Cell] = {}
     for _ in range(args.rounds):
-        for scenario in args.scenarios:
+        for scenario in names or args.scenarios:
             for concurrency in args.concurrency:
                 cell = await measure(target, scenarios, scenario, concurrency, args)
                 print("  " + row(cell), flush=True)
@@ -599,25 +562,94 @@ def row(cell: Cell) -> str:
     )
 
 
-def targets(cells: list[Cell], reference: str = "scim2-server (memory)") -> str:
-    """scimbridge against the targets: ≥ scim2-server's req/s at 16 (aim 2x), p99 ≤ 25 ms."""
+def cpu_ms(cell: Cell) -> float:
+    return 1000 * cell.server_cpu / cell.requests if cell.requests else float("nan")
+
+
+def loop_of(label: str) -> str:
+    """The event loop a cell's server ran on, from its label (``… asyncio)``)."""
+    found = re.search(r"(asyncio|uvloop)\)$", label)
+    return found.group(1) if found else ""
+
+
+def targets(cells: list[Cell]) -> str:
+    """scimbridge against the goals at concurrency 16: the geometric mean of its req/s over
+    scim2-server's for filter, PATCH and POST (2x on SQLite, 1x on PostgreSQL), its worst p99
+    (≤ 25 ms on SQLite, ≤ 50 ms on PostgreSQL, and ≤ the peer's), and its server CPU per request
+    beside the Starlette hello-world floor on the same loop, measured in the same run."""
+    at16 = [c for c in cells if c.concurrency == 16]
+    peers = {(c.users, c.scenario): c for c in at16 if c.server.startswith("scim2-server")}
+    floors = {loop_of(c.server): c for c in at16 if c.server.startswith("starlette hello")}
     lines = [
-        "| server | users | scenario | req/s | x scim2-server | ≥ 1x | p99 ms | ≤ 25 ms | "
-        "0 errors, writes committed |",
-        "|---|---:|---|---:|---:|---|---:|---|---|",
+        "| server | users | scenario | req/s | scim2-server req/s | ratio | p99 ms | peer p99 ms "
+        "| CPU ms/req | peer CPU ms/req | floor CPU ms/req | 0 errors, writes read back |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    by_key = {(c.server, c.users, c.scenario, c.concurrency): c for c in cells}
-    for cell in cells:
-        if cell.concurrency != 16 or cell.server == reference:
-            continue
-        other = by_key.get((reference, cell.users, cell.scenario, 16))
-        ratio = cell.rate / other.rate if other and other.rate else float("nan")
-        writes = cell.errors == 0 and not cell.verified.endswith("✗")
-        lines.append(
-            f"| {cell.server} | {cell.users:,} | {cell.scenario} | {cell.rate:,.0f} | "
-            f"{ratio:.2f}x | {'✓' if ratio >= 1 else '✗'} | {cell.percentile(0.99):.1f} | "
-            f"{'✓' if cell.percentile(0.99) <= 25 else '✗'} | {'✓' if writes else '✗'} |"
+    summary = [
+        "| server | users | geometric mean ratio | goal | worst p99 ms | limit | peer's worst p99 "
+        "ms | met |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    groups: dict[tuple[str, int], list[Cell]] = {}
+    for cell in at16:
+        if cell.server.startswith("scimbridge"):
+            groups.setdefault((cell.server, cell.users), []).append(cell)
+    for (server, users), group in groups.items():
+        ratios, p99s, peer_p99s, clean = [], [], [], True
+        floor = floors.get(loop_of(server))
+        for cell in group:
+            peer = peers.get((users, cell.scenario))
+            ratio = cell.rate / peer.rate if peer and peer.rate else float("nan")
+            writes = cell.errors == 0 and not cell.verified.endswith("✗")
+            clean = clean and writes
+            ratios.append(ratio)
+            p99s.append(cell.percentile(0.99))
+            if peer:
+                peer_p99s.append(peer.percentile(0.99))
+            lines.append(
+                f"| {server} | {users:,} | {cell.scenario} | {cell.rate:,.0f} | "
+                f"{peer.rate if peer else float('nan'):,.0f} | {ratio:.2f}x | "
+                f"{cell.percentile(0.99):.1f} | "
+                f"{peer.percentile(0.99) if peer else float('nan'):.1f} | {cpu_ms(cell):.2f} | "
+                f"{cpu_ms(peer) if peer else float('nan'):.2f} | "
+                f"{cpu_ms(floor) if floor else float('nan'):.3f} | {'✓' if writes else '✗'} |"
+            )
+        mean = math.exp(sum(math.log(r) for r in ratios) / len(ratios)) if ratios else math.nan
+        goal, limit = (1.0, 50.0) if "PostgreSQL" in server else (2.0, 25.0)
+        peer_worst = max(peer_p99s) if peer_p99s else math.nan
+        met = (
+            len(group) == len(SCENARIOS) and mean >= goal and max(p99s) <= limit
+            and max(p99s) <= peer_worst and clean
+        )  # fmt: skip
+        summary.append(
+            f"| {server} | {users:,} | {mean:.2f}x | {goal:.1f}x | {max(p99s):.1f} | "
+            f"{limit:.0f} | {peer_worst:.1f} | {'✓' if met else '✗'} |"
         )
+    return "\n".join([*lines, "", *summary])
+
+
+def scale(cells: list[Cell]) -> str:
+    """Server CPU per request of each scimbridge cell at each directory size, and the ratio of
+    the largest to the smallest: indexes, not scans, keep it near 1."""
+    sizes = sorted({c.users for c in cells if c.server.startswith("scimbridge")})
+    if len(sizes) < 2:
+        return ""
+    by_key = {(c.server, c.scenario, c.concurrency, c.users): c for c in cells}
+    keys = sorted(
+        {(c.server, c.scenario, c.concurrency) for c in cells if c.server.startswith("scimbridge")}
+    )
+    lines = [
+        "| server | scenario | conc. | "
+        + " | ".join(f"CPU ms/req, {n:,} users | req/s, {n:,}" for n in sizes)
+        + f" | CPU {sizes[-1]:,} / {sizes[0]:,} |",
+        "|---|---|---:|" + "---:|" * (2 * len(sizes) + 1),
+    ]
+    for server, scenario, concurrency in keys:
+        found = [by_key.get((server, scenario, concurrency, n)) for n in sizes]
+        cols = " | ".join(f"{cpu_ms(c):.2f} | {c.rate:,.0f}" if c else "- | -" for c in found)
+        first, last = found[0], found[-1]
+        growth = cpu_ms(last) / cpu_ms(first) if first and last else float("nan")
+        lines.append(f"| {server} | {scenario} | {concurrency} | {cols} | {growth:.2f} |")
     return "\n".join(lines)
 
 
@@ -665,7 +697,7 @@ def memory_row(memory: Memory) -> str:
 SECTION = "## SCIM load: scimbridge beside scim2-server"
 
 
-def report(cells: list[Cell], memories: list[Memory], argv: list[str]) -> str:
+def report(cells: list[Cell], memories: list[Memory], argv: list[str], trips: list[str]) -> str:
     command = "python bench/scim_load.py " + shlex.join(argv)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join(
@@ -681,10 +713,20 @@ def report(cells: list[Cell], memories: list[Memory], argv: list[str]) -> str:
             HEADER,
             *(row(cell) for cell in cells),
             "",
-            "Targets at concurrency 16:",
+            "Goals at concurrency 16 (the floor: Starlette's hello world on the same loop):",
             "",
             targets(cells),
             "",
+            *(
+                ["Cost per request by directory size:", "", scale(cells), ""]
+                if scale(cells)
+                else []
+            ),
+            *(
+                ["PostgreSQL round trips per request (counted on the wire):", "", *trips, ""]
+                if trips
+                else []
+            ),
             "Memory:",
             "",
             MEMORY_HEADER,
@@ -725,7 +767,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--servers",
         nargs="+",
         default=["scimbridge", "scim2-server"],
-        choices=["scimbridge", "scim2-server"],
+        choices=["scimbridge", "scimbridge-pg", "scim2-server"],
+        help="scimbridge-pg needs --postgres-url; with --postgres-url, scimbridge-pg is added",
     )
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
@@ -739,10 +782,38 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--postgres-url", help="also run scimbridge on a fresh database there")
     parser.add_argument(
-        "--loop",
-        default="asyncio",
+        "--loops",
+        nargs="+",
+        default=["asyncio", "uvloop"],
         choices=["asyncio", "uvloop"],
-        help="event loop of both servers (default asyncio, scimbridge serve's default)",
+        help="event loops scimbridge is measured on, one server each (default: both); the "
+        "Starlette hello-world floor is measured on each too",
+    )
+    parser.add_argument(
+        "--peer-loop",
+        default="uvloop",
+        choices=["asyncio", "uvloop"],
+        help="scim2-server's event loop (default uvloop, its fastest)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help="stop sending a cell's requests after this many seconds (its writes sent so far "
+        "are still all read back); default: send all --requests",
+    )
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="skip the Starlette hello-world floor",
+    )
+    parser.add_argument(
+        "--round-trips",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --postgres-url: count PostgreSQL round trips and transactions per request "
+        "over N requests per scenario at concurrency 1, through a counting proxy (a separate "
+        "server with 1,000 users; the throughput cells do not go through it)",
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -759,44 +830,123 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)  # fmt: skip
 
 
-async def main_async(args: argparse.Namespace) -> tuple[list[Cell], list[Memory]]:
+async def run_target(
+    start: Callable[[Path], Target],
+    args: argparse.Namespace,
+    memories: list[Memory],
+    names: tuple[str, ...] | None = None,
+) -> list[Cell]:
+    with tempfile.TemporaryDirectory(prefix="scimbench-") as workdir:
+        target = start(Path(workdir))
+        memory = Memory.after_start(target)
+        print(f"  {target.label}: pid {memory.pid}, RSS {memory.after_preload / 1024:,.1f} MiB")
+        if args.profile:
+            slug = re.sub(r"[^a-z0-9]+", "-", target.label.lower()).strip("-")
+            target.stop_profiler = profile(target, args.profile / f"{slug}-{memory.users}.txt")
+        try:
+            cells = await bench_server(target, args, names)
+            memory.finish()
+            if target.user_ids:
+                memories.append(memory)
+        finally:
+            target.stop()
+    return cells
+
+
+async def main_async(args: argparse.Namespace) -> tuple[list[Cell], list[Memory], list[str]]:
     cells: list[Cell] = []
     memories: list[Memory] = []
+    servers = list(args.servers)
+    if args.postgres_url and "scimbridge-pg" not in servers and "scimbridge" in servers:
+        servers.append("scimbridge-pg")
+    if "scimbridge-pg" in servers and not args.postgres_url:
+        raise SystemExit("scimbridge-pg needs --postgres-url")
+    if not args.no_floor:
+        for loop in args.loops:
+            print(f"starlette hello world ({loop})", flush=True)
+            cells += await run_target(partial(start_hello, loop=loop), args, memories, ("hello",))
     for users in args.users:
-        starters: list[tuple[str, Callable[[Path], Target]]] = []
-        if "scimbridge" in args.servers:
-            starters.append(
-                (
-                    "scimbridge",
-                    partial(start_scimbridge, count=users, postgres_url=None, loop=args.loop),
+        starters: list[Callable[[Path], Target]] = []
+        for loop in args.loops:
+            if "scimbridge" in servers:
+                starters.append(
+                    partial(start_scimbridge, count=users, postgres_url=None, loop=loop)
                 )
-            )
-            if args.postgres_url:
-                on_postgres = partial(
-                    start_scimbridge, count=users, postgres_url=args.postgres_url, loop=args.loop
+            if "scimbridge-pg" in servers:
+                pg = partial(
+                    start_scimbridge, count=users, postgres_url=args.postgres_url, loop=loop
                 )
-                starters.append(("scimbridge-pg", on_postgres))
-        if "scim2-server" in args.servers:
-            reference = partial(start_scim2_server, count=users, loop=args.loop)
-            starters.append(("scim2-server", reference))
-        for name, start in starters:
-            print(f"{name} with {users:,} users", flush=True)
-            with tempfile.TemporaryDirectory(prefix="scimbench-") as workdir:
-                target = start(Path(workdir))
-                memory = Memory.after_start(target)
-                print(
-                    f"  server pid {memory.pid}: RSS {memory.after_preload / 1024:,.1f} MiB",
-                    flush=True,
-                )
-                if args.profile:
-                    target.stop_profiler = profile(target, args.profile / f"{name}-{users}.txt")
-                try:
-                    cells.extend(await bench_server(target, args))
-                    memory.finish()
-                    memories.append(memory)
-                finally:
-                    target.stop()
-    return cells, memories
+                starters.append(pg)
+        if "scim2-server" in servers:
+            starters.append(partial(start_scim2_server, count=users, loop=args.peer_loop))
+        for start in starters:
+            print(f"{getattr(start.func, '__name__', start)} {start.keywords} ", flush=True)
+            cells += await run_target(start, args, memories)
+    trips = await count_round_trips(args) if args.round_trips and args.postgres_url else []
+    return cells, memories, trips
+
+
+async def count_round_trips(args: argparse.Namespace) -> list[str]:
+    """PostgreSQL round trips and transactions per request, one request at a time (see
+    ``bench/round_trips.py``)."""
+    from round_trips import CountingProxy, through, transactions
+
+    url = make_url(args.postgres_url)
+    lines = [
+        "| scenario | requests | round trips / request | transactions / request | "
+        "client bytes / request |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="scimbench-") as tmp,
+        CountingProxy(str(url.host), int(url.port or 5432)) as proxy,
+    ):
+        workdir = Path(tmp)
+        database_url, drop = temporary_postgres(args.postgres_url)
+        try:
+            ids, names = bulk_load(database_url, 1000, workdir)
+            process, base = start_serve(through(database_url, proxy), workdir / "server.log")
+            target = Target("scimbridge (PostgreSQL, counted)", base, ids, names, process)
+            scenarios = Scenarios(target, args.seed)
+            try:
+                connector = aiohttp.TCPConnector(limit=1)
+                async with aiohttp.ClientSession(connector=connector) as session:
+                    await drive(session, scenarios.filter("w", 50), 1)  # pool connections open
+                    scenarios.commit([])
+                    for scenario in SCENARIOS:
+                        plan = getattr(scenarios, scenario)(f"rt{scenario}", args.round_trips)
+                        await asyncio.sleep(11)  # PostgreSQL flushes a backend's stats when idle
+                        xacts, flights, up = (
+                            transactions(database_url),
+                            proxy.counter.flights,
+                            proxy.counter.bytes_up,
+                        )
+                        began = time.perf_counter()
+                        _, latencies, errors = await drive(session, plan, 1)
+                        elapsed = time.perf_counter() - began
+                        scenarios.commit(plan)
+                        flights, up = proxy.counter.flights - flights, proxy.counter.bytes_up - up
+                        # The same time idle: what the server sends on its own (sync polls, pings).
+                        idle = proxy.counter.flights
+                        await asyncio.sleep(min(elapsed, 10))
+                        idle_rate = (proxy.counter.flights - idle) / min(elapsed, 10)
+                        await asyncio.sleep(11)
+                        xacts = transactions(database_url) - xacts
+                        count = len(latencies)
+                        trips = (flights - idle_rate * elapsed) / count
+                        # xacts also holds the idle time's own transactions (the outbox poll).
+                        lines.append(
+                            f"| {scenario} | {count} ({errors} errors) | {trips:.2f} | "
+                            f"{xacts / count:.2f} | {up / count:,.0f} |"
+                        )
+                        print("  " + lines[-1], flush=True)
+                    if scenarios.patched:
+                        print("  " + await verify_patches(session, scenarios), flush=True)
+            finally:
+                stop_process(process)
+        finally:
+            drop()
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -810,13 +960,20 @@ def main(argv: list[str] | None = None) -> None:
         served = inner.parse_args(argv[1:])
         serve_scim2_server(served.port, served.users, served.ids_file, served.loop)
         return
+    if argv[:1] == ["serve-hello"]:
+        inner = argparse.ArgumentParser(prog="scim_load.py serve-hello")
+        inner.add_argument("--port", type=int, required=True)
+        inner.add_argument("--loop", default="asyncio")
+        served = inner.parse_args(argv[1:])
+        serve_hello(served.port, served.loop)
+        return
     args = parse_args(argv)
     with contextlib.suppress(ImportError):
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    cells, memories = asyncio.run(main_async(args))
-    text = report(cells, memories, argv)
+    cells, memories, trips = asyncio.run(main_async(args))
+    text = report(cells, memories, argv, trips)
     print(text)
     if args.output:
         write_section(args.output, text)
