@@ -118,7 +118,8 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _post(base: str, body: dict[str, Any]) -> str:
+def post_user(base: str, body: dict[str, Any]) -> str:
+    """POST one user; its id."""
     request = urllib.request.Request(
         f"{base}/Users",
         data=json.dumps(body).encode(),
@@ -191,7 +192,7 @@ def bulk_load(database_url: str, count: int, workdir: Path) -> tuple[list[str], 
     )  # fmt: skip
     process, base = start_serve(database_url, workdir / "template-server.log")
     try:
-        template_id = _post(base, user_body(preload_name(NUMBER), NUMBER))
+        template_id = post_user(base, user_body(preload_name(NUMBER), NUMBER))
     finally:
         stop_process(process)
     with raw_connection(database_url) as conn:
