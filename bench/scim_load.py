@@ -91,6 +91,7 @@ class Target:
     patch_query: str = ""
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     stop_profiler: Callable[[], None] | None = None
+    profile_dir: Path | None = None
     database_url: str | None = None
 
     def stop(self) -> None:
@@ -397,8 +398,9 @@ class Scenarios:
         ]
 
     def hello(self, tag: str, total: int) -> list[Planned]:
+        # Five times as many: a hello world answers about twenty times faster.
         url = URL(f"{self.target.base_url}/", encoded=True)
-        return [Planned("GET", url, None, 200, HELLO) for _ in range(total)]
+        return [Planned("GET", url, None, 200, HELLO) for _ in range(5 * total)]
 
     def commit(self, sent: list[Planned]) -> None:
         """Remember what the requests sent wrote, for the read-back afterwards."""
@@ -501,9 +503,16 @@ async def measure(
         before = await total_users(session, target.base_url) if scenario == "post" else 0
         _, _, warm_errors = await drive(session, warmup, concurrency)
         scenarios.commit(warmup)
+        if target.profile_dir is not None:  # the measured requests only, one file per cell
+            slug = re.sub(r"[^a-z0-9]+", "-", target.label.lower()).strip("-")
+            name = f"{slug}-{len(target.user_ids)}-{scenario}{concurrency}.txt"
+            target.stop_profiler = profile(target, target.profile_dir / name)
         ours = (process_cpu(target.process.pid), process_cpu(os.getpid()))
         busy = machine_busy()
         seconds, latencies, errors = await drive(session, plan, concurrency, args.seconds)
+        if target.stop_profiler is not None:
+            target.stop_profiler()
+            target.stop_profiler = None
         scenarios.commit(plan[: len(latencies)])
         server_cpu = process_cpu(target.process.pid) - ours[0]
         client_cpu = process_cpu(os.getpid()) - ours[1]
@@ -840,9 +849,7 @@ async def run_target(
         target = start(Path(workdir))
         memory = Memory.after_start(target)
         print(f"  {target.label}: pid {memory.pid}, RSS {memory.after_preload / 1024:,.1f} MiB")
-        if args.profile:
-            slug = re.sub(r"[^a-z0-9]+", "-", target.label.lower()).strip("-")
-            target.stop_profiler = profile(target, args.profile / f"{slug}-{memory.users}.txt")
+        target.profile_dir = args.profile
         try:
             cells = await bench_server(target, args, names)
             memory.finish()
