@@ -33,7 +33,9 @@ if str(REPO) not in sys.path:
 
 from scimbridge.app import build_components  # noqa: E402
 from scimbridge.config import load_settings  # noqa: E402
-from scimbridge.flex.mapping.desired import desired_worker, merge_attributes, parse_mapping  # noqa: E402
+from scimbridge.flex.mapping.attributes import merge_attributes  # noqa: E402
+from scimbridge.flex.mapping.config import parse_mapping  # noqa: E402
+from scimbridge.flex.mapping.desired import desired_worker  # noqa: E402
 from scimbridge.flex.sync.resync import Resync  # noqa: E402
 from scimbridge.store.database import create_db_engine, migrate  # noqa: E402
 from scimbridge.store.tables import outbox  # noqa: E402

@@ -35,7 +35,7 @@ from sync_bench import machine, serving  # noqa: E402
 
 from scimbridge.app import build_components, create_app  # noqa: E402
 from scimbridge.config import load_settings  # noqa: E402
-from scimbridge.flex.mapping.desired import parse_mapping  # noqa: E402
+from scimbridge.flex.mapping.config import parse_mapping  # noqa: E402
 from scimbridge.store import outbox  # noqa: E402
 from scimbridge.store.database import create_db_engine, migrate  # noqa: E402
 from scimbridge.testing.fakeflex.server import FakeFlexServer  # noqa: E402

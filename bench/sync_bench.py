@@ -52,7 +52,7 @@ if str(REPO) not in sys.path:
 
 from scimbridge.app import build_components, create_app  # noqa: E402
 from scimbridge.config import load_settings  # noqa: E402
-from scimbridge.flex.mapping.desired import parse_mapping  # noqa: E402
+from scimbridge.flex.mapping.config import parse_mapping  # noqa: E402
 from scimbridge.flex.sync.reconciler import PROBE_ETAG  # noqa: E402
 from scimbridge.ops.metrics import Metrics  # noqa: E402
 from scimbridge.store import links, outbox  # noqa: E402

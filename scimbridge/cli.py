@@ -502,9 +502,10 @@ def resync(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from scimbridge.app import build_components
-    from scimbridge.flex.mapping.desired import MappingError, parse_mapping
+    from scimbridge.flex.mapping.config import parse_mapping
+    from scimbridge.flex.mapping.expressions import MappingError
     from scimbridge.flex.sync.resync import Resync
-    from scimbridge.flex.twilio.retry import FlexApiError
+    from scimbridge.flex.twilio.errors import FlexApiError
     from scimbridge.wiring import build_sync_worker
 
     settings = _settings()

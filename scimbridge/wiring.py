@@ -20,21 +20,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from scimbridge.config import ConfigError, Settings, TwilioSettings
-from scimbridge.flex.mapping.desired import (
-    AttributesTooLarge,
-    FlexMapping,
-    IdentityError,
-    MappingError,
-    attributes_json,
-    desired_worker,
-    explain,
-    parse_mapping,
-)
+from scimbridge.flex.mapping.attributes import AttributesTooLarge, attributes_json
+from scimbridge.flex.mapping.config import FlexMapping, parse_mapping
+from scimbridge.flex.mapping.desired import desired_worker, explain
+from scimbridge.flex.mapping.expressions import MappingError
+from scimbridge.flex.mapping.identity import IdentityError
 from scimbridge.flex.mapping.roles import toml_key
 from scimbridge.flex.mapping.sources import source_problems
 from scimbridge.flex.sync.drainer import OutcomeHook, SyncWorker
+from scimbridge.flex.twilio.errors import FlexApiError
 from scimbridge.flex.twilio.ratelimit import RateLimiter
-from scimbridge.flex.twilio.retry import FlexApiError, RetryPolicy
+from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.taskrouter import TaskRouter
 from scimbridge.flex.twilio.users_api import FlexUsers
 from scimbridge.scim.auth_config import parse_auth_config

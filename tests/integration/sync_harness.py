@@ -22,7 +22,7 @@ import httpx
 
 from scimbridge.app import Components, build_components, create_app
 from scimbridge.config import Settings, TwilioSettings, load_settings
-from scimbridge.flex.mapping.desired import parse_mapping
+from scimbridge.flex.mapping.config import parse_mapping
 from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.store import outbox

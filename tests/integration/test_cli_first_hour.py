@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scimbridge.flex.mapping.desired import desired_worker, parse_mapping
+from scimbridge.flex.mapping.config import parse_mapping
+from scimbridge.flex.mapping.desired import desired_worker
 from tests.integration.cli_process import run_cli
 from tests.integration.sync_harness import CORE, TOKEN
 

@@ -21,7 +21,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 
-from scimbridge.testing import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.support import free_port
 
 

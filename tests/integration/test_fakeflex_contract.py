@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from scimbridge.testing import FakeFlexServer
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 
 DATA = Path(__file__).parent.parent / "data"
 SPEC_URI = "urn:twilio-oai:{}"

@@ -15,7 +15,8 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 
-from scimbridge.testing import FakeFlexServer, Fault, FaultKind
+from scimbridge.testing.fakeflex.faults import Fault, FaultKind
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 
 
 def control(fake: FakeFlexServer, method: str, path: str, **kwargs: object) -> requests.Response:

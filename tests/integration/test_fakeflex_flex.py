@@ -9,8 +9,8 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from scimbridge.testing import FakeFlexServer
 from scimbridge.testing.fakeflex.records import FakeApiError
+from scimbridge.testing.fakeflex.server import FakeFlexServer
 from scimbridge.testing.fakeflex.users import escape_identity
 
 CLAIMS = {"full_name": "Ada Lovelace", "email": "ada@example.com", "roles": "agent"}

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from scimbridge.cli import app
-from scimbridge.flex.mapping.desired import parse_mapping
+from scimbridge.flex.mapping.config import parse_mapping
 from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy

@@ -15,20 +15,20 @@ from typing import Any
 
 import pytest
 
-from scimbridge.flex.twilio.ratelimit import RateLimiter
-from scimbridge.flex.twilio.retry import RetryPolicy
-from scimbridge.flex.twilio.taskrouter import (
+from scimbridge.flex.twilio.errors import (
     FriendlyNameTaken,
     InvalidRequest,
-    NotFound,
     PreconditionFailed,
     RateLimited,
-    TaskRouter,
+    TwilioNotFound,
     Unauthorized,
     Unavailable,
     UnexpectedResponse,
     WorkerNotFound,
 )
+from scimbridge.flex.twilio.ratelimit import RateLimiter
+from scimbridge.flex.twilio.retry import RetryPolicy
+from scimbridge.flex.twilio.taskrouter import TaskRouter
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import twilio_settings
@@ -193,7 +193,7 @@ def test_workspace_and_offline_activity_come_from_flex_configuration(
 
 
 def test_unknown_activity_is_not_found(make: Make) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(TwilioNotFound):
         make().activity_sid("Lunch")
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from scimbridge.flex.twilio.errors import Unauthorized
 from scimbridge.flex.twilio.ratelimit import RateLimiter
-from scimbridge.flex.twilio.retry import RetryPolicy, Unauthorized
+from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.users_api import FlexUsers
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.server import FakeFlexServer

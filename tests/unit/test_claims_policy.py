@@ -13,7 +13,8 @@ import pytest
 
 from scimbridge.config_merge import MergeError, merge_into_file, render_attributes
 from scimbridge.flex.mapping.claims_policy import PolicyError, read_policy, translate
-from scimbridge.flex.mapping.desired import desired_worker, parse_mapping
+from scimbridge.flex.mapping.config import parse_mapping
+from scimbridge.flex.mapping.desired import desired_worker
 
 DATA = Path(__file__).parent.parent / "data" / "claims_policy"
 GRAPH = DATA / "claims-mapping-policy.graph-response.json"

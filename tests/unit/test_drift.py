@@ -1,10 +1,11 @@
-"""``flex.drift``: how resync sorts users by what their listed worker shows."""
+"""``flex.sync.drift``: how resync sorts users by what their listed worker shows."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from scimbridge.flex.mapping.desired import DeprovisionPolicy, DesiredWorker
+from scimbridge.flex.mapping.attributes import DesiredWorker
+from scimbridge.flex.mapping.config import DeprovisionPolicy
 from scimbridge.flex.sync.drift import Failure, WorkerIndex, diff_gone, diff_user
 from scimbridge.flex.twilio.taskrouter import Worker
 from scimbridge.store.links import DISABLED, ENABLED, RETIRED, WorkerLink

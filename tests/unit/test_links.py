@@ -10,11 +10,11 @@ from alembic import command
 from sqlalchemy import Engine, inspect
 
 from scimbridge.config import load_settings
-from scimbridge.flex.mapping.desired import parse_mapping
+from scimbridge.flex.mapping.config import parse_mapping
 from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.flex.sync.failures import classify, is_transient
 from scimbridge.flex.sync.reconciler import PermanentSyncError
-from scimbridge.flex.twilio.retry import (
+from scimbridge.flex.twilio.errors import (
     InvalidRequest,
     PreconditionFailed,
     RateLimited,

@@ -12,20 +12,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scimbridge.config import load_settings
-from scimbridge.flex.mapping.config import coerce
-from scimbridge.flex.mapping.desired import (
+from scimbridge.flex.mapping.attributes import (
     AttributesTooLarge,
-    DeprovisionPolicy,
     DesiredWorker,
-    IdentityError,
-    MappingError,
     attributes_hash,
     attributes_json,
-    desired_worker,
-    explain,
     merge_attributes,
-    parse_mapping,
 )
+from scimbridge.flex.mapping.config import DeprovisionPolicy, coerce, parse_mapping
+from scimbridge.flex.mapping.desired import desired_worker, explain
+from scimbridge.flex.mapping.expressions import MappingError
+from scimbridge.flex.mapping.identity import IdentityError
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 FLEX_AGENT = "urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User"

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from scimbridge.flex.mapping.desired import MappingError, desired_worker, explain, parse_mapping
+from scimbridge.flex.mapping.config import parse_mapping
+from scimbridge.flex.mapping.desired import desired_worker, explain
+from scimbridge.flex.mapping.expressions import MappingError
 from scimbridge.flex.mapping.oidc_claims import CLAIMS
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"

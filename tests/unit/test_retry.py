@@ -12,12 +12,11 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.response import Response
 
-from scimbridge.flex.twilio.retry import (
+from scimbridge.flex.twilio.errors import (
     InvalidRequest,
-    NotFound,
     PreconditionFailed,
     RateLimited,
-    RetryPolicy,
+    TwilioNotFound,
     Unauthorized,
     Unavailable,
     WorkerNotFound,
@@ -26,6 +25,7 @@ from scimbridge.flex.twilio.retry import (
     error_from_response,
     parse_retry_after,
 )
+from scimbridge.flex.twilio.retry import RetryPolicy
 
 NOW = 1_800_000_000.0
 
@@ -95,7 +95,7 @@ def test_retry_after_seconds_or_http_date(value: str | None, expected: float | N
         (400, InvalidRequest, False, False),
         (401, Unauthorized, False, False),
         (403, Unauthorized, False, False),
-        (404, NotFound, False, False),
+        (404, TwilioNotFound, False, False),
         (412, PreconditionFailed, False, False),
         (429, RateLimited, True, False),
         (500, Unavailable, True, True),

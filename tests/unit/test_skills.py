@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scimbridge.flex.mapping.desired import MappingError, desired_worker, explain, parse_mapping
+from scimbridge.flex.mapping.config import parse_mapping
+from scimbridge.flex.mapping.desired import desired_worker, explain
+from scimbridge.flex.mapping.expressions import MappingError
 from scimbridge.flex.mapping.skills import (
     ManagedSkills,
     merge_skills,

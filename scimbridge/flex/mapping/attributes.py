@@ -13,7 +13,7 @@ the keys Flex SSO sets from a claim (``team_id``, ``team_name``, ``department``,
 ``channel.<name>.capacity`` …) are the directory's when the admin maps them, as SSO would write
 them on every login; unmapped, they are left alone like any key the sync does not own. The one
 exception is the skills named in ``[flex.group_skills]``: inside ``routing`` and ``disabled_skills``
-those, and only those, are added and removed (``flex.skills``).
+those, and only those, are added and removed (``flex.mapping.skills``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def merge_attributes(
     current: Mapping[str, Any], desired: DesiredWorker, previously_owned: Collection[str]
 ) -> dict[str, Any]:
     """The attributes to write: ``current`` with owned keys replaced by ``desired.attributes``
-    and the managed skills merged as ``desired.skills`` grants (``flex.skills``).
+    and the managed skills merged as ``desired.skills`` grants (``flex.mapping.skills``).
 
     A key owned now or before (``previously_owned``, e.g. from the worker link) that has no desired
     value is removed, unless it is held (``desired.held_keys``); every other key of ``current`` is

@@ -1,10 +1,9 @@
 """User → worker: which attributes a stored SCIM user gets on its TaskRouter worker.
 
-Does: evaluate a :class:`FlexMapping` (parsed from ``[flex]``, see :mod:`.mapping_config` for the
-TOML shape) against a stored SCIM user document and the display names of its groups, giving a
+Does: evaluate a :class:`FlexMapping` (parsed from ``[flex]``, see :mod:`.config` for the TOML
+shape) against a stored SCIM user document and the display names of its groups, giving a
 :class:`DesiredWorker` (friendly_name, owned attributes, active) and, for ``check-config --user``,
-an explanation of where every value came from. Re-exports what the sync needs from
-:mod:`.mapping_config` and :mod:`.worker_attributes`.
+an explanation of where every value came from.
 Does not: do I/O, read the clock, or know the SCIM wire format beyond the stored JSON document.
 
 Resolution of a rule: its source / constant / expression gives a value; an empty value (missing,
@@ -31,48 +30,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from scimbridge.flex.mapping.attributes import (
-    AttributesTooLarge,
     DesiredWorker,
-    attributes_hash,
-    attributes_json,
-    merge_attributes,
 )
 from scimbridge.flex.mapping.config import (
     AttributeRule,
-    AttributeType,
-    DeprovisionPolicy,
     FlexMapping,
     coerce,
     custom_extension_values,
-    parse_mapping,
     valid_target,
 )
 from scimbridge.flex.mapping.expression_functions import is_empty
-from scimbridge.flex.mapping.expressions import MappingError
 from scimbridge.flex.mapping.identity import IdentityError, contact_uri, select_friendly_name
 from scimbridge.flex.mapping.oidc_claims import alias as oidc_alias
 from scimbridge.flex.mapping.paths import get_key, parse_path, read_path
 from scimbridge.flex.mapping.roles import resolve_roles
 from scimbridge.flex.mapping.skills import SkillResolution, resolve_skills
-
-__all__ = [
-    "AttributeRule",
-    "AttributeType",
-    "AttributesTooLarge",
-    "DeprovisionPolicy",
-    "DesiredWorker",
-    "FlexMapping",
-    "IdentityError",
-    "MappingError",
-    "attributes_hash",
-    "attributes_json",
-    "desired_worker",
-    "explain",
-    "is_active",
-    "merge_attributes",
-    "parse_mapping",
-    "problem_notes",
-]
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class _Token:
     offset: int
 
 
-class Node:
+class ExpressionNode:
     """A node of the expression tree."""
 
     offset: int = 0
@@ -91,7 +91,7 @@ class Node:
 
 
 @dataclass(frozen=True)
-class Constant(Node):
+class Constant(ExpressionNode):
     value: str | int | float
     offset: int = 0
 
@@ -100,7 +100,7 @@ class Constant(Node):
 
 
 @dataclass(frozen=True)
-class Attribute(Node):
+class Attribute(ExpressionNode):
     path: str
     offset: int = 0
 
@@ -109,7 +109,7 @@ class Attribute(Node):
 
 
 @dataclass(frozen=True)
-class EmptyArgument(Node):
+class EmptyArgument(ExpressionNode):
     offset: int = 0
 
     def evaluate(self, resolve: Resolve) -> Any:
@@ -117,9 +117,9 @@ class EmptyArgument(Node):
 
 
 @dataclass(frozen=True)
-class Call(Node):
+class Call(ExpressionNode):
     name: str
-    args: tuple[Node, ...]
+    args: tuple[ExpressionNode, ...]
     impl: Impl = field(compare=False, repr=False)
     offset: int = 0
 
@@ -128,10 +128,10 @@ class Call(Node):
 
 
 @dataclass(frozen=True)
-class Comparison(Node):
+class ExpressionComparison(ExpressionNode):
     operator: str
-    left: Node
-    right: Node
+    left: ExpressionNode
+    right: ExpressionNode
     offset: int = 0
 
     def evaluate(self, resolve: Resolve) -> Any:
@@ -167,7 +167,7 @@ class Expression:
     """A compiled expression. ``attribute_paths`` are the SCIM paths it reads, in order."""
 
     text: str
-    root: Node
+    root: ExpressionNode
     attribute_paths: tuple[str, ...]
 
     def evaluate(self, resolve: Resolve) -> Any:
@@ -288,14 +288,14 @@ class _Parser:
             raise _error(f"expected {what}, found {_describe(token)}", token.offset)
         return token
 
-    def expression(self, depth: int) -> Node:
+    def expression(self, depth: int) -> ExpressionNode:
         left = self.operand(depth)
         if self.peek().kind != "op":
             return left
         operator = self.advance()
-        return Comparison(operator.value, left, self.operand(depth), operator.offset)
+        return ExpressionComparison(operator.value, left, self.operand(depth), operator.offset)
 
-    def operand(self, depth: int) -> Node:
+    def operand(self, depth: int) -> ExpressionNode:
         token = self.advance()
         if token.kind in ("string", "number"):
             return Constant(token.value, token.offset)
@@ -316,7 +316,7 @@ class _Parser:
         if spec is None:
             raise _error(f"unknown function {name.value!r}", name.offset)
         self.expect("(", f"'(' after {spec.name}")
-        args: list[Node] = []
+        args: list[ExpressionNode] = []
         if self.peek().kind == ")":
             self.advance()
         else:
@@ -334,7 +334,7 @@ class _Parser:
                     )
         return Call(spec.name, tuple(args), self._bind(spec.name, args, name.offset), name.offset)
 
-    def _bind(self, name: str, args: list[Node], offset: int) -> Impl:
+    def _bind(self, name: str, args: list[ExpressionNode], offset: int) -> Impl:
         spec = FUNCTIONS[name.casefold()]
         if len(args) < spec.min_args or (spec.max_args is not None and len(args) > spec.max_args):
             if spec.min_args == spec.max_args:

@@ -3,7 +3,7 @@
 Does: define the standard OpenID Connect claim names an admin may copy from an OIDC claims
 configuration (Entra External ID and every OIDC provider speak them) and resolve each on a stored
 SCIM user to a value and the SCIM path it came from; tell a source that collides with a SCIM path.
-Does not: parse TOML (``mapping_config`` asks :func:`collision` and :func:`alias`) or evaluate
+Does not: parse TOML (``mapping.config`` asks :func:`collision` and :func:`alias`) or evaluate
 rules (``mapping`` calls :meth:`OidcClaim.resolve`). Expressions keep SCIM paths only.
 
 The vocabulary (OpenID Connect Core 1.0 §5.1), each with the SCIM paths tried in order:

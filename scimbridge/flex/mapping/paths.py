@@ -40,7 +40,7 @@ class PathError(ValueError):
 
 
 @dataclass(frozen=True)
-class Comparison:
+class PathComparison:
     """One filter term: ``attribute operator value``; operator ``pr`` ignores ``value``."""
 
     attribute: str
@@ -53,7 +53,7 @@ class Step:
     """One attribute name, optionally narrowed by filter terms that must all hold."""
 
     name: str
-    terms: tuple[Comparison, ...] = ()
+    terms: tuple[PathComparison, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class _PathParser:
 
     def _step(self) -> Step:
         name = self._name()
-        terms: tuple[Comparison, ...] = ()
+        terms: tuple[PathComparison, ...] = ()
         if self._peek() == "[":
             self.pos += 1
             terms = self._filter()
@@ -128,7 +128,7 @@ class _PathParser:
         self.pos = match.end()
         return match.group().lower()
 
-    def _filter(self) -> tuple[Comparison, ...]:
+    def _filter(self) -> tuple[PathComparison, ...]:
         terms = [self._term()]
         while True:
             self._skip_spaces()
@@ -141,18 +141,18 @@ class _PathParser:
             self.pos = word.end()
             terms.append(self._term())
 
-    def _term(self) -> Comparison:
+    def _term(self) -> PathComparison:
         self._skip_spaces()
         attribute = self._name()
         self._skip_spaces()
         at = self.pos
         operator = self._keyword()
         if operator == "pr":
-            return Comparison(attribute, operator)
+            return PathComparison(attribute, operator)
         if operator not in FILTER_OPERATORS:
             raise PathError(f"unsupported filter operator {operator!r}", at)
         self._skip_spaces()
-        return Comparison(attribute, operator, self._value())
+        return PathComparison(attribute, operator, self._value())
 
     def _value(self) -> FilterValue:
         char = self._peek()
@@ -225,15 +225,15 @@ def read_path(document: Mapping[str, Any], path: ScimPath) -> Any:
     return values if multi else values[0]
 
 
-def _matches(element: Mapping[str, Any], terms: tuple[Comparison, ...]) -> bool:
+def _matches(element: Mapping[str, Any], terms: tuple[PathComparison, ...]) -> bool:
     return all(_holds(get_key(element, term.attribute), term) for term in terms)
 
 
-def _holds(actual: Any, term: Comparison) -> bool:
+def _holds(actual: Any, term: PathComparison) -> bool:
     if term.operator == "pr":
         return actual not in (None, "", [], {})
     if term.operator == "ne":
-        return not _holds(actual, Comparison(term.attribute, "eq", term.value))
+        return not _holds(actual, PathComparison(term.attribute, "eq", term.value))
     if actual is None or term.value is None:
         return term.operator == "eq" and actual is None and term.value is None
     left, right = _comparable(actual), _comparable(term.value)

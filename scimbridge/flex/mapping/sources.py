@@ -5,9 +5,9 @@ enterprise extension's, and those of the extensions declared in ``[[scim.extensi
 also under its schema URN), and say why a ``source`` names none of them, listing what the schema
 has. Any attribute of an undeclared custom extension (``urn:ietf:params:scim:schemas:extension:
 <Name>:2.0:User:<attr>``) is accepted: Entra sends those without schema discovery.
-An OIDC claim name (``given_name``, ``sub``, …: ``flex.oidc_claims``) is a known source as well,
-matched exactly (claim names are case-sensitive).
-Does not: read documents (``flex.paths``) or parse the mapping (``flex.mapping_config``).
+An OIDC claim name (``given_name``, ``sub``, …: ``flex.mapping.oidc_claims``) is a known source
+as well, matched exactly (claim names are case-sensitive).
+Does not: read documents (``flex.mapping.paths``) or parse the mapping (``flex.mapping.config``).
 """
 
 from __future__ import annotations

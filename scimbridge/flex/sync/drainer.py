@@ -7,7 +7,7 @@ the claim (a newer change keeps the row due), reschedule it with exponential bac
 jitter, or dead-letter it with a human reason; write a ``worker:<owner>`` heartbeat every loop
 (removed on a clean stop; long-stale ones of other workers removed at start) and
 ``last_successful_sync`` after each success; report each outcome to a log line and ``on_outcome``.
-Does not: decide what a worker should look like (``flex.sync``) or talk to Twilio itself.
+Does not: decide what a worker should look like (``flex.sync.reconciler``) or talk to Twilio itself.
 
 Which failures end as dead letters (``flex.failures``): a *transient* one
 (429, 5xx, timeouts, refused or dropped connections, the database gone) is retried with backoff
@@ -43,11 +43,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from scimbridge.config import Settings
-from scimbridge.flex.mapping.desired import FlexMapping
+from scimbridge.flex.mapping.config import FlexMapping
 from scimbridge.flex.sync.failures import classify, is_database_error, is_transient
 from scimbridge.flex.sync.name_conflicts import WaitingForName
 from scimbridge.flex.sync.reconciler import Reconciler
-from scimbridge.flex.twilio.retry import FlexApiError, Unauthorized, WorkerBusy
+from scimbridge.flex.twilio.errors import FlexApiError, Unauthorized, WorkerBusy
 from scimbridge.flex.twilio.taskrouter import TaskRouter
 from scimbridge.flex.twilio.users_api import FlexUsers
 from scimbridge.store import links, outbox

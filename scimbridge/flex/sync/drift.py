@@ -4,8 +4,8 @@ Does: index listed workers by SID and case-folded friendly_name and remember whi
 or a link claims (the rest are orphans); find a user's worker as the reconciler would (linked
 SID, then friendly_name, new then last known); sort a user, or the link of a deleted user, into
 create / update / make unavailable / delete / unchanged, naming what differs (managed skills
-apart from the other attributes), by the rules ``flex.sync`` converges with.
-Does not: call Twilio, read the store or write anything (``flex.reconcile`` does).
+apart from the other attributes), by the rules ``flex.sync.reconciler`` converges with.
+Does not: call Twilio, read the store or write anything (``flex.sync.resync`` does).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from scimbridge.flex.mapping.desired import DeprovisionPolicy, DesiredWorker, merge_attributes
+from scimbridge.flex.mapping.attributes import DesiredWorker, merge_attributes
+from scimbridge.flex.mapping.config import DeprovisionPolicy
 from scimbridge.flex.mapping.skills import merge_skills, skill_changes
 from scimbridge.flex.sync.name_conflicts import WAITING_FOR_NAME
 from scimbridge.flex.twilio.taskrouter import Worker
@@ -193,9 +194,9 @@ def diff_gone(
 def _activity_drift(
     policy: DeprovisionPolicy, worker: Worker, desired: DesiredWorker, link: WorkerLink | None
 ) -> bool:
-    """Whether the converge would move the worker to another activity (as ``flex.sync`` does:
-    a disabled user's worker to the unavailable activity, a re-enabled one to the available
-    activity when one is configured)."""
+    """Whether the converge would move the worker to another activity (as
+    ``flex.sync.reconciler`` does: a disabled user's worker to the unavailable activity, a
+    re-enabled one to the available activity when one is configured)."""
     if not desired.active:
         return not _same(worker.activity_name, policy.unavailable_activity)
     wanted = policy.available_activity

@@ -6,7 +6,7 @@ operator's reason and whether it is permanent (:func:`classify`: a 4xx that send
 change, a user that cannot be mapped). A transient failure's reason starts with its cause
 (``store.outbox.OUTAGE_CAUSES``), by which ``status`` and ``/readyz`` name an outage. Reasons
 carry no secrets or user data.
-Does not: retry, back off or dead-letter anything (``flex.worker`` does).
+Does not: retry, back off or dead-letter anything (``flex.sync.drainer`` does).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scimbridge.flex.sync.name_conflicts import WaitingForName
 from scimbridge.flex.sync.reconciler import PermanentSyncError
-from scimbridge.flex.twilio.retry import (
+from scimbridge.flex.twilio.errors import (
     FlexApiError,
     InvalidRequest,
-    NotFound,
     PreconditionFailed,
     RateLimited,
+    TwilioNotFound,
     Unauthorized,
     Unavailable,
     WorkerBusy,
@@ -52,7 +52,7 @@ def classify(error: Exception) -> tuple[bool, str]:
         return False, f"{error.message} (retried while the reservations time out)"
     if isinstance(error, WorkerNotFound | PreconditionFailed):
         return False, error.message
-    if isinstance(error, InvalidRequest | NotFound):
+    if isinstance(error, InvalidRequest | TwilioNotFound):
         return True, error.message
     if isinstance(error, Unavailable):
         return False, f"{TWILIO_UNREACHABLE}: {error.message}"

@@ -6,7 +6,7 @@ whose own friendly_name is now another one (a rename that has not landed yet), s
 for the name, retried without a dead letter and woken when a rename or a delete frees a name; or
 a live user who still wants that name, a clash no retry can cure. For an adoption, give the
 attributes the adopted worker starts from: the old worker's routing carried over.
-Does not: call Twilio, write links or decide the owned attributes (``flex.sync`` does).
+Does not: call Twilio, write links or decide the owned attributes (``flex.sync.reconciler`` does).
 
 Only a worker that belongs to no other live user is ever adopted: the holder is read from the
 worker links and checked against the stored users.
@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from scimbridge.flex.mapping.attributes import is_foreign_key
-from scimbridge.flex.mapping.desired import FlexMapping
+from scimbridge.flex.mapping.config import FlexMapping
 from scimbridge.flex.mapping.identity import IdentityError, select_friendly_name
 from scimbridge.flex.twilio.taskrouter import Worker
 from scimbridge.store import links, outbox

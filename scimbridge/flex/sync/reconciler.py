@@ -6,9 +6,10 @@ merge only the owned keys into its attributes and write them back with ``If-Matc
 disable, re-enable and deprovision per the policy; remember the result in the worker link. When a
 rename meets a worker already under the new name, adopt it if no other live user holds it (the
 old worker's routing carried over, the old one retired by ``on_delete``), or wait for the name
-(``flex.name_conflicts`` judges which).
-Does not: pick users, retry, back off or dead-letter (``flex.worker`` does), or know SCIM's wire
-format. It is level-triggered: safe to run any number of times, for any user, at any moment.
+(``flex.sync.name_conflicts`` judges which).
+Does not: pick users, retry, back off or dead-letter (``flex.sync.drainer`` does), or know
+SCIM's wire format. It is level-triggered: safe to run any number of times, for any user,
+at any moment.
 
 Costs in Twilio calls (``If-Match`` honoured and the link fresh): create 2 (lookup + create),
 owned-attribute change 1 (a conditional update against the link's snapshot), unchanged 1 (fetch
@@ -33,16 +34,15 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from scimbridge.flex.mapping.desired import (
+from scimbridge.flex.mapping.attributes import (
     AttributesTooLarge,
     DesiredWorker,
-    FlexMapping,
-    IdentityError,
     attributes_json,
-    desired_worker,
     merge_attributes,
-    problem_notes,
 )
+from scimbridge.flex.mapping.config import FlexMapping
+from scimbridge.flex.mapping.desired import desired_worker, problem_notes
+from scimbridge.flex.mapping.identity import IdentityError
 from scimbridge.flex.sync.name_conflicts import (
     WAITING_FOR_NAME,
     WaitingForName,
@@ -52,14 +52,13 @@ from scimbridge.flex.sync.name_conflicts import (
     wait_for,
     wake_waiting,
 )
-from scimbridge.flex.twilio.taskrouter import (
+from scimbridge.flex.twilio.errors import (
     FlexApiError,
     FriendlyNameTaken,
     PreconditionFailed,
-    TaskRouter,
-    Worker,
     WorkerNotFound,
 )
+from scimbridge.flex.twilio.taskrouter import TaskRouter, Worker
 from scimbridge.flex.twilio.users_api import FlexUsers
 from scimbridge.store import links
 from scimbridge.store.errors import NotFound

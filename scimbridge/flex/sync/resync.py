@@ -2,10 +2,10 @@
 
 Does: list every worker page by page (for one user: fetch its linked worker, else look its
 friendly_name up), compute every stored user's desired worker from the store, diff locally
-(``flex.drift``) into a :class:`Plan`; then revive dead-lettered users, converge each drifted
+(``flex.sync.drift``) into a :class:`Plan`; then revive dead-lettered users, converge each drifted
 user through :meth:`Reconciler.converge_from`, and remove orphans when asked.
 Does not: decide what a worker should look like (``flex.mapping``), merge or write attributes
-(``flex.sync``), print, or ask for confirmation (``cli``).
+(``flex.sync.reconciler``), print, or ask for confirmation (``cli``).
 
 Twilio calls: the list pages, then one call per drifted user where that is safe. A create, a
 rename and an activity change cost one call; owned attributes changed in the store cost one
@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from scimbridge.flex.mapping.desired import DesiredWorker, IdentityError, desired_worker
+from scimbridge.flex.mapping.attributes import DesiredWorker
+from scimbridge.flex.mapping.desired import desired_worker
+from scimbridge.flex.mapping.identity import IdentityError
 from scimbridge.flex.sync.drift import (
     ACTIONS,
     Entry,

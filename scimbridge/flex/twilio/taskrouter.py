@@ -4,9 +4,10 @@ Does: fetch, find by friendly_name, create (never duplicated), update with ``If-
 with ``If-Match``, page over all workers, look up activities and discover the workspace, each
 request rate-limited and retried through
 :class:`~scimbridge.flex.twilio.transport.TwilioCalls`, failures
-raised as the typed errors of :mod:`scimbridge.flex.twilio.retry` (re-exported here).
+raised as the typed errors of :mod:`scimbridge.flex.twilio.errors`.
 Does not: decide which attributes a worker should have (``flex.mapping``), merge attributes
-(``flex.sync``), or cache workers. Nothing secret reaches an error message, a repr or a log line.
+(``flex.sync.reconciler``), or cache workers. Nothing secret reaches an error message, a repr or
+a log line.
 """
 
 from __future__ import annotations
@@ -24,44 +25,24 @@ from urllib.parse import urlsplit
 from twilio.base import values
 
 from scimbridge.config import TwilioSettings
-from scimbridge.flex.twilio.ratelimit import RateLimiter
-from scimbridge.flex.twilio.retry import (
+from scimbridge.flex.twilio.errors import (
     FlexApiError,
     FriendlyNameTaken,
     InvalidRequest,
-    NotFound,
-    PreconditionFailed,
-    RateLimited,
-    RetryPolicy,
-    Unauthorized,
-    Unavailable,
+    TwilioNotFound,
     UnexpectedResponse,
     WorkerBusy,
     WorkerNotFound,
     header,
 )
+from scimbridge.flex.twilio.ratelimit import RateLimiter
+from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.transport import (
     FlexConfiguration,
     RequestObserver,
     TwilioCalls,
     fetch_flex_configuration,
 )
-
-__all__ = [
-    "FlexApiError",
-    "FriendlyNameTaken",
-    "InvalidRequest",
-    "NotFound",
-    "PreconditionFailed",
-    "RateLimited",
-    "TaskRouter",
-    "Unauthorized",
-    "Unavailable",
-    "UnexpectedResponse",
-    "Worker",
-    "WorkerBusy",
-    "WorkerNotFound",
-]
 
 TASKROUTER_URL = "https://taskrouter.twilio.com"
 MAX_ATTRIBUTES_LENGTH = 4096
@@ -167,7 +148,7 @@ class TaskRouter:
             return self._workspace_sid
 
     def verify_credentials(self) -> None:
-        """Fetch the workspace; raises Unauthorized on bad credentials, NotFound on a wrong SID."""
+        """Fetch the workspace; Unauthorized on bad credentials, TwilioNotFound on a wrong SID."""
         workspace = self._client.taskrouter.v1.workspaces(self.workspace_sid)
         self._calls.run("workspace.fetch", workspace.fetch)
 
@@ -192,7 +173,7 @@ class TaskRouter:
         with self._lock:
             self._activities.update(found)
         if key not in found:
-            raise NotFound(
+            raise TwilioNotFound(
                 f"no activity named {name!r} in the workspace", endpoint="activities.list"
             )
         return found[key]
@@ -330,7 +311,7 @@ class TaskRouter:
                     "reservation.update",
                     partial(context.update, reservation_status="rejected"),
                 )
-            except (InvalidRequest, NotFound) as error:
+            except (InvalidRequest, TwilioNotFound) as error:
                 log.info("reservation %s not rejected: %s", reservation.sid, error.message)
                 continue
             rejected += 1

@@ -28,14 +28,14 @@ from twilio.rest import Client
 
 from scimbridge import __version__
 from scimbridge.config import TwilioSettings
-from scimbridge.flex.twilio.ratelimit import RateLimiter
-from scimbridge.flex.twilio.retry import (
+from scimbridge.flex.twilio.errors import (
     FlexApiError,
-    NotFound,
-    RetryPolicy,
+    TwilioNotFound,
     error_from_exception,
     error_from_response,
 )
+from scimbridge.flex.twilio.ratelimit import RateLimiter
+from scimbridge.flex.twilio.retry import RetryPolicy
 
 USER_AGENT_EXTENSION = f"scimbridge/{__version__}"
 
@@ -114,7 +114,11 @@ class TwilioCalls:
         self.secrets: tuple[str, ...] = (*settings.secrets(), basic)
 
     def attempt(
-        self, endpoint: str, operation: Callable[[], T], *, not_found: type[NotFound] = NotFound
+        self,
+        endpoint: str,
+        operation: Callable[[], T],
+        *,
+        not_found: type[TwilioNotFound] = TwilioNotFound,
     ) -> T:
         """Run ``operation`` once (after a permit); raise :class:`FlexApiError` if it fails."""
         self.limiter.acquire()
@@ -140,7 +144,11 @@ class TwilioCalls:
         return result
 
     def run(
-        self, endpoint: str, operation: Callable[[], T], *, not_found: type[NotFound] = NotFound
+        self,
+        endpoint: str,
+        operation: Callable[[], T],
+        *,
+        not_found: type[TwilioNotFound] = TwilioNotFound,
     ) -> T:
         """:meth:`attempt` repeated as the retry policy allows. Use only for idempotent requests."""
         attempt = 0
@@ -168,7 +176,7 @@ class TwilioCalls:
         params: dict[str, object] | None = None,
         body: dict[str, object] | None = None,
         headers: dict[str, str] | None = None,
-        not_found: type[NotFound] = NotFound,
+        not_found: type[TwilioNotFound] = TwilioNotFound,
     ) -> Response:
         """A raw request through ``client.request`` with retries; non-2xx raises a typed error."""
 

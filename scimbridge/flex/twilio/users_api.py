@@ -4,8 +4,9 @@ Does: ``POST /v4/Instances/{GO}/Users/Provision`` (create or update a Flex user 
 ``POST …/Users/Deprovision`` (delete the worker, deactivate the user) and
 ``GET …/Users?Username=`` through ``client.request`` with JSON bodies, since ``twilio`` has no
 wrapper for v4; every request rate-limited, retried and failing with the typed errors of
-:mod:`scimbridge.flex.twilio.retry`, exactly like the TaskRouter calls.
-Does not: touch TaskRouter directly or decide when a user should be provisioned (``flex.sync``).
+:mod:`scimbridge.flex.twilio.errors`, exactly like the TaskRouter calls.
+Does not: touch TaskRouter directly or decide when a user should be provisioned
+(``flex.sync.reconciler``).
 
 Provision is documented as idempotent on ``username`` ("create or update"), so it is retried after
 5xx and timeouts like a read. ``twilio`` drops ``None`` values from JSON bodies, so a worker
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from scimbridge.config import TwilioSettings
+from scimbridge.flex.twilio.errors import TwilioNotFound, UnexpectedResponse
 from scimbridge.flex.twilio.ratelimit import RateLimiter
-from scimbridge.flex.twilio.retry import NotFound, RetryPolicy, UnexpectedResponse
+from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.transport import RequestObserver, TwilioCalls, fetch_flex_configuration
 
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -147,7 +149,7 @@ class FlexUsers:
                 body={"flex_user_sid": flex_user_sid},
                 headers=JSON_HEADERS,
             )
-        except NotFound:
+        except TwilioNotFound:
             return False
         return True
 

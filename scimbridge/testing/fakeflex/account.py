@@ -4,7 +4,7 @@ Does: tie the pieces of the fake together behind one re-entrant lock and give te
 in-process control object (``FakeFlexState``): credentials check (``AC…``:auth token or
 ``SK…``:secret), options, fault plan, request log, SSO login, reset.
 
-Does not: serve HTTP (``fakeflex_http``) or run a server (``fakeflex``). Credentials are generated
+Does not: serve HTTP (``app``) or run a server (``server``). Credentials are generated
 at random per instance unless given; nothing here is a real secret.
 """
 
@@ -21,7 +21,7 @@ from scimbridge.testing.fakeflex.options import FakeFlexOptions
 from scimbridge.testing.fakeflex.recording import RequestLog
 from scimbridge.testing.fakeflex.records import Clock, WorkerRecord, new_sid
 from scimbridge.testing.fakeflex.state import TaskRouterState
-from scimbridge.testing.fakeflex.users import ClaimValue, FlexUsers
+from scimbridge.testing.fakeflex.users import ClaimValue, FakeFlexUsers
 
 
 class FakeFlexState(TaskRouterState):
@@ -30,7 +30,7 @@ class FakeFlexState(TaskRouterState):
     Attributes: ``account_sid``, ``auth_token``, ``api_keys`` (SK sid → secret),
     ``flex_instance_sid``, ``workspace_sid`` (the seeded workspace, None if not seeded),
     ``options``, ``faults`` (:class:`FaultPlan`), ``requests`` (:class:`RequestLog`), ``users``
-    (:class:`FlexUsers`).
+    (:class:`FakeFlexUsers`).
     """
 
     def __init__(
@@ -56,7 +56,7 @@ class FakeFlexState(TaskRouterState):
         self.flex_instance_sid = new_sid("GO")
         self.faults = FaultPlan(lock)
         self.requests = RequestLog(lock)
-        self.users = FlexUsers(self, self.flex_instance_sid)
+        self.users = FakeFlexUsers(self, self.flex_instance_sid)
         self.workspace_sid: str | None = self.add_workspace() if seed_workspace else None
 
     def add_workspace(self, friendly_name: str = "Flex Task Assignment") -> str:
@@ -90,7 +90,7 @@ class FakeFlexState(TaskRouterState):
             return copy.deepcopy(self.options)
 
     def sso_login(self, username: str, claims: Mapping[str, ClaimValue]) -> WorkerRecord:
-        """Simulate a Flex SSO login (see :meth:`FlexUsers.sso_login`)."""
+        """Simulate a Flex SSO login (see :meth:`FakeFlexUsers.sso_login`)."""
         return self.users.sso_login(username, claims)
 
     def reset(self) -> None:

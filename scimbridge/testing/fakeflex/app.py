@@ -2,7 +2,7 @@
 
 Does: build one app that answers both hosts' paths (TaskRouter ``/v1/Workspaces/...``, Flex
 ``/v1/Configuration``, ``/v2/Instances/...``, ``/v4/Instances/...``) plus the ``/__fake__`` control
-routes and the page for people at ``/`` (``fakeflex_page``); for API requests, in order: record
+routes and the page for people at ``/`` (``routes.pages``); for API requests, in order: record
 the request, check HTTP Basic credentials (401/20003), apply the concurrency cap and per-second
 rate limit, wait the configured latency, carry out an injected fault (before or after the write
 is committed), and add ``X-Rate-Limit-*`` and ``Twilio-Concurrent-Requests`` headers. Every

@@ -4,7 +4,7 @@ Does: define the stored shapes (workspace, activity, worker, list query), the Tw
 error (:class:`FakeApiError` with its 400/20001 and 404/20404 helpers), SID generation, and the
 value checks the live API applies to worker Attributes and If-Match.
 
-Does not: keep state or take locks; see ``fakeflex_state`` for the store.
+Does not: keep state or take locks; see ``state`` for the store.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ connection-dropping protocol, expose the address, credentials and in-process con
 (``FakeFlexServer.state``), build a real ``twilio.rest.Client`` pointed at it, and serve it in the
 foreground for ``scimbridge fake-flex``, printing the ``export`` lines a client needs.
 
-Does not: implement the API (``fakeflex_http`` and its siblings) or reach the internet.
+Does not: implement the API (``app`` and its siblings) or reach the internet.
 """
 
 from __future__ import annotations

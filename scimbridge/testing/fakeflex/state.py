@@ -10,7 +10,7 @@ queries.
 Every public method takes the one shared lock, so the state may be used from any thread.
 
 Does not: speak HTTP, render JSON, inject faults or know about Flex users (see the sibling
-``fakeflex_*`` modules). Errors are raised as ``FakeApiError`` (``fakeflex_records``), which the
+modules). Errors are raised as ``FakeApiError`` (``records``), which the
 HTTP layer turns into Twilio's error body.
 """
 

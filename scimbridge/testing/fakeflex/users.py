@@ -115,7 +115,7 @@ def _is_empty(value: ClaimValue) -> bool:
     return value == "" if isinstance(value, str) else not [v for v in value if v != ""]
 
 
-class FlexUsers:
+class FakeFlexUsers:
     """Flex users of one instance, writing workers through the TaskRouter state (same lock)."""
 
     def __init__(self, taskrouter: TaskRouterState, instance_sid: str) -> None:

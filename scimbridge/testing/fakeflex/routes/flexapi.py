@@ -6,7 +6,7 @@ API (``Provision`` and ``Deprovision`` with JSON bodies, list by ``Username``, f
 shapes the Flex docs describe. Provision answers 201 when it created the user and 200 when it
 updated one (the live codes are unconfirmed); Deprovision answers 204 with an empty body.
 
-Does not: authenticate, record or inject faults (``fakeflex_http`` does), or emulate Flex Insights.
+Does not: authenticate, record or inject faults (``app`` does), or emulate Flex Insights.
 """
 
 from __future__ import annotations

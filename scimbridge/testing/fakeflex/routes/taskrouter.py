@@ -7,7 +7,7 @@ the live status codes (create 201, fetch/update 200, delete 204 with an empty bo
 ``ETag: "<revision>"`` on worker create/fetch/update, and apply the TargetWorkersExpression subset
 with its 3 requests/second limit.
 
-Does not: authenticate, record, add rate-limit headers or inject faults (``fakeflex_http`` wraps
+Does not: authenticate, record, add rate-limit headers or inject faults (``app`` wraps
 every route with that).
 """
 
