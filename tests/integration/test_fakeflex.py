@@ -422,7 +422,7 @@ def test_async_client_smoke(fake: FakeFlexServer) -> None:
 def test_serve_fake_flex_runs_in_another_process_driven_over_http() -> None:
     port = free_port()
     code = (
-        "from scimbridge.testing import serve_fake_flex;"
+        "from scimbridge.testing.fakeflex.server import serve_fake_flex;"
         f"serve_fake_flex('127.0.0.1', {port}, account_sid=None, auth_token=None)"
     )
     process = subprocess.Popen(

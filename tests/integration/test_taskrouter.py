@@ -369,10 +369,12 @@ def test_rate_cap_spaces_requests_on_the_server(fake: FakeFlexServer, make: Make
     for n in range(6):
         taskrouter.create(f"paced-{n}", {})
 
-    # The fake stamps each worker with its own clock when the create arrives.
+    # The fake stamps each worker with its own clock when the create arrives. Permits are 1/20 s
+    # apart; a request's way from permit to server varies on a loaded machine (the first one also
+    # opens the connection), so one interval of slack is allowed.
     stamps = sorted(w.date_created for w in fake.state.workers())
     assert len(stamps) == 6
-    assert (stamps[-1] - stamps[0]).total_seconds() >= (6 - 1) / 20.0 - 0.005
+    assert (stamps[-1] - stamps[0]).total_seconds() >= (6 - 2) / 20.0
 
 
 # -- If-Match -------------------------------------------------------------------------------------
