@@ -8,16 +8,15 @@ without ``members`` (they live in their own table; a PATCH yields a ``Membership
 
 Does: validate POST/PUT/PATCH bodies after ``scim.dialect`` normalized them, apply RFC 7644 PUT
 (readOnly kept, immutable checked, absent attributes cleared; a group PUT without ``members``
-keeps its membership) and PATCH (atomic: any error raises, ``current`` is never touched), and
-render documents as responses honouring ``attributes`` and ``excludedAttributes`` (RFC 7644 §3.9;
-``id``, ``schemas`` and ``meta`` are always returned).
+keeps its membership) and PATCH (atomic: any error raises, ``current`` is never touched): the
+everyday user create and PATCH by ``scim.fast_path``, the rest through scim2-models.
 Every refusal is a scim2-models ``SCIMException`` subclass carrying its ``scimType``.
-Does not: read or write the database, enforce uniqueness (the repository does), or know HTTP.
+Does not: read or write the database, enforce uniqueness (the repository does), render
+responses (``scim.rendering``), read PATCH bodies (``scim.patch_body``), or know HTTP.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -30,15 +29,20 @@ from scim2_models import (
     SCIMException,
 )
 
-from scimbridge.scim import dialect, roles, simple_create, simple_patch
+from scimbridge.scim import dialect, fast_path, roles
 from scimbridge.scim.extensions import GROUP_URN, USER_URN, ResourceModels
+from scimbridge.scim.patch_body import (
+    MembersOperation,
+    ModelOperation,
+    PatchRequest,
+    PatchStep,
+    UndeclaredOperation,
+)
 from scimbridge.store.repository import MembershipChange, group_columns, user_columns
 from scimbridge.store.tables import group_members, groups, users
 
 R = TypeVar("R")
 _NOT_STORED = ("id", "meta", "password", "members")
-_FILTER = re.compile(r"\[[^\]]*\]")
-Selection = dict[tuple[str, str], frozenset[str] | None]
 
 
 def _scim_errors(call: Callable[[], R]) -> R:
@@ -146,7 +150,7 @@ def _membership(change: MembershipChange) -> MembershipChange:
     return change
 
 
-def _apply_undeclared(store: dict[str, dict[str, Any]], step: dialect.UndeclaredOperation) -> None:
+def _apply_undeclared(store: dict[str, dict[str, Any]], step: UndeclaredOperation) -> None:
     urn = next((key for key in store if key.lower() == step.urn.lower()), step.urn)
     if step.op == "remove" and step.attribute is None:
         store.pop(urn, None)
@@ -165,11 +169,11 @@ def _apply_undeclared(store: dict[str, dict[str, Any]], step: dialect.Undeclared
 
 def _patch_model(
     resource: Resource[Any],
-    steps: Sequence[dialect.PatchStep],
+    steps: Sequence[PatchStep],
     patch_model: Any,
     models: ResourceModels,
 ) -> None:
-    operations = [step.payload() for step in steps if isinstance(step, dialect.ModelOperation)]
+    operations = [step.payload() for step in steps if isinstance(step, ModelOperation)]
     if not operations:
         return
 
@@ -184,15 +188,24 @@ def _patch_model(
     _scim_errors(apply)
 
 
-def create_user(body: Any, models: ResourceModels, *, everyday: bool = True) -> dict[str, Any]:
+def create_user(body: Any, models: ResourceModels) -> dict[str, Any]:
     """The document a POST /Users body creates. ``userName`` missing → invalidValue.
 
-    Everyday bodies (``scim.simple_create``) skip scim2-models unless ``everyday`` is False.
-    """
+    An everyday body takes ``scim.fast_path``; the document is the one ``create_user_by_model``
+    gives."""
     parsed = dialect.user_body(body, models)
-    simple = simple_create.document(parsed.attributes) if everyday else None
-    if simple is not None:
-        return _stored(simple, parsed.undeclared, USER_URN)
+    dumped = fast_path.created(parsed.attributes)
+    if dumped is None:
+        return _created_by_model(parsed, models)
+    return _stored(dumped, parsed.undeclared, USER_URN)
+
+
+def create_user_by_model(body: Any, models: ResourceModels) -> dict[str, Any]:
+    """The document a POST /Users body creates, always validated by scim2-models."""
+    return _created_by_model(dialect.user_body(body, models), models)
+
+
+def _created_by_model(parsed: dialect.ResourceBody, models: ResourceModels) -> dict[str, Any]:
     resource = _validated(
         models.user_model, parsed.attributes, Context.RESOURCE_CREATION_REQUEST, models
     )
@@ -211,22 +224,28 @@ def replace_user(body: Any, current: dict[str, Any], models: ResourceModels) -> 
 
 
 def patch_user(
-    body: Any, current: dict[str, Any], models: ResourceModels, *, everyday: bool = True
+    patch: PatchRequest, current: dict[str, Any], models: ResourceModels
 ) -> dict[str, Any]:
-    """The document a PATCH /Users/{id} body leaves; all operations apply, or none.
+    """The document a PATCH /Users/{id} request leaves; all operations apply, or none.
 
-    Everyday operations (``scim.simple_patch``) skip scim2-models unless ``everyday`` is False.
-    """
-    steps = dialect.patch_steps(body, models, "User")
-    simple = simple_patch.apply(steps, current) if everyday else None
+    Everyday operations take ``scim.fast_path``; the document is the one ``patch_user_by_model``
+    gives."""
+    simple = fast_path.patched(patch.steps, current)
     if simple is not None:
         _check_columns(simple, USER_URN)
         return simple
+    return patch_user_by_model(patch, current, models)
+
+
+def patch_user_by_model(
+    patch: PatchRequest, current: dict[str, Any], models: ResourceModels
+) -> dict[str, Any]:
+    """The document a PATCH /Users/{id} request leaves, always applied by scim2-models."""
     resource = _load(current, models, models.user_model)
     undeclared = _undeclared_part(current, models)
-    _patch_model(resource, steps, models.user_patch, models)
-    for step in steps:
-        if isinstance(step, dialect.UndeclaredOperation):
+    _patch_model(resource, patch.steps, models.user_patch, models)
+    for step in patch.steps:
+        if isinstance(step, UndeclaredOperation):
             _apply_undeclared(undeclared, step)
     return _document(resource, undeclared, USER_URN)
 
@@ -265,22 +284,21 @@ def replace_group(
 
 
 def patch_group(
-    body: Any, current: dict[str, Any], models: ResourceModels
+    patch: PatchRequest, current: dict[str, Any], models: ResourceModels
 ) -> tuple[dict[str, Any], MembershipChange]:
     """PATCH /Groups/{id}: the new document and the membership change, folded in order.
 
     Add and remove stay disjoint; once a replace (or a remove of every member) happens, later
     adds and removes fold into ``replace``, so the change never needs the current member list.
     """
-    steps = dialect.patch_steps(body, models, "Group")
     resource = _load(current, models, models.group_model)
-    _patch_model(resource, steps, models.group_patch, models)
+    _patch_model(resource, patch.steps, models.group_patch, models)
     add: set[str] = set()
     remove: set[str] = set()
     replace: set[str] | None = None
     displays: dict[str, str] = {}
-    for step in steps:
-        if not isinstance(step, dialect.MembersOperation):
+    for step in patch.steps:
+        if not isinstance(step, MembersOperation):
             continue
         displays.update(step.displays)
         ids = set(step.ids or ())
@@ -299,181 +317,3 @@ def patch_group(
         displays=displays,
     )
     return _document(resource, {}, GROUP_URN), _membership(membership)
-
-
-def check_patch_size(body: Any, limit: int) -> None:
-    """Refuse (invalidValue) a PATCH body with more than ``limit`` operations; ignores the rest."""
-    if isinstance(body, dict):
-        for key, operations in body.items():
-            if (
-                isinstance(key, str)
-                and key.lower() == "operations"
-                and isinstance(operations, list)
-                and len(operations) > limit
-            ):
-                raise InvalidValueException(detail=f"a PATCH holds at most {limit} operations")
-
-
-def patch_summary(body: Any, limit: int = 100) -> list[dict[str, str]]:
-    """What a PATCH body touches, for the audit log: ops and paths, never values. Never raises."""
-    summary: list[dict[str, str]] = []
-    operations: Any = []
-    if isinstance(body, dict):
-        operations = next(
-            (v for k, v in body.items() if isinstance(k, str) and k.lower() == "operations"), []
-        )
-    for operation in operations if isinstance(operations, list) else []:
-        if not isinstance(operation, dict):
-            continue
-        folded = {k.lower(): v for k, v in operation.items() if isinstance(k, str)}
-        op = str(folded.get("op"))[:16].lower()
-        path = folded.get("path")
-        value = folded.get("value")
-        if isinstance(path, str) and path:
-            paths = [path]
-        elif isinstance(value, dict):
-            paths = [key for key in value if isinstance(key, str)]
-        else:
-            paths = [""]
-        summary.extend({"op": op, "path": p[:200]} for p in paths)
-    return summary[:limit]
-
-
-def _selection(names: Sequence[str], urns: Sequence[str], core: str) -> Selection:
-    """Requested attribute names as (scope, attribute) → sub-attributes (None: all of it).
-
-    The scope is "" for the core schema or a lower-cased extension URN; attribute "" means the
-    whole scope. A value filter (``emails[type eq "work"]``) selects the whole attribute.
-    """
-    selection: Selection = {}
-    scopes = sorted({core.lower(), *(urn.lower() for urn in urns)}, key=len, reverse=True)
-    for raw in names:
-        name = _FILTER.sub("", str(raw)).strip().lower()
-        scope = next((s for s in scopes if name == s or name.startswith(s + ":")), None)
-        if scope is not None:
-            name = name[len(scope) + 1 :]
-        elif name.startswith("urn:"):
-            continue
-        attribute, _, sub = name.partition(".")
-        key = ("" if scope in (None, core.lower()) else str(scope), attribute)
-        if not sub or selection.get(key, frozenset()) is None:
-            selection[key] = None
-        else:
-            selection[key] = (selection.get(key) or frozenset()) | {sub}
-    return selection
-
-
-def _project(value: Any, subs: frozenset[str], keep: bool) -> Any:
-    if isinstance(value, list):
-        entries = [_project(entry, subs, keep) for entry in value]
-        return [entry for entry in entries if entry]
-    if isinstance(value, dict):
-        return {k: v for k, v in value.items() if (k.lower() in subs) == keep}
-    return None if keep else value
-
-
-def _filtered(
-    obj: dict[str, Any], wanted: dict[str, frozenset[str] | None], keep: bool
-) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in obj.items():
-        folded = key.lower()
-        if folded not in wanted:
-            if not keep:
-                result[key] = value
-            continue
-        subs = wanted[folded]
-        if subs is None:
-            if keep:
-                result[key] = value
-            continue
-        projected = _project(value, subs, keep)
-        if projected not in (None, [], {}):
-            result[key] = projected
-    return result
-
-
-def _render(
-    body: dict[str, Any],
-    core: str,
-    id: str,
-    meta: dict[str, Any],
-    attributes: Sequence[str] | None,
-    excluded: Sequence[str] | None,
-) -> dict[str, Any]:
-    urns = [key for key in body if key.lower().startswith("urn:")]
-    names = attributes or excluded
-    if names:
-        keep = bool(attributes)
-        selection = _selection(names, urns, core)
-        result: dict[str, Any] = {}
-        core_part = {k: v for k, v in body.items() if k not in urns}
-        if keep and ("", "") in selection:
-            result.update(core_part)
-        elif not keep and ("", "") in selection:
-            pass
-        else:
-            result.update(
-                _filtered(core_part, {a: s for (sc, a), s in selection.items() if sc == ""}, keep)
-            )
-        for urn in urns:
-            scope = urn.lower()
-            if (scope, "") in selection:
-                if keep:
-                    result[urn] = body[urn]
-                continue
-            wanted = {a: s for (sc, a), s in selection.items() if sc == scope}
-            part = _filtered(body[urn], wanted, keep) if isinstance(body[urn], dict) else body[urn]
-            if part:
-                result[urn] = part
-        body = result
-    present = [key for key in body if key.lower().startswith("urn:")]
-    return {"schemas": [core, *present], "id": id, **body, "meta": meta}
-
-
-def render_user(
-    document: dict[str, Any],
-    *,
-    id: str,
-    meta: dict[str, Any],
-    attributes: Sequence[str] | None = None,
-    excluded: Sequence[str] | None = None,
-    models: ResourceModels | None = None,
-) -> dict[str, Any]:
-    """The response body for a stored user (``models`` is accepted for symmetry, unused)."""
-    body = {k: v for k, v in document.items() if k not in ("schemas", "id", "meta")}
-    return _render(body, USER_URN, id, meta, attributes, excluded)
-
-
-def render_group(
-    document: dict[str, Any],
-    members: Sequence[str | tuple[str, str]] | None,
-    *,
-    id: str,
-    meta: dict[str, Any],
-    base_url: str | None = None,
-    attributes: Sequence[str] | None = None,
-    excluded: Sequence[str] | None = None,
-    models: ResourceModels | None = None,
-) -> dict[str, Any]:
-    """The response body for a stored group; ``members`` are user ids or (id, userName) pairs.
-
-    ``members`` None leaves the attribute out (not loaded); a group without members answers
-    ``"members": []`` (RFC 7643 §2.5 makes it equal to unassigned; Microsoft's tests look for
-    it). With ``base_url`` each member gets ``$ref`` and ``type: "User"`` (members are users:
-    the membership table references users).
-    """
-    body = {k: v for k, v in document.items() if k not in ("schemas", "id", "meta", "members")}
-    entries = []
-    for member in members or ():
-        user_id, display = (member, None) if isinstance(member, str) else member
-        entry: dict[str, Any] = {"value": user_id}
-        if display:
-            entry["display"] = display
-        if base_url is not None:
-            entry["$ref"] = f"{base_url}/Users/{user_id}"
-            entry["type"] = "User"
-        entries.append(entry)
-    if members is not None:
-        body["members"] = entries
-    return _render(body, GROUP_URN, id, meta, attributes, excluded)

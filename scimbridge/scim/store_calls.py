@@ -28,8 +28,6 @@ class StoreCalls:
 
     def __init__(self, repository: Repository) -> None:
         self.repository = repository
-        # Calls that met a lock on the loop and ran again in a thread (for tests and curiosity).
-        self.handed_off = 0
 
     async def one_resource(self, call: Callable[[], T]) -> T:
         """Run ``call`` (bounded work on one resource; safe to run again if it never wrote)."""
@@ -38,7 +36,7 @@ class StoreCalls:
                 with self.repository.without_waiting():
                     return call()
             except WouldBlock:
-                self.handed_off += 1
+                pass  # a lock held elsewhere: run it again in a thread, where waiting is harmless
         return await run_in_threadpool(call)
 
     async def unbounded(self, call: Callable[[], T]) -> T:

@@ -12,9 +12,9 @@ from scim2_models import (
 )
 
 from scimbridge.config import ExtensionAttribute, ExtensionSchema
-from scimbridge.scim import dialect
-from scimbridge.scim.dialect import MembersOperation, ModelOperation, UndeclaredOperation
+from scimbridge.scim import dialect, patch_body
 from scimbridge.scim.extensions import ENTERPRISE_URN, GROUP_URN, USER_URN, ResourceModels
+from scimbridge.scim.patch_body import MembersOperation, ModelOperation, UndeclaredOperation
 
 ACME = "urn:ietf:params:scim:schemas:extension:Acme:2.0:User"
 CUSTOM = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
@@ -24,8 +24,14 @@ MODELS = ResourceModels(
 )
 
 
-def steps(*operations: dict[str, object], kind: dialect.Kind = "User") -> list[dialect.PatchStep]:
-    return dialect.patch_steps({"Operations": list(operations)}, MODELS, kind)
+def read(body: object, kind: patch_body.Kind = "User") -> list[patch_body.PatchStep]:
+    return list(patch_body.read_patch(body, MODELS, kind, max_operations=100).steps)
+
+
+def steps(
+    *operations: dict[str, object], kind: patch_body.Kind = "User"
+) -> list[patch_body.PatchStep]:
+    return read({"Operations": list(operations)}, kind)
 
 
 # -- POST / PUT bodies -------------------------------------------------------------------------
@@ -222,11 +228,7 @@ def test_path_less_keys_are_paths() -> None:
 
 
 def test_unknown_operation_members_and_key_case_are_ignored() -> None:
-    result = dialect.patch_steps(
-        {"operations": [{"OP": "Add", "Path": "nickName", "Value": "Babs", "name": "x"}]},
-        MODELS,
-        "User",
-    )
+    result = read({"operations": [{"OP": "Add", "Path": "nickName", "Value": "Babs", "name": "x"}]})
     assert result == [ModelOperation("add", "nickName", "Babs")]
 
 
@@ -286,7 +288,7 @@ def test_path_less_remove_has_no_target() -> None:
 )
 def test_malformed_patch_bodies_are_refused(body: object, error: type[Exception]) -> None:
     with pytest.raises(error):
-        dialect.patch_steps(body, MODELS, "User")
+        read(body)
 
 
 # -- group members -----------------------------------------------------------------------------

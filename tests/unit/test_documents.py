@@ -17,7 +17,7 @@ from scim2_models import (
 )
 
 from scimbridge.config import ExtensionAttribute, ExtensionSchema
-from scimbridge.scim import documents
+from scimbridge.scim import documents, patch_body, rendering
 from scimbridge.scim.extensions import ENTERPRISE_URN, GROUP_URN, USER_URN, ResourceModels
 from scimbridge.store.repository import MembershipChange
 from tests.unit.scim_samples import ENTRA_TUTORIAL_POST
@@ -45,8 +45,12 @@ def create(body: dict[str, Any]) -> dict[str, Any]:
     return documents.create_user(body, MODELS)
 
 
+def read(body: Any, kind: patch_body.Kind = "User") -> patch_body.PatchRequest:
+    return patch_body.read_patch(body, MODELS, kind, max_operations=100)
+
+
 def patch(current: dict[str, Any], *operations: dict[str, Any]) -> dict[str, Any]:
-    return documents.patch_user({"Operations": list(operations)}, current, MODELS)
+    return documents.patch_user(read({"Operations": list(operations)}), current, MODELS)
 
 
 def user(**attributes: Any) -> dict[str, Any]:
@@ -471,7 +475,7 @@ def group(**attributes: Any) -> dict[str, Any]:
 def patch_group(
     current: dict[str, Any], *operations: dict[str, Any]
 ) -> tuple[dict[str, Any], MembershipChange]:
-    return documents.patch_group({"Operations": list(operations)}, current, MODELS)
+    return documents.patch_group(read({"Operations": list(operations)}, "Group"), current, MODELS)
 
 
 def test_group_create_tolerates_adscim_and_meta() -> None:
@@ -571,7 +575,7 @@ def full_user() -> dict[str, Any]:
 
 
 def test_render_returns_id_schemas_and_meta_with_every_extension() -> None:
-    rendered = documents.render_user(full_user(), id="1", meta=META)
+    rendered = rendering.render_user(full_user(), id="1", meta=META)
     assert list(rendered)[:2] == ["schemas", "id"]
     assert rendered["schemas"] == [USER_URN, ENTERPRISE_URN, CUSTOM]
     assert rendered["meta"] == META
@@ -580,7 +584,7 @@ def test_render_returns_id_schemas_and_meta_with_every_extension() -> None:
 
 
 def test_render_with_attributes_keeps_the_asked_ones() -> None:
-    rendered = documents.render_user(
+    rendered = rendering.render_user(
         full_user(),
         id="1",
         meta=META,
@@ -597,18 +601,18 @@ def test_render_with_attributes_keeps_the_asked_ones() -> None:
 
 
 def test_render_attribute_with_a_value_filter_and_sub_attributes() -> None:
-    filtered = documents.render_user(
+    filtered = rendering.render_user(
         full_user(), id="1", meta=META, attributes=['emails[type eq "work"]', "name.givenName"]
     )
     assert filtered["emails"] == full_user()["emails"]
     assert filtered["name"] == {"givenName": "B"}
-    whole = documents.render_user(full_user(), id="1", meta=META, attributes=[CUSTOM])
+    whole = rendering.render_user(full_user(), id="1", meta=META, attributes=[CUSTOM])
     assert whole[CUSTOM] == {"c": "1"}
     assert whole["schemas"] == [USER_URN, CUSTOM]
 
 
 def test_render_with_excluded_attributes() -> None:
-    rendered = documents.render_user(
+    rendered = rendering.render_user(
         full_user(),
         id="1",
         meta=META,
@@ -623,7 +627,7 @@ def test_render_with_excluded_attributes() -> None:
 
 def test_render_group_members_and_their_exclusion() -> None:
     document = group(externalId="e")
-    rendered = documents.render_group(
+    rendered = rendering.render_group(
         document,
         [("u1", "alice"), "u2"],
         id="g",
@@ -634,7 +638,7 @@ def test_render_group_members_and_their_exclusion() -> None:
         {"value": "u1", "display": "alice", "$ref": "https://h/scim/v2/Users/u1", "type": "User"},
         {"value": "u2", "$ref": "https://h/scim/v2/Users/u2", "type": "User"},
     ]
-    excluded = documents.render_group(document, None, id="g", meta={}, excluded=["members"])
+    excluded = rendering.render_group(document, None, id="g", meta={}, excluded=["members"])
     assert excluded == {
         "schemas": [GROUP_URN],
         "id": "g",
@@ -654,20 +658,18 @@ def test_patch_size_and_summary() -> None:
             {"op": "replace", "value": {"active": False, "name.givenName": "x"}},
         ]
     }
-    documents.check_patch_size(body, 2)
+    summary = patch_body.read_patch(body, MODELS, "User", max_operations=2).summary
     with pytest.raises(InvalidValueException):
-        documents.check_patch_size(body, 1)
-    summary = documents.patch_summary(body)
-    assert summary == [
+        patch_body.read_patch(body, MODELS, "User", max_operations=1)
+    assert list(summary) == [
         {"op": "replace", "path": "password"},
         {"op": "replace", "path": "active"},
         {"op": "replace", "path": "name.givenName"},
     ]
     assert "Secret" not in json.dumps(summary)
-    assert documents.patch_summary(["garbage"]) == []
-    assert documents.patch_summary({"Operations": [5, {"op": None}]}) == [
-        {"op": "none", "path": ""}
-    ]
+    for garbage in (["garbage"], {"Operations": [5, {"op": None}]}):
+        with pytest.raises(SCIMException):
+            read(garbage)
 
 
 def test_scim_exceptions_carry_a_scim_type() -> None:
@@ -830,14 +832,18 @@ def test_any_patch_applies_or_is_refused_and_never_mutates_current(body: Any) ->
     ):
         before = copy.deepcopy(current)
         try:
-            result = function(body, current, MODELS)
+            if function is documents.replace_user:
+                result = function(body, current, MODELS)
+            else:
+                kind: patch_body.Kind = "Group" if function is documents.patch_group else "User"
+                result = function(read(body, kind), current, MODELS)
         except SCIMException:
             assert current == before
             continue
         assert current == before
         document = result if isinstance(result, dict) else result[0]
         _stored_form(document)
-        documents.render_user(document, id="1", meta=META, attributes=["userName", CUSTOM])
+        rendering.render_user(document, id="1", meta=META, attributes=["userName", CUSTOM])
         if function is not documents.patch_group:
             # What was stored can be patched again: the document is a valid resource.
             renamed = patch(document, {"op": "replace", "path": "nickName", "value": "n"})

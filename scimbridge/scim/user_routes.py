@@ -1,0 +1,143 @@
+"""The /Users endpoints: create, read, replace, patch, delete, list and search users.
+
+Does: hand bodies to ``scim.documents`` (PATCH bodies read once by ``scim.patch_body``) and
+documents to the repository, and answer as Entra expects (201 + Location on POST, 200 + body on
+PATCH, 204 on DELETE, 304/412 for ETags); run one user's store call on the event loop where it
+cannot wait (``scim.store_calls``), lists that may scan in the thread pool.
+Does not: authenticate (``scim.routes`` does, for every endpoint), parse the Entra dialect
+(``scim.dialect``), build SQL (``store.filters``), or call Twilio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scimbridge.scim import documents, patch_body, rendering
+from scimbridge.scim.auth import Principal
+from scimbridge.scim.http import (
+    etag,
+    list_params,
+    list_response,
+    read_json,
+    scim_response,
+    search_query,
+)
+from scimbridge.scim.resource_api import ResourceApi
+from scimbridge.store import filters
+from scimbridge.store.repository import StoredResource
+from scimbridge.store.tables import users
+
+
+class UserApi(ResourceApi):
+    """The /Users endpoints over one repository and one set of resource models."""
+
+    def _render_user(
+        self,
+        request: Request,
+        stored: StoredResource,
+        attributes: list[str] | None = None,
+        excluded: list[str] | None = None,
+    ) -> dict[str, Any]:
+        return rendering.render_user(
+            stored.document,
+            id=stored.id,
+            meta=self._meta(request, "User", stored),
+            attributes=attributes,
+            excluded=excluded,
+        )
+
+    async def create_user(self, request: Request, principal: Principal) -> Response:
+        body = await read_json(request, self.limits)
+
+        def work() -> StoredResource:
+            return self.repository.create_user(
+                documents.create_user(body, self.models), actor=principal.name
+            )
+
+        stored = await self.calls.one_resource(work)
+        return scim_response(
+            self._render_user(request, stored),
+            201,
+            self._resource_headers(request, "User", stored),
+        )
+
+    async def get_user(self, request: Request, principal: Principal) -> Response:
+        user_id = request.path_params["id"]
+        stored = await self.calls.one_resource(lambda: self.repository.get_user(user_id))
+        if self._not_modified(request, stored):
+            return Response(status_code=304, headers={"ETag": etag(stored.version)})
+        params = list_params(request.query_params, self.limits)
+        return scim_response(
+            self._render_user(request, stored, params.attributes, params.excluded_attributes),
+            headers={"ETag": etag(stored.version)},
+        )
+
+    async def replace_user(self, request: Request, principal: Principal) -> Response:
+        body = await read_json(request, self.limits)
+        stored = await self.calls.one_resource(
+            lambda: self.repository.update_user(
+                request.path_params["id"],
+                lambda current: documents.replace_user(body, current, self.models),
+                actor=principal.name,
+                action="replace",
+                if_match=self._if_match(request),
+            )
+        )
+        return scim_response(
+            self._render_user(request, stored), headers={"ETag": etag(stored.version)}
+        )
+
+    async def patch_user(self, request: Request, principal: Principal) -> Response:
+        body = await read_json(request, self.limits)
+        patch = patch_body.read_patch(
+            body, self.models, "User", max_operations=self.limits.max_patch_operations
+        )
+        stored = await self.calls.one_resource(
+            lambda: self.repository.update_user(
+                request.path_params["id"],
+                lambda current: documents.patch_user(patch, current, self.models),
+                actor=principal.name,
+                action="patch",
+                detail=list(patch.summary),
+                if_match=self._if_match(request),
+            )
+        )
+        return scim_response(
+            self._render_user(request, stored), headers={"ETag": etag(stored.version)}
+        )
+
+    async def delete_user(self, request: Request, principal: Principal) -> Response:
+        await self.calls.one_resource(
+            lambda: self.repository.delete_user(
+                request.path_params["id"], actor=principal.name, if_match=self._if_match(request)
+            )
+        )
+        return Response(status_code=204)
+
+    async def search_users(self, request: Request, principal: Principal) -> Response:
+        body = await read_json(request, self.limits)
+        return await self._list_users(request, search_query(body))
+
+    async def list_users(self, request: Request, principal: Principal) -> Response:
+        return await self._list_users(request, request.query_params)
+
+    async def _list_users(self, request: Request, query: Mapping[str, str]) -> Response:
+        params = list_params(query, self.limits)
+        where, order = self._query(params, filters.user_filter, filters.user_sort_key, "User")
+
+        def work() -> tuple[int, list[StoredResource]]:
+            return self.repository.query_users(where, order, params.start_index - 1, params.count)
+
+        # Entra's `userName eq "…"` before every create is an index lookup: run it as one
+        # user's call; any other filter may scan the table.
+        lookup = filters.is_index_lookup(where, users)
+        total, rows = await (self.calls.one_resource if lookup else self.calls.unbounded)(work)
+        resources = [
+            self._render_user(request, row, params.attributes, params.excluded_attributes)
+            for row in rows
+        ]
+        return list_response(resources, total, params.start_index)
