@@ -32,6 +32,7 @@ from scimbridge.flex.twilio.errors import FlexApiError
 from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.taskrouter import TaskRouter
+from scimbridge.flex.twilio.transport import TwilioCalls
 from scimbridge.flex.twilio.users_api import FlexUsers
 from scimbridge.scim.auth_config import parse_auth_config
 
@@ -167,12 +168,9 @@ def build_sync_worker(
     limiter = RateLimiter(twilio.max_rps)
     retry = retry or RetryPolicy()
     count_request = components.metrics.twilio_request
-    taskrouter = TaskRouter(twilio, limiter=limiter, retry=retry, on_request=count_request)
-    flex_users = (
-        FlexUsers(twilio, limiter=limiter, retry=retry, on_request=count_request)
-        if mapping.mode == "users_api"
-        else None
-    )
+    calls = TwilioCalls(twilio, limiter=limiter, retry=retry, on_request=count_request)
+    taskrouter = TaskRouter(calls)
+    flex_users = FlexUsers(calls) if mapping.mode == "users_api" else None
     worker = SyncWorker(
         settings,
         components.engine,
@@ -236,7 +234,7 @@ def _check_twilio(twilio: TwilioSettings, mapping: FlexMapping) -> list[str]:
         problems.append('[flex] mode = "users_api" needs SCIMBRIDGE_FLEX_INSTANCE_SID')
     retry = RetryPolicy(max_attempts=2, base=0.2, cap=1.0)
     # The configured cap, like a replica: check-config runs beside them on one account budget.
-    taskrouter = TaskRouter(twilio, limiter=RateLimiter(twilio.max_rps), retry=retry)
+    taskrouter = TaskRouter(TwilioCalls(twilio, limiter=RateLimiter(twilio.max_rps), retry=retry))
     try:
         taskrouter.verify_credentials()
     except FlexApiError as exc:

@@ -29,6 +29,7 @@ from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.taskrouter import TaskRouter
+from scimbridge.flex.twilio.transport import TwilioCalls, real_http_client
 from scimbridge.store import outbox
 from scimbridge.store.tables import outbox as outbox_table
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
@@ -56,12 +57,13 @@ def sync(migrated_url: str) -> Iterator[Harness]:
 def drainer(sync: Harness, *, http_timeout: float) -> SyncWorker:
     """A background drainer whose Twilio calls give up after ``http_timeout`` seconds."""
     assert sync.settings.twilio is not None
-    taskrouter = TaskRouter(
+    calls = TwilioCalls(
         sync.settings.twilio,
         limiter=RateLimiter(1000.0, burst=100),
         retry=RetryPolicy(max_attempts=2, base=0.001, cap=0.002, sleep=no_sleep),
-        http_timeout=http_timeout,
+        http_client=real_http_client(timeout=http_timeout),
     )
+    taskrouter = TaskRouter(calls)
     return SyncWorker(
         sync.settings,
         sync.engine,

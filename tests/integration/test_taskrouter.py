@@ -29,6 +29,7 @@ from scimbridge.flex.twilio.errors import (
 from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.taskrouter import TaskRouter
+from scimbridge.flex.twilio.transport import TwilioCalls, real_http_client
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import twilio_settings
@@ -62,15 +63,16 @@ def make(fake: FakeFlexServer, sleeps: Sleeps) -> Make:
         max_attempts: int = 5,
         **overrides: Any,
     ) -> TaskRouter:
-        return TaskRouter(
+        calls = TwilioCalls(
             twilio_settings(fake, **overrides),
             limiter=limiter or RateLimiter(1000.0, burst=10),
             retry=RetryPolicy(
                 max_attempts=max_attempts, base=0.01, cap=0.05, random=lambda: 1.0, sleep=sleeps
             ),
-            http_timeout=http_timeout,
+            http_client=real_http_client(timeout=http_timeout),
             on_request=on_request,
         )
+        return TaskRouter(calls)
 
     return build
 

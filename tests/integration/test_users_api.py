@@ -10,6 +10,7 @@ import pytest
 from scimbridge.flex.twilio.errors import Unauthorized
 from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
+from scimbridge.flex.twilio.transport import TwilioCalls
 from scimbridge.flex.twilio.users_api import FlexUsers
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.server import FakeFlexServer
@@ -20,11 +21,12 @@ def users_for(
     fake: FakeFlexServer, waits: list[float] | None = None, **overrides: Any
 ) -> FlexUsers:
     sink = waits if waits is not None else []
-    return FlexUsers(
+    calls = TwilioCalls(
         twilio_settings(fake, **overrides),
         limiter=RateLimiter(1000.0, burst=10),
         retry=RetryPolicy(base=0.01, random=lambda: 1.0, sleep=sink.append),
     )
+    return FlexUsers(calls)
 
 
 def provision_ada(users: FlexUsers) -> Any:

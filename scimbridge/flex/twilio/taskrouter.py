@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 from twilio.base import values
 
-from scimbridge.config import TwilioSettings
 from scimbridge.flex.twilio.errors import (
     FlexApiError,
     FriendlyNameTaken,
@@ -35,11 +34,8 @@ from scimbridge.flex.twilio.errors import (
     WorkerNotFound,
     header,
 )
-from scimbridge.flex.twilio.ratelimit import RateLimiter
-from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.transport import (
     FlexConfiguration,
-    RequestObserver,
     TwilioCalls,
     fetch_flex_configuration,
 )
@@ -108,25 +104,15 @@ def encode_attributes(attributes: dict[str, Any]) -> str:
 class TaskRouter:
     """The worker calls of one TaskRouter workspace. Safe to share between threads.
 
-    Every request takes a permit from ``limiter`` (shared by the whole process) and is retried per
-    ``retry``; creates are never re-sent before looking the friendly_name up (see :meth:`create`).
+    Every request goes through ``calls`` (the process's rate-limit permits and retry policy);
+    creates are never re-sent before looking the friendly_name up (see :meth:`create`).
     """
 
-    def __init__(
-        self,
-        settings: TwilioSettings,
-        *,
-        limiter: RateLimiter,
-        retry: RetryPolicy,
-        http_timeout: float = 10.0,
-        on_request: RequestObserver | None = None,
-    ) -> None:
-        self._calls = TwilioCalls(
-            settings, limiter=limiter, retry=retry, http_timeout=http_timeout, on_request=on_request
-        )
-        self._client = self._calls.client
+    def __init__(self, calls: TwilioCalls) -> None:
+        self._calls = calls
+        self._client = calls.client
         self._lock = threading.Lock()
-        self._workspace_sid = settings.workspace_sid
+        self._workspace_sid = calls.settings.workspace_sid
         self._configuration: FlexConfiguration | None = None
         self._activities: dict[str, str] = {}
 

@@ -1,9 +1,12 @@
 """The one path every Twilio request takes, and the ``twilio`` client it goes through.
 
-Does: build the ``twilio`` client (``settings.base_url`` for the TaskRouter and Flex domains, no
-region/edge host rewriting, no library-level retries, a request timeout, a ``User-Agent`` suffix);
-run each request as: a permit from the shared rate limiter, one attempt, a typed error, a report to
-``on_request(endpoint, status)``, and the retry policy; fetch Flex Configuration.
+Does: build the ``twilio`` client over the transport it is given, as httpx takes one: any
+``twilio.http.HttpClient`` (default: the real one, :func:`real_http_client`, with no library-level
+retries and a request timeout; tests pass the fake's in-process transport), with
+``settings.base_url`` for the TaskRouter and Flex domains, no region/edge host rewriting and a
+``User-Agent`` suffix; run each request as: a permit from the shared rate limiter, one attempt, a
+typed error, a report to ``on_request(endpoint, status)``, and the retry policy; fetch Flex
+Configuration.
 Does not: know about workers or Flex users, or retry a non-idempotent request on its own
 (:meth:`TwilioCalls.attempt` is the single-shot form callers use for creates).
 
@@ -20,8 +23,9 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -44,13 +48,44 @@ T = TypeVar("T")
 RequestObserver = Callable[[str, int], None]
 
 
-class _ResponseTap:
-    """Remembers, per thread, the last HTTP response: ``twilio`` exceptions carry no headers."""
+def real_http_client(timeout: float = 10.0) -> TwilioHttpClient:
+    """The transport that talks to Twilio: ``requests``, ``timeout`` seconds per request, and no
+    retries of its own (:class:`TwilioCalls` decides those)."""
+    return TwilioHttpClient(timeout=timeout, max_retries=None)
 
-    def __init__(self) -> None:
+
+class _ResponseTap(HttpClient):  # type: ignore[misc]  # twilio ships no type hints
+    """The transport, wrapped to remember per thread the last HTTP response: ``twilio``
+    exceptions carry no headers, and ``Retry-After`` is needed from them."""
+
+    def __init__(self, inner: HttpClient) -> None:
+        super().__init__(inner.logger, False, inner.timeout)
+        self.inner = inner
         self._local = threading.local()
+        if isinstance(inner, TwilioHttpClient):
+            # requests' response hook sees status and headers even when the body then breaks off.
+            hooks = cast(dict[str, list[Callable[..., Any]]], inner.request_hooks)
+            hooks.setdefault("response", []).append(self._record)
 
-    def record(self, response: Any, *args: Any, **kwargs: Any) -> None:
+    def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        response = self.inner.request(
+            method, uri, params=params, data=data, headers=headers, auth=auth, timeout=timeout,
+            allow_redirects=allow_redirects,
+        )  # fmt: skip
+        self._record(response)
+        return response
+
+    def _record(self, response: Any, *args: Any, **kwargs: Any) -> None:
         self._local.response = response
 
     def reset(self) -> None:
@@ -68,11 +103,9 @@ class _ResponseTap:
         return Response(int(raw.status_code), text, raw.headers)
 
 
-def build_client(settings: TwilioSettings, *, http_timeout: float, tap: _ResponseTap) -> Client:
-    """A ``twilio`` client whose every request goes to ``settings.base_url`` when that is set."""
-    http_client = TwilioHttpClient(
-        timeout=http_timeout, max_retries=None, request_hooks={"response": [tap.record]}
-    )
+def build_client(settings: TwilioSettings, http_client: HttpClient) -> Client:
+    """A ``twilio`` client over ``http_client`` whose every request goes to ``settings.base_url``
+    when that is set."""
     client = Client(
         settings.username,
         settings.password,
@@ -93,7 +126,12 @@ def build_client(settings: TwilioSettings, *, http_timeout: float, tap: _Respons
 
 class TwilioCalls:
     """The one path every Twilio request takes: a rate-limit permit, one attempt, a typed error,
-    a report to ``on_request(endpoint, status)`` (status 0: no response), and the retry policy."""
+    a report to ``on_request(endpoint, status)`` (status 0: no response), and the retry policy.
+
+    One instance serves every Twilio caller of a process (TaskRouter and the Flex Users API);
+    safe to share between threads. ``http_client`` is the transport (default
+    :func:`real_http_client`); it should be this instance's own, since its responses are tapped.
+    """
 
     def __init__(
         self,
@@ -101,14 +139,14 @@ class TwilioCalls:
         *,
         limiter: RateLimiter,
         retry: RetryPolicy,
-        http_timeout: float = 10.0,
+        http_client: HttpClient | None = None,
         on_request: RequestObserver | None = None,
     ) -> None:
         self.settings = settings
         self.limiter = limiter
         self.retry = retry
-        self._tap = _ResponseTap()
-        self.client = build_client(settings, http_timeout=http_timeout, tap=self._tap)
+        self._tap = _ResponseTap(http_client or real_http_client())
+        self.client = build_client(settings, self._tap)
         self._on_request = on_request
         basic = base64.b64encode(f"{settings.username}:{settings.password}".encode()).decode()
         self.secrets: tuple[str, ...] = (*settings.secrets(), basic)

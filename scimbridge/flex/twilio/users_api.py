@@ -21,11 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scimbridge.config import TwilioSettings
 from scimbridge.flex.twilio.errors import TwilioNotFound, UnexpectedResponse
-from scimbridge.flex.twilio.ratelimit import RateLimiter
-from scimbridge.flex.twilio.retry import RetryPolicy
-from scimbridge.flex.twilio.transport import RequestObserver, TwilioCalls, fetch_flex_configuration
+from scimbridge.flex.twilio.transport import TwilioCalls, fetch_flex_configuration
 
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -71,23 +68,14 @@ def _flex_user(record: Mapping[str, Any]) -> FlexUser:
 class FlexUsers:
     """The Flex Users API of one Flex instance. Safe to share between threads.
 
-    The instance is ``settings.flex_instance_sid``, else the one Flex Configuration names.
+    Every request goes through ``calls``. The instance is ``settings.flex_instance_sid``, else the
+    one Flex Configuration names.
     """
 
-    def __init__(
-        self,
-        settings: TwilioSettings,
-        *,
-        limiter: RateLimiter,
-        retry: RetryPolicy,
-        http_timeout: float = 10.0,
-        on_request: RequestObserver | None = None,
-    ) -> None:
-        self._calls = TwilioCalls(
-            settings, limiter=limiter, retry=retry, http_timeout=http_timeout, on_request=on_request
-        )
+    def __init__(self, calls: TwilioCalls) -> None:
+        self._calls = calls
         self._lock = threading.Lock()
-        self._instance_sid = settings.flex_instance_sid
+        self._instance_sid = calls.settings.flex_instance_sid
 
     def __repr__(self) -> str:
         return f"FlexUsers(account_sid={self._calls.settings.account_sid!r})"
