@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from scimbridge.config import TwilioSettings
+from scimbridge.flex.mapping.config import parse_mapping
+from scimbridge.flex.sync.reconciler import Reconciler
 from scimbridge.flex.twilio.errors import FriendlyNameTaken, PreconditionFailed, RateLimited
 from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.taskrouter import TaskRouter
 from scimbridge.flex.twilio.transport import TwilioCalls
+from scimbridge.store.database import create_db_engine
+from scimbridge.store.repository import Repository
 from scimbridge.testing.fakeflex.account import FakeFlexState
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.inprocess import InProcessTransport
 from scimbridge.testing.fakeflex.options import FakeFlexOptions
+
+USER = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    "userName": "gil@contoso.com",
+    "active": True,
+}
 
 
 @pytest.fixture
@@ -135,3 +146,35 @@ def test_pages_are_followed_on_the_address_the_client_used(transport: InProcessT
 
     assert names == [f"agent-{n}" for n in range(7)]
     assert len(transport.state.requests.all("workers.list")) == 3
+
+
+@pytest.fixture
+def reconciler(transport: InProcessTransport, sqlite_url: str) -> Iterator[Reconciler]:
+    engine = create_db_engine(sqlite_url)
+    yield Reconciler(engine, Repository(engine), taskrouter_for(transport), parse_mapping({}))
+    engine.dispose()
+
+
+def test_the_reconciler_creates_updates_and_deletes_a_users_worker_in_process(
+    transport: InProcessTransport, reconciler: Reconciler
+) -> None:
+    repository = reconciler.repository
+    user = repository.create_user(dict(USER), actor="test").id
+
+    reconciler.converge(user)
+    (created,) = transport.state.workers()
+    assert created.friendly_name == "gil@contoso.com"
+
+    def rename(document: dict[str, Any]) -> dict[str, Any]:
+        return {**document, "displayName": "Gil Lead"}
+
+    repository.update_user(user, rename, actor="test", action="replace")
+    reconciler.converge(user)
+    (updated,) = transport.state.workers()
+    assert updated.sid == created.sid
+    assert json.loads(updated.attributes)["full_name"] == "Gil Lead"
+    assert transport.state.requests.all("worker.update")[-1].if_match is not None
+
+    repository.delete_user(user, actor="test")
+    reconciler.converge(user)
+    assert transport.state.workers() == []
