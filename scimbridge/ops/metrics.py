@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from prometheus_client import (
@@ -202,5 +202,3 @@ class Metrics:
             registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
-
-SyncObserver = Callable[[str, str, float], None]
