@@ -201,4 +201,3 @@ class Metrics:
         for collector in self._shared:
             registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
-
