@@ -31,16 +31,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from scimbridge.app import build_components  # noqa: E402
-from scimbridge.config import load_settings  # noqa: E402
+from scimbridge.config.settings import load_settings  # noqa: E402
 from scimbridge.flex.mapping.attributes import merge_attributes  # noqa: E402
-from scimbridge.flex.mapping.config import parse_mapping  # noqa: E402
 from scimbridge.flex.mapping.desired import desired_worker  # noqa: E402
 from scimbridge.flex.sync.resync import Resync  # noqa: E402
+from scimbridge.runtime import build_drainer, build_runtime  # noqa: E402
 from scimbridge.store.database import create_db_engine, migrate  # noqa: E402
 from scimbridge.store.tables import outbox  # noqa: E402
 from scimbridge.testing.fakeflex.server import FakeFlexServer  # noqa: E402
-from scimbridge.wiring import build_sync_worker  # noqa: E402
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 KINDS = ("deleted in Flex", "attribute edited in Flex", "renamed in Flex", "changed in store")
@@ -104,11 +102,11 @@ def main() -> None:
         twilio = settings.twilio
         assert twilio is not None
         engine = create_db_engine(url)
-        components = build_components(settings, engine)
-        mapping = parse_mapping(settings.flex)
+        runtime = build_runtime(settings, engine=engine, sync_threads=0)
+        mapping = runtime.mapping
         started = time.perf_counter()
         ids = [
-            components.repository.create_user(user_document(n), actor="bench").id
+            runtime.repository.create_user(user_document(n), actor="bench").id
             for n in range(args.workers)
         ]
         with engine.begin() as conn:
@@ -120,8 +118,8 @@ def main() -> None:
         print(f"seeded {args.workers} users and workers in {time.perf_counter() - started:.1f}s")
 
         def resync() -> Resync:
-            worker = build_sync_worker(settings, components, twilio, mapping)
-            return Resync(engine, components.repository, worker.reconciler)
+            worker = build_drainer(runtime)
+            return Resync(engine, runtime.repository, worker.reconciler)
 
         adopt = run("first resync: adopt every worker", fake, resync())
         drifted = max(4, int(args.workers * args.drift))
@@ -138,7 +136,7 @@ def main() -> None:
             elif kind == "renamed in Flex":
                 fake.state.update_worker(record.sid, friendly_name=f"old.{name}")
             else:
-                components.repository.update_user(
+                runtime.repository.update_user(
                     ids[n],
                     lambda doc: {**doc, "displayName": "Changed"},
                     actor="bench",

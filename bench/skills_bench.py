@@ -33,13 +33,12 @@ if str(REPO) not in sys.path:
 
 from sync_bench import machine, serving  # noqa: E402
 
-from scimbridge.app import build_components, create_app  # noqa: E402
-from scimbridge.config import load_settings  # noqa: E402
-from scimbridge.flex.mapping.config import parse_mapping  # noqa: E402
+from scimbridge.app import create_app  # noqa: E402
+from scimbridge.config.settings import load_settings  # noqa: E402
+from scimbridge.runtime import build_drainer, build_runtime  # noqa: E402
 from scimbridge.store import outbox  # noqa: E402
 from scimbridge.store.database import create_db_engine, migrate  # noqa: E402
 from scimbridge.testing.fakeflex.server import FakeFlexServer  # noqa: E402
-from scimbridge.wiring import build_sync_worker  # noqa: E402
 
 TOKEN = "skills-bench-token-0123456789"
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -70,12 +69,9 @@ class Bench:
         self.settings = load_settings(env=env, document={"flex": {"group_skills": SKILLS}})
         assert self.settings.twilio is not None
         self.engine = create_db_engine(self.settings.database_url)
-        self.components = build_components(self.settings, self.engine)
-        mapping = parse_mapping(self.settings.flex)
-        self.worker = build_sync_worker(
-            self.settings, self.components, self.settings.twilio, mapping
-        )
-        self.app = create_app(self.settings, components=self.components)
+        self.runtime = build_runtime(self.settings, engine=self.engine, sync_threads=0)
+        self.worker = build_drainer(self.runtime)
+        self.app = create_app(self.runtime)
 
     def drain(self) -> Counter[str]:
         """Sync until the outbox is empty; the Twilio calls it took, by route."""

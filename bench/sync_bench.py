@@ -2,7 +2,7 @@
 
 Does: start the fake TaskRouter server in-process (added latency on every route, ``If-Match``
 enforced) and scimbridge itself (uvicorn on 127.0.0.1, SQLite in a temporary directory) with the
-real sync worker from ``scimbridge.wiring`` under the ``SCIMBRIDGE_TWILIO_MAX_RPS`` cap; then
+real sync worker from ``scimbridge.runtime`` under the ``SCIMBRIDGE_TWILIO_MAX_RPS`` cap; then
 1. POST N users over HTTP with the worker stopped, start it, and measure the initial sync: wall
    time, achieved Twilio requests/s, calls per user by route, duplicate workers, convergence;
 2. PATCH ``displayName`` (owned as ``full_name``) of every user over HTTP while the worker runs,
@@ -50,15 +50,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from scimbridge.app import build_components, create_app  # noqa: E402
-from scimbridge.config import load_settings  # noqa: E402
-from scimbridge.flex.mapping.config import parse_mapping  # noqa: E402
+from scimbridge.app import create_app  # noqa: E402
+from scimbridge.config.settings import load_settings  # noqa: E402
 from scimbridge.flex.sync.reconciler import PROBE_ETAG  # noqa: E402
 from scimbridge.ops.metrics import Metrics  # noqa: E402
+from scimbridge.runtime import build_drainer, build_runtime  # noqa: E402
 from scimbridge.store import links, outbox  # noqa: E402
 from scimbridge.store.database import create_db_engine, migrate  # noqa: E402
 from scimbridge.testing.fakeflex.server import FakeFlexServer  # noqa: E402
-from scimbridge.wiring import build_sync_worker  # noqa: E402
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -181,19 +180,13 @@ class Bench:
         )
         assert self.settings.twilio is not None
         self.engine = create_db_engine(self.settings.database_url)
-        self.components = build_components(self.settings, self.engine)
         self.metrics = TimedMetrics(self.engine)
-        self.components.metrics = self.metrics
-        self.outcomes = Outcomes(self.metrics)
-        self.worker = build_sync_worker(
-            self.settings,
-            self.components,
-            self.settings.twilio,
-            parse_mapping(self.settings.flex),
-            threads=args.threads,
-            on_outcome=self.outcomes,
+        self.runtime = build_runtime(
+            self.settings, engine=self.engine, sync_threads=0, metrics=self.metrics
         )
-        self.app = create_app(self.settings, components=self.components)
+        self.outcomes = Outcomes(self.metrics)
+        self.worker = build_drainer(self.runtime, threads=args.threads, on_outcome=self.outcomes)
+        self.app = create_app(self.runtime)
         self.user_ids: list[str] = []
 
     # -- SCIM over HTTP -----------------------------------------------------------------------
@@ -417,7 +410,7 @@ class Report:
             f"{self.args.latency * 1000:g} ms added latency on every route and `If-Match` "
             "enforced; scimbridge served by uvicorn on 127.0.0.1 in the same process (SQLite in "
             "a temporary directory, default `[sync]` settings) with the sync worker built by "
-            f"`scimbridge.wiring.build_sync_worker` ({self.args.threads} threads, "
+            f"`scimbridge.runtime.build_drainer` ({self.args.threads} threads, "
             f"`SCIMBRIDGE_TWILIO_MAX_RPS={cap:g}`). The {users} users are POSTed over HTTP with "
             f"the worker stopped ({self.post_seconds:.1f} s); the worker is then started and the "
             "initial sync timed. The steady change PATCHes `displayName` (owned as `full_name`) "

@@ -1,3 +1,3 @@
-from scimbridge.cli import main
+from scimbridge.cli.main import main
 
 main()

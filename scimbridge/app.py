@@ -1,23 +1,21 @@
-"""``create_app(settings)``: the ASGI application with everything injected.
+"""``create_app(runtime)``: the ASGI application over a built :class:`~scimbridge.runtime.Runtime`.
 
-Does: wire the SCIM API, the OAuth token endpoint (when ``[auth]`` turns it on), health and
+Does: route the SCIM API, the OAuth token endpoint (when ``[auth]`` turns it on), health and
 metrics endpoints (``/metrics`` behind its token, which is required beyond loopback), the OpenAPI
-description (``/openapi.json``, no auth), the access log,
-SCIM-shaped 404/405/500 answers, and the lifespan that starts and stops background services
-(the sync worker).
-Does not: hold global state; each call builds a fresh, independent application.
+description (``/openapi.json``, no auth), the access log, SCIM-shaped 404/405/500 answers, and the
+lifespan that starts and stops the runtime's background services (the sync worker).
+Does not: build anything the application uses (``runtime.build_runtime`` does), or hold global
+state; each call makes a fresh application.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
@@ -25,123 +23,46 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.routing import Mount, Route, Router
 
-from scimbridge.config import Settings
 from scimbridge.ops.access import AccessLogMiddleware
-from scimbridge.ops.health import Report, readiness
-from scimbridge.ops.metrics import Metrics
-from scimbridge.ops.readiness_metric import ReadinessCollector
-from scimbridge.scim.auth import Authenticator, bearer_token
-from scimbridge.scim.auth_config import parse_auth_config
+from scimbridge.runtime import Runtime
+from scimbridge.scim.auth import bearer_token
 from scimbridge.scim.errors import database_unavailable, error_response
-from scimbridge.scim.extensions import ResourceModels
-from scimbridge.scim.jwt_auth import EntraJwtVerifier, signing_keys
 from scimbridge.scim.openapi import PATH as OPENAPI_PATH
 from scimbridge.scim.openapi import openapi_endpoint
-from scimbridge.scim.routes import ScimApi
-from scimbridge.scim.throttle import FailureThrottle
 from scimbridge.scim.token_endpoint import PATH as TOKEN_PATH
-from scimbridge.scim.token_endpoint import TokenEndpoint
-from scimbridge.store.checkpoint import WalCheckpointer
-from scimbridge.store.database import create_db_engine, create_inline_engine
-from scimbridge.store.repository import Repository
 
 log = logging.getLogger("scimbridge")
 
 
-class BackgroundService(Protocol):
-    """Something the application runs for as long as it serves (e.g. the sync worker)."""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-@dataclass
-class Components:
-    """What ``create_app`` built, for the CLI and tests to reach."""
-
-    settings: Settings
-    engine: Engine
-    repository: Repository
-    models: ResourceModels
-    metrics: Metrics
-    services: list[BackgroundService] = field(default_factory=list)
-
-
-def _readiness(settings: Settings, engine: Engine) -> Report:
-    """The report ``/readyz`` and ``scimbridge_readiness_check`` show."""
-    return readiness(
-        engine,
-        sync_expected=settings.twilio is not None or settings.fake_flex,
-        thresholds=settings.readiness,
-    )
-
-
-def build_components(settings: Settings, engine: Engine | None = None) -> Components:
-    engine = engine or create_db_engine(settings.database_url)
-    models = ResourceModels(settings.extensions)
-    inline = create_inline_engine(engine)
-    repository = Repository(engine, inline_engine=inline)
-    metrics = Metrics(engine)
-    ready_engine = engine
-    metrics.add_collector(ReadinessCollector(lambda: _readiness(settings, ready_engine)))
-    components = Components(settings, engine, repository, models, metrics)
-    if inline is not None:
-        # Commits on the event loop leave the WAL to this thread (see store.checkpoint).
-        components.services.append(WalCheckpointer(engine))
-    return components
-
-
-def _authentication(settings: Settings, engine: Engine) -> tuple[Authenticator, list[BaseRoute]]:
-    """The SCIM authenticator and the token endpoint route (if any), from ``[auth]``."""
-    config = parse_auth_config(settings.auth)
-    throttle = FailureThrottle.from_config(config.throttle)
-    entra_jwt = (
-        EntraJwtVerifier(config.entra_jwt, signing_keys(config.entra_jwt.jwks))
-        if config.entra_jwt
-        else None
-    )
-    authenticator = Authenticator(
-        engine, settings.bearer_token, entra_jwt=entra_jwt, throttle=throttle
-    )
-    if not config.token_endpoint_enabled:
-        return authenticator, []
-    identity = config.workload_identity
-    keys = signing_keys(identity.jwks) if identity else None
-    endpoint = TokenEndpoint(engine, config, keys, throttle)
-    return authenticator, [Route(TOKEN_PATH, endpoint.handle, methods=["POST"])]
-
-
 def create_app(
-    settings: Settings,
-    *,
-    components: Components | None = None,
-    services: Sequence[BackgroundService] = (),
-    public_bind: bool = False,
-    metrics_port: int | None = None,
+    runtime: Runtime, *, public_bind: bool = False, metrics_port: int | None = None
 ) -> Starlette:
     """The application. ``public_bind`` (served on an address beyond loopback) makes ``/metrics``
     refuse everyone until ``SCIMBRIDGE_METRICS_TOKEN`` is set, unless
     ``SCIMBRIDGE_METRICS_PUBLIC=true`` opts out. With ``metrics_port``, ``/metrics`` is answered
     on that port only, and nothing else is."""
-    parts = components or build_components(settings)
-    parts.services.extend(services)
-    authenticator, auth_routes = _authentication(settings, parts.engine)
-    api = ScimApi(settings, parts.repository, parts.models, authenticator)
+    settings = runtime.settings
+    auth_routes = (
+        [Route(TOKEN_PATH, runtime.token_endpoint.handle, methods=["POST"])]
+        if runtime.token_endpoint is not None
+        else []
+    )
 
     async def not_found(scope: Any, receive: Any, send: Any) -> None:
         response = error_response(404, "no such SCIM endpoint")
         await response(scope, receive, send)
 
-    scim_router = Router(routes=api.routes(), redirect_slashes=False, default=not_found)
+    scim_router = Router(
+        routes=runtime.scim_api.routes(), redirect_slashes=False, default=not_found
+    )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        report = await run_in_threadpool(_readiness, settings, parts.engine)
+        report = await run_in_threadpool(runtime.readiness)
         # `?scope=scim` decides on what SCIM needs (database, schema) and still reports the rest:
         # a Kubernetes readiness probe must not take SCIM offline because Twilio is down.
         ok = report.scim_ok if request.query_params.get("scope") == "scim" else report.ok
@@ -169,7 +90,7 @@ def create_app(
                     status_code=401,
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 )
-        body, content_type = await run_in_threadpool(parts.metrics.render)
+        body, content_type = await run_in_threadpool(runtime.metrics.render)
         return Response(body, media_type=content_type)
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -194,12 +115,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        for service in parts.services:
+        for service in runtime.services:
             service.start()
         try:
             yield
         finally:
-            for service in reversed(parts.services):
+            for service in reversed(runtime.services):
                 service.stop()
 
     app = Starlette(
@@ -220,10 +141,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
-    app.state.components = parts
+    app.state.runtime = runtime
     if metrics_port is not None:
         app.add_middleware(MetricsPortOnly, port=metrics_port)
-    app.add_middleware(AccessLogMiddleware, observe=parts.metrics.observe_request)
+    app.add_middleware(AccessLogMiddleware, observe=runtime.metrics.observe_request)
     return app
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from scimbridge.config import LOOPBACK_PROXIES
+from scimbridge.config.settings import LOOPBACK_PROXIES
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from scimbridge.config import ReadinessThresholds
+from scimbridge.config.settings import ReadinessThresholds
 from scimbridge.store import links, outbox
 from scimbridge.store.database import at_head
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import (
@@ -127,7 +127,9 @@ def _timestamp(iso: str) -> float:
 class Metrics:
     """The metrics of one application instance (its own registry; no global state)."""
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(
+        self, engine: Engine | None = None, *, collectors: Sequence[Collector] = ()
+    ) -> None:
         # A process-wide switch of prometheus_client; only counters and histograms have them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
@@ -168,6 +170,7 @@ class Metrics:
         self._shared: list[Collector] = [BuildInfoCollector(), PLATFORM_COLLECTOR]
         if self._store is not None:
             self._shared.append(self._store)
+        self._shared.extend(collectors)
         if not self.multiprocess:
             for collector in (*self._shared, PROCESS_COLLECTOR, GC_COLLECTOR):
                 self.registry.register(collector)

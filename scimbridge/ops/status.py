@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
-from scimbridge.config import Settings
+from scimbridge.config.settings import Settings
 from scimbridge.ops.health import readiness
 from scimbridge.store import links, outbox, tokens
 

@@ -2,7 +2,8 @@
 
 Does: check ``[auth.entra_jwt]``, ``[auth.workload_identity]``, ``[auth.client_credentials]`` and
 ``[auth.throttle]`` (unknown keys, types, ranges, GUIDs, https key URLs) and return a frozen
-:class:`AuthConfig`, raising :class:`~scimbridge.config.ConfigError` with an operator's message.
+:class:`AuthConfig`, raising :class:`~scimbridge.config.errors.ConfigError` with an operator's
+message.
 Does not: load keys, open connections or authenticate anyone (``scim.jwt_auth``, ``scim.auth``
 and ``scim.token_endpoint`` do).
 
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from scimbridge.config import ConfigError
+from scimbridge.config.errors import ConfigError
 
 NON_GALLERY_AUDIENCE = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621"
 TOKEN_LIFETIME_MINUTES = (60, 360)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimbridge.config import Settings
+from scimbridge.config.settings import Settings
 from scimbridge.scim.extensions import ResourceModels
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"

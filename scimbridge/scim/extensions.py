@@ -36,7 +36,8 @@ from scim2_models import (
     User,
 )
 
-from scimbridge.config import ConfigError, ExtensionSchema
+from scimbridge.config.errors import ConfigError
+from scimbridge.config.settings import ExtensionSchema
 
 USER_URN = str(User.__schema__)
 GROUP_URN = str(Group.__schema__)
@@ -135,8 +136,8 @@ class ResourceModels:
     """Everything scim2-models needs to read and write this service's users and groups.
 
     Built once per process from ``Settings.extensions``; immutable afterwards. Raises
-    :class:`~scimbridge.config.ConfigError` when a declared extension reuses the enterprise URN,
-    repeats another one, or cannot be turned into a model.
+    :class:`~scimbridge.config.errors.ConfigError` when a declared extension reuses the
+    enterprise URN, repeats another one, or cannot be turned into a model.
     """
 
     def __init__(self, extensions: Sequence[ExtensionSchema]) -> None:

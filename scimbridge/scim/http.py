@@ -25,7 +25,7 @@ from scim2_models import (
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from scimbridge.config import Limits
+from scimbridge.config.settings import Limits
 from scimbridge.scim.errors import SCIM_MEDIA_TYPE
 
 LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"

@@ -27,7 +27,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from scimbridge.config import ConfigError
+from scimbridge.config.errors import ConfigError
 from scimbridge.scim.auth_config import EntraJwtConfig, JwksSource
 
 log = logging.getLogger("scimbridge.auth")

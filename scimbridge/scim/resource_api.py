@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from starlette.requests import Request
 
-from scimbridge.config import Settings
+from scimbridge.config.settings import Settings
 from scimbridge.scim.extensions import ResourceModels
 from scimbridge.scim.http import ListParams, etag, parse_etags
 from scimbridge.scim.store_calls import StoreCalls

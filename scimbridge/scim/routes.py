@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from scimbridge.config import Settings
+from scimbridge.config.settings import Settings
 from scimbridge.scim import discovery
 from scimbridge.scim.auth import Authenticator, Principal
 from scimbridge.scim.errors import from_scim_exception, from_store_error

@@ -5,7 +5,7 @@ Does: copy committed pages from the WAL back into the database file every ``inte
 so the connection that serves SCIM calls on the event loop can leave checkpoints off. A checkpoint
 writes and syncs the database file; on a slow disk that is tens of milliseconds, which on the
 event loop would hold up every request in flight.
-Does not: run for PostgreSQL or an in-memory database (``app.build_components`` starts it only
+Does not: run for PostgreSQL or an in-memory database (``runtime.build_runtime`` starts it only
 beside an inline SQLite engine), or stop other processes on the same file (``scimbridge worker``,
 ``resync``) from checkpointing as SQLite normally does.
 """

@@ -43,7 +43,7 @@ from sqlalchemy import (
     true,
 )
 
-from scimbridge.config import CUSTOM_EXTENSION_PREFIX
+from scimbridge.config.settings import CUSTOM_EXTENSION_PREFIX
 from scimbridge.store.filter_columns import (
     ColumnTarget,
     Relation,

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from scimbridge.config import URL_VARIABLE, parse_database_url
+from scimbridge.config.settings import URL_VARIABLE, parse_database_url
 
 POSTGRES_EXTRA = "pip install 'scimbridge[postgres]'"
 
@@ -33,7 +33,7 @@ class DatabaseLocation:
 
     @classmethod
     def of(cls, url: str) -> DatabaseLocation:
-        """Where ``url`` points; :class:`~scimbridge.config.ConfigError` if it is no URL."""
+        """Where ``url`` points; :class:`~scimbridge.config.errors.ConfigError` if it is no URL."""
         return cls(parse_database_url(url))
 
     @property

@@ -152,7 +152,12 @@ class Repository:
     """Reads and writes SCIM resources. One instance per process; thread-safe."""
 
     def __init__(
-        self, engine: Engine, *, sync_groups: bool = False, inline_engine: Engine | None = None
+        self,
+        engine: Engine,
+        *,
+        sync_groups: bool = False,
+        inline_engine: Engine | None = None,
+        on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
@@ -172,7 +177,7 @@ class Repository:
         # When the Flex mapping reads groups, membership changes queue their members too.
         self.sync_groups = sync_groups
         # Called after a commit that queued a sync (the in-process worker wakes up early).
-        self.on_enqueue: Callable[[], None] | None = None
+        self.on_enqueue = on_enqueue
 
     def _enqueued(self) -> None:
         if self.on_enqueue is not None:

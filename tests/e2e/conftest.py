@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from tests.support import serving
 
 TOKEN = "e2e-static-token-0123456789"
@@ -58,7 +59,7 @@ def scim_base(migrated_url: str) -> Iterator[str]:
     settings = load_settings(
         env={"SCIMBRIDGE_DATABASE_URL": migrated_url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN}
     )
-    with serving(create_app(settings)) as base:
+    with serving(create_app(build_runtime(settings))) as base:
         yield base
 
 

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from scimbridge.store.database import create_db_engine, migrate
 from tests.conftest import _fresh_postgres_database
 from tests.hostile.contract import Store
@@ -106,7 +107,7 @@ def serve_api(database_url: str, scim: dict[str, Any] | None = None) -> Iterator
     with ExitStack() as stack:
         engine = create_db_engine(database_url)
         stack.callback(engine.dispose)
-        base = stack.enter_context(serving(create_app(settings)))
+        base = stack.enter_context(serving(create_app(build_runtime(settings))))
         http = stack.enter_context(
             httpx.Client(
                 base_url=base + "/scim/v2",

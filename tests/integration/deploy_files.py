@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from typer.main import get_command
 
-from scimbridge.cli import app as cli_app
+from scimbridge.cli.main import app as cli_app
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -86,7 +86,10 @@ def workloads() -> Iterator[tuple[Path, dict[str, Any]]]:
 
 def app_environment_names() -> set[str]:
     """The environment variables ``scimbridge.config`` reads, taken from its source."""
-    source = (ROOT / "scimbridge" / "config.py").read_text(encoding="utf-8")
+    source = "".join(
+        path.read_text(encoding="utf-8")
+        for path in sorted((ROOT / "scimbridge" / "config").glob("*.py"))
+    )
     return set(re.findall(r"[\"']((?:SCIMBRIDGE|TWILIO)_[A-Z0-9_]+)[\"']", source))
 
 

@@ -1,7 +1,7 @@
 """A running scimbridge (real HTTP, real database) whose sync drains into the fake Flex server.
 
 The SCIM app is served by uvicorn; users are created with httpx as Entra would. The sync worker is
-the real one, built by ``scimbridge.wiring``, with the real ``twilio`` client talking to the fake
+the real one, built by ``scimbridge.runtime``, with the real ``twilio`` client talking to the fake
 over HTTP; tests drain it synchronously (``drain``/``settle``) so nothing depends on timing, or
 run drainers ``in_background`` and wait for the outbox to empty (``wait_drained``).
 
@@ -20,16 +20,15 @@ from typing import Any
 
 import httpx
 
-from scimbridge.app import Components, build_components, create_app
-from scimbridge.config import Settings, TwilioSettings, load_settings
-from scimbridge.flex.mapping.config import parse_mapping
+from scimbridge.app import create_app
+from scimbridge.config.settings import TwilioSettings, load_settings
 from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.flex.twilio.retry import RetryPolicy
+from scimbridge.runtime import Runtime, build_drainer, build_runtime
 from scimbridge.store import outbox
 from scimbridge.store.database import create_db_engine
 from scimbridge.testing.fakeflex.records import WorkerRecord
 from scimbridge.testing.fakeflex.server import FakeFlexServer
-from scimbridge.wiring import build_sync_worker
 from tests.support import serving
 
 TOKEN = "sync-test-token-0123456789"
@@ -92,14 +91,12 @@ def no_sleep(seconds: float) -> None:
 class Harness:
     """The SCIM API at ``scim`` (httpx), the sync worker at ``worker``, the fake at ``fake``."""
 
-    def __init__(
-        self, fake: FakeFlexServer, settings: Settings, components: Components, scim: httpx.Client
-    ) -> None:
+    def __init__(self, fake: FakeFlexServer, runtime: Runtime, scim: httpx.Client) -> None:
         self.fake = fake
-        self.settings = settings
-        self.components = components
-        self.engine = components.engine
-        self.repository = components.repository
+        self.settings = runtime.settings
+        self.runtime = runtime
+        self.engine = runtime.engine
+        self.repository = runtime.repository
         self.scim = scim
         self.base_url = str(scim.base_url).rstrip("/").removesuffix("/scim/v2")
         self.outcomes: list[tuple[str, str]] = []
@@ -107,12 +104,8 @@ class Harness:
 
     def sync_worker(self, **options: Any) -> SyncWorker:
         """Another drainer of the same outbox (its own Twilio client and owner)."""
-        assert self.settings.twilio is not None
-        return build_sync_worker(
-            self.settings,
-            self.components,
-            self.settings.twilio,
-            parse_mapping(self.settings.flex),
+        return build_drainer(
+            self.runtime,
             on_outcome=lambda outcome, user_id, _s: self.outcomes.append((outcome, user_id)),
             retry=RetryPolicy(max_attempts=3, base=0.001, cap=0.002, sleep=no_sleep),
             **options,
@@ -220,9 +213,13 @@ def running(
     sync: dict[str, Any] | None = None,
     ops: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
-    services: Callable[[Settings, Components], list[Any]] | None = None,
+    serve_sync: bool = False,
 ) -> Iterator[Harness]:
-    """Serve scimbridge on ``database_url`` with its sync pointed at ``fake``."""
+    """Serve scimbridge on ``database_url`` with its sync pointed at ``fake``.
+
+    With ``serve_sync`` the application runs its own drainer, as ``serve`` does; otherwise the
+    test drains (``Harness.worker``).
+    """
     document = {
         "flex": flex or {},
         "scim": scim or {},
@@ -231,18 +228,14 @@ def running(
     }
     settings = load_settings(env=twilio_env(fake, database_url, **(env or {})), document=document)
     engine = create_db_engine(settings.database_url)
-    components = build_components(settings, engine)
+    runtime = build_runtime(settings, engine=engine, sync_threads=1 if serve_sync else 0)
     with ExitStack() as stack:
         stack.callback(engine.dispose)
-        app = create_app(
-            settings,
-            components=components,
-            services=services(settings, components) if services else (),
-        )
+        app = create_app(runtime)
         base = stack.enter_context(serving(app))
         http = stack.enter_context(
             httpx.Client(
                 base_url=base + "/scim/v2", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
             )
         )
-        yield Harness(fake, settings, components, http)
+        yield Harness(fake, runtime, http)

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from scimbridge.store.database import create_db_engine
 from scimbridge.store.tables import api_tokens
 from scimbridge.store.tokens import create_token
@@ -77,7 +78,7 @@ def serve(sqlite_url: str, tmp_path: Path) -> Iterator[Serve]:
                 env={"SCIMBRIDGE_DATABASE_URL": url, "SCIMBRIDGE_BEARER_TOKEN": STATIC},
                 document={"auth": {k: v for k, v in auth.items() if v is not None}},
             )
-            return stack.enter_context(serving(create_app(settings)))
+            return stack.enter_context(serving(create_app(build_runtime(settings))))
 
         yield start
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from scimbridge.claims_import import load_translation
+from scimbridge.cli.claims_import import load_translation
 from scimbridge.flex.mapping.claims_policy import ProvisioningMapping
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, running

@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import func, select
 
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from scimbridge.store import outbox
 from scimbridge.store.database import create_db_engine
 from scimbridge.store.tables import outbox as outbox_table
@@ -125,7 +126,7 @@ def test_worker_killed_mid_sync_converges_every_user_once(
     scim_only = load_settings(
         env={"SCIMBRIDGE_DATABASE_URL": sqlite_url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN}
     )
-    with serving(create_app(scim_only)) as base:
+    with serving(create_app(build_runtime(scim_only))) as base:
         post_users(base)
     # Every create is slow: the kill lands while one is in flight (the fake still applies it).
     slow = fake.faults.add(Fault(FaultKind.DELAY, route="workers.create", delay=1.5, times=None))

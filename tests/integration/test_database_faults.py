@@ -21,8 +21,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from scimbridge.app import build_components, create_app
-from scimbridge.config import load_settings
+from scimbridge.app import create_app
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from scimbridge.store.database import create_db_engine, migrate
 from scimbridge.store.tokens import create_token
 from tests.conftest import _fresh_postgres_database, terminate_backends
@@ -53,7 +54,7 @@ def served(
     settings = load_settings(env={"SCIMBRIDGE_DATABASE_URL": url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN})
     engine = create_db_engine(url, lock_timeout=lock_timeout, **engine_options)
     try:
-        app = create_app(settings, components=build_components(settings, engine))
+        app = create_app(build_runtime(settings, engine=engine))
         with (
             serving(app) as base,
             httpx.Client(
@@ -304,7 +305,7 @@ def test_nothing_listening_on_the_database_port_is_503() -> None:
     settings = load_settings(env={"SCIMBRIDGE_DATABASE_URL": url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN})
     engine = create_db_engine(url)
     try:
-        app = create_app(settings, components=build_components(settings, engine))
+        app = create_app(build_runtime(settings, engine=engine))
         with serving(app) as base, httpx.Client(base_url=base + "/scim/v2", timeout=30) as http:
             for token in (TOKEN, "a-stored-token-the-database-would-know"):
                 headers = {"Authorization": f"Bearer {token}"}

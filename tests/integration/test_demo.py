@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
 from tests.integration.cli_process import Process, run_cli
 from tests.integration.sync_harness import CORE, wait_for
 from tests.support import free_port

@@ -12,18 +12,17 @@ import re
 import shutil
 import subprocess
 import tomllib
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from rich.console import Console
 from starlette.testclient import TestClient
 
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
-from scimbridge.wiring import check_configuration
+from scimbridge.config.settings import load_settings
+from scimbridge.config_check import check_configuration
+from scimbridge.runtime import build_runtime
 from tests.integration.deploy_files import (
     DEPLOY,
     KUBERNETES,
@@ -204,7 +203,9 @@ def test_probes_answer_on_the_running_app(sqlite_url: str) -> None:
     assert liveness == "/healthz"
     # Readiness decides on what SCIM needs, so a Twilio outage never takes SCIM offline.
     assert readiness == "/readyz?scope=scim"
-    client = TestClient(create_app(load_settings(env={"SCIMBRIDGE_DATABASE_URL": sqlite_url})))
+    client = TestClient(
+        create_app(build_runtime(load_settings(env={"SCIMBRIDGE_DATABASE_URL": sqlite_url})))
+    )
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         path = container[probe]["httpGet"]["path"]
         assert client.get(path).status_code == 200, f"{probe} {path} does not answer 200"
@@ -438,7 +439,7 @@ def test_example_settings_are_accepted_by_check_config(source: str, tmp_path: Pa
     else:
         path = ROOT / source
     settings = load_settings(env={"SCIMBRIDGE_CONFIG": str(path)})
-    assert check_configuration(settings, None, Console(file=StringIO())) == []
+    assert check_configuration(settings).problems == ()
 
 
 def test_kubernetes_and_compose_ship_the_same_example_settings() -> None:

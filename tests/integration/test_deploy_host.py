@@ -25,7 +25,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
 from tests.integration.deploy_files import (
     DEPLOY,
     ROOT,

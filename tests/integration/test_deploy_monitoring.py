@@ -21,7 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from tests.integration.deploy_files import DEPLOY, yaml_documents
 from tests.support import serving
 
@@ -75,7 +76,7 @@ def _exported(sqlite_url: str) -> set[str]:
     settings = load_settings(
         env={"SCIMBRIDGE_DATABASE_URL": sqlite_url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN}
     )
-    with serving(create_app(settings)) as base:
+    with serving(create_app(build_runtime(settings))) as base:
         created = httpx.post(
             base + "/scim/v2/Users",
             json={"schemas": [CORE], "userName": f"g{uuid.uuid4().hex[:8]}"},

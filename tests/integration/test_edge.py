@@ -259,7 +259,8 @@ def test_entra_jwt_without_app_ids_is_refused_with_the_reason(tmp_path: Path) ->
 def tight(sqlite_url: str) -> Iterator[int]:
     """An app served with a 1 s body deadline and 2 connections served (4 open) at most."""
     from scimbridge.app import create_app
-    from scimbridge.config import load_settings
+    from scimbridge.config.settings import load_settings
+    from scimbridge.runtime import build_runtime
     from scimbridge.server import ServerLimits
     from scimbridge.store.database import migrate
     from tests.support import serving
@@ -268,7 +269,7 @@ def tight(sqlite_url: str) -> Iterator[int]:
     env = {"SCIMBRIDGE_DATABASE_URL": sqlite_url, "SCIMBRIDGE_BEARER_TOKEN": "tight-token-123"}
     settings = load_settings(env=env)
     limits = ServerLimits(header_timeout=30.0, body_timeout=1.0, limit_concurrency=2)
-    with serving(create_app(settings), limits=limits) as base:
+    with serving(create_app(build_runtime(settings)), limits=limits) as base:
         yield int(base.rsplit(":", 1)[1])
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from scimbridge.config import ReadinessThresholds
+from scimbridge.config.settings import ReadinessThresholds
 from scimbridge.ops.health import readiness
 from scimbridge.store import links
 from scimbridge.store.database import at_head, create_db_engine

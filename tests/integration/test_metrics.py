@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scimbridge import __version__
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from tests.support import free_port, serving
 
 TOKEN = "metrics-static-token-5d1e"
@@ -134,7 +135,7 @@ def test_readiness_metric_names_the_failing_check(tmp_path: Path) -> None:
     # A database at no schema revision: /readyz answers 503, and the metric says why.
     url = f"sqlite:///{tmp_path / 'never-migrated.db'}"
     settings = load_settings(env={"SCIMBRIDGE_DATABASE_URL": url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN})
-    with serving(create_app(settings)) as base:
+    with serving(create_app(build_runtime(settings))) as base:
         assert httpx.get(base + "/readyz").status_code == 503
         text = httpx.get(base + "/metrics").text
     assert 'scimbridge_readiness_check{check="database"} 1.0' in text

@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
 from scimbridge.ops.logging import configure_logging
+from scimbridge.runtime import build_runtime
 from scimbridge.store.database import migrate
 from tests.support import serving
 
@@ -23,7 +24,7 @@ def test_readyz_reports_each_component_and_turns_503(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ops.db'}"
     migrate(url)
     settings = load_settings(env={"SCIMBRIDGE_DATABASE_URL": url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN})
-    with serving(create_app(settings)) as base:
+    with serving(create_app(build_runtime(settings))) as base:
         ready = httpx.get(base + "/readyz")
         assert ready.status_code == 200
         checks = ready.json()["checks"]
@@ -34,7 +35,7 @@ def test_readyz_reports_each_component_and_turns_503(tmp_path: Path) -> None:
     settings = load_settings(
         env={"SCIMBRIDGE_DATABASE_URL": stale, "SCIMBRIDGE_BEARER_TOKEN": TOKEN}
     )
-    with serving(create_app(settings)) as base:
+    with serving(create_app(build_runtime(settings))) as base:
         assert httpx.get(base + "/healthz").status_code == 200
         not_ready = httpx.get(base + "/readyz")
         assert not_ready.status_code == 503
@@ -45,7 +46,7 @@ def test_metrics_count_requests_and_backlog(sqlite_url: str) -> None:
     settings = load_settings(
         env={"SCIMBRIDGE_DATABASE_URL": sqlite_url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN}
     )
-    with serving(create_app(settings)) as base:
+    with serving(create_app(build_runtime(settings))) as base:
         headers = {"Authorization": f"Bearer {TOKEN}"}
         created = httpx.post(
             base + "/scim/v2/Users",
@@ -71,7 +72,7 @@ def test_metrics_token_protects_metrics(sqlite_url: str) -> None:
             "SCIMBRIDGE_METRICS_TOKEN": "metrics-secret-123",
         }
     )
-    with serving(create_app(settings)) as base:
+    with serving(create_app(build_runtime(settings))) as base:
         assert httpx.get(base + "/metrics").status_code == 401
         assert (
             httpx.get(base + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code
@@ -98,7 +99,7 @@ def test_secrets_never_reach_logs_errors_or_metrics(
     configure_logging(settings.log_format, "DEBUG", settings.secrets())
     bodies: list[str] = []
     try:
-        with serving(create_app(settings)) as base:
+        with serving(create_app(build_runtime(settings))) as base:
             for token in (TOKEN, TOKEN + "x", twilio_secret):
                 headers = {"Authorization": f"Bearer {token}", "X-Request-Id": "req-1"}
                 response = httpx.post(
@@ -133,7 +134,7 @@ def test_scim_scoped_readiness_ignores_the_sync(sqlite_url: str) -> None:
             "SCIMBRIDGE_SYNC": "false",
         }
     )
-    with serving(create_app(settings)) as base:
+    with serving(create_app(build_runtime(settings))) as base:
         full = httpx.get(base + "/readyz")
         assert full.status_code == 503
         assert full.json()["checks"]["sync_worker"]["ok"] is False

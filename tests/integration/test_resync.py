@@ -12,7 +12,7 @@ from collections import Counter
 
 from typer.testing import CliRunner, Result
 
-from scimbridge.cli import app
+from scimbridge.cli.main import app
 from scimbridge.flex.sync.reconciler import PROBE_ETAG
 from scimbridge.flex.sync.resync import Resync
 from scimbridge.store import links, outbox

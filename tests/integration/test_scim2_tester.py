@@ -10,7 +10,8 @@ from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from tests.support import serving
 
 TOKEN = "scim2-tester-token"
@@ -22,7 +23,7 @@ def scim_client(migrated_url: str) -> Iterator[SyncSCIMClient]:
         env={"SCIMBRIDGE_DATABASE_URL": migrated_url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN}
     )
     with (
-        serving(create_app(settings)) as base,
+        serving(create_app(build_runtime(settings))) as base,
         Client(base_url=base + "/scim/v2", headers={"Authorization": f"Bearer {TOKEN}"}) as http,
     ):
         yield SyncSCIMClient(http)

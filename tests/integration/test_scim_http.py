@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from scimbridge.store.database import create_db_engine
 from scimbridge.store.tokens import create_token, revoke_token
 from tests.support import serving
@@ -24,7 +25,7 @@ def server(migrated_url: str) -> Iterator[tuple[str, str]]:
         env={"SCIMBRIDGE_DATABASE_URL": migrated_url, "SCIMBRIDGE_BEARER_TOKEN": TOKEN},
         document={"scim": {"limits": {"max_body_bytes": 4096}}},
     )
-    with serving(create_app(settings)) as base:
+    with serving(create_app(build_runtime(settings))) as base:
         yield base, migrated_url
 
 

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from scimbridge.app import create_app
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from tests.support import serving
 
 TOKEN = "tolerance-static-token-7"
@@ -36,7 +37,7 @@ def base(migrated_url: str) -> Iterator[str]:
             }
         },
     )
-    with serving(create_app(settings)) as url:
+    with serving(create_app(build_runtime(settings))) as url:
         yield url
 
 

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from scimbridge.cli import app
+from scimbridge.cli.main import app
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, Harness, running, twilio_env
 
@@ -323,7 +323,7 @@ def test_a_bad_table_is_refused_by_check_config_and_resync(
 @pytest.fixture
 def wide(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI prints its tables 250 columns wide, so a row stays on one line."""
-    monkeypatch.setattr("scimbridge.cli.console", Console(width=250))
+    monkeypatch.setattr("scimbridge.cli.context.console", Console(width=250))
 
 
 @pytest.mark.usefixtures("wide")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from scimbridge.cli import app
+from scimbridge.cli.main import app
 from scimbridge.store import outbox
 from scimbridge.store.database import create_db_engine
 from scimbridge.store.repository import Repository

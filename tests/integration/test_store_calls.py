@@ -17,8 +17,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
-from scimbridge.app import build_components, create_app
-from scimbridge.config import load_settings
+from scimbridge.app import create_app
+from scimbridge.config.settings import load_settings
+from scimbridge.runtime import build_runtime
 from scimbridge.store.database import create_db_engine, create_inline_engine, migrate
 from scimbridge.store.errors import WouldBlock
 from scimbridge.store.repository import Repository
@@ -42,15 +43,15 @@ def http(sqlite_file: str) -> Iterator[httpx.Client]:
     settings = load_settings(
         env={"SCIMBRIDGE_DATABASE_URL": sqlite_file, "SCIMBRIDGE_BEARER_TOKEN": TOKEN}
     )
-    components = build_components(settings, create_db_engine(sqlite_file, lock_timeout=10))
+    runtime = build_runtime(settings, engine=create_db_engine(sqlite_file, lock_timeout=10))
     with (
-        serving(create_app(settings, components=components)) as base,
+        serving(create_app(runtime)) as base,
         httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
         ) as client,
     ):
         yield client
-    components.engine.dispose()
+    runtime.engine.dispose()
 
 
 def hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:

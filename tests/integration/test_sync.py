@@ -14,7 +14,6 @@ import pytest
 from scimbridge.flex.sync.reconciler import PROBE_ETAG
 from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex.server import FakeFlexServer
-from scimbridge.wiring import sync_services
 from tests.integration.sync_harness import CORE, Harness, in_background, running, wait_for
 
 ANN = "ann.lee@contoso.com"
@@ -381,10 +380,7 @@ def test_two_sync_workers_draining_together_converge_each_user_once(sync: Harnes
 
 
 def test_sync_runs_inside_serve_by_default(fake: FakeFlexServer, migrated_url: str) -> None:
-    def services(settings: Any, components: Any) -> list[Any]:
-        return sync_services(settings, components)
-
-    with running(fake, migrated_url, services=services) as sync:
+    with running(fake, migrated_url, serve_sync=True) as sync:
         user_id = sync.post_user(ANN)
         wait_for(lambda: fake.state.worker_named(ANN) is not None, 20, "the worker to appear")
         sync.replace(user_id, "displayName", "Ann B. Lee")

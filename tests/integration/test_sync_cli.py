@@ -10,15 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rich.console import Console
 
-from scimbridge.app import build_components
-from scimbridge.config import ConfigError, load_settings
+from scimbridge.config.errors import ConfigError
+from scimbridge.config.settings import load_settings
+from scimbridge.config_check import ConfigReport, check_configuration
 from scimbridge.flex.sync.drainer import SyncWorker
+from scimbridge.runtime import FakeFlexService, build_runtime
 from scimbridge.store.database import create_db_engine
 from scimbridge.store.repository import Repository
 from scimbridge.testing.fakeflex.server import FakeFlexServer
-from scimbridge.wiring import FakeFlexService, check_configuration, sync_services
 from tests.integration.cli_process import Process
 from tests.integration.sync_harness import CORE, TOKEN, twilio_env, wait_for
 from tests.support import free_port
@@ -38,7 +38,9 @@ def test_no_twilio_settings_means_no_sync(
     settings = load_settings(env={"SCIMBRIDGE_DATABASE_URL": sqlite_url})
     engine = create_db_engine(sqlite_url)
     with caplog.at_level(logging.WARNING):
-        assert sync_services(settings, build_components(settings, engine)) == []
+        runtime = build_runtime(settings, engine=engine)
+    assert runtime.drainer is None and runtime.fake_flex is None
+    assert not [s for s in runtime.services if isinstance(s, SyncWorker | FakeFlexService)]
     assert "sync is off" in caplog.text
     engine.dispose()
 
@@ -47,12 +49,12 @@ def test_contradictory_settings_are_refused(fake: FakeFlexServer, sqlite_url: st
     engine = create_db_engine(sqlite_url)
     both = load_settings(env=twilio_env(fake, sqlite_url, SCIMBRIDGE_FAKE_FLEX="true"))
     with pytest.raises(ConfigError, match="choose one"):
-        sync_services(both, build_components(both, engine))
+        build_runtime(both, engine=engine)
     users_api = load_settings(
         env=twilio_env(fake, sqlite_url), document={"flex": {"mode": "users_api"}}
     )
     with pytest.raises(ConfigError, match="SCIMBRIDGE_FLEX_INSTANCE_SID"):
-        sync_services(users_api, build_components(users_api, engine))
+        build_runtime(users_api, engine=engine)
     engine.dispose()
 
 
@@ -63,10 +65,10 @@ def test_fake_flex_services_warn_loudly_and_sync_into_the_fake(
         env={"SCIMBRIDGE_DATABASE_URL": sqlite_url, "SCIMBRIDGE_FAKE_FLEX": "1"}
     )
     engine = create_db_engine(sqlite_url)
-    components = build_components(settings, engine)
-    services = sync_services(settings, components)
-    assert [type(s) for s in services] == [FakeFlexService, SyncWorker]
-    fake_service = services[0]
+    services = build_runtime(settings, engine=engine).services
+    sync = [s for s in services if isinstance(s, SyncWorker | FakeFlexService)]
+    assert [type(s) for s in sync] == [FakeFlexService, SyncWorker]
+    fake_service = sync[0]
     assert isinstance(fake_service, FakeFlexService)
     with caplog.at_level(logging.WARNING):
         for service in services:
@@ -147,27 +149,27 @@ def _healthy(url: str, expected: object) -> bool:
 def test_check_config_validates_mapping_account_and_explains_a_user(
     fake: FakeFlexServer, sqlite_url: str
 ) -> None:
-    console = Console(record=True, width=200)
     good = load_settings(env=twilio_env(fake, sqlite_url))
-    assert check_configuration(good, None, console) == []
+    assert check_configuration(good) == ConfigReport()
     engine = create_db_engine(sqlite_url)
     Repository(engine).create_user(dict(ANN_DOCUMENT), actor="test")
     engine.dispose()
-    assert check_configuration(good, ANN, console) == []
-    assert "client:ann_2Elee_40contoso_2Ecom" in console.export_text()
-    assert check_configuration(good, "nobody@contoso.com", console) == [
-        "no stored user has userName 'nobody@contoso.com'"
-    ]
+    explained = check_configuration(good, ANN)
+    assert explained.valid and explained.worker is not None
+    assert "client:ann_2Elee_40contoso_2Ecom" in [row.value for row in explained.worker.rows]
+    assert check_configuration(good, "nobody@contoso.com").problems == (
+        "no stored user has userName 'nobody@contoso.com'",
+    )
     bad_mapping = load_settings(
         env=twilio_env(fake, sqlite_url), document={"flex": {"on_delete": "vanish"}}
     )
-    assert any("flex.on_delete" in p for p in check_configuration(bad_mapping, None, console))
+    assert any("flex.on_delete" in p for p in check_configuration(bad_mapping).problems)
     no_activity = load_settings(
         env=twilio_env(fake, sqlite_url), document={"flex": {"unavailable_activity": "Lunch"}}
     )
-    assert any("unavailable_activity" in p for p in check_configuration(no_activity, None, console))
+    assert any("unavailable_activity" in p for p in check_configuration(no_activity).problems)
     wrong = load_settings(env=twilio_env(fake, sqlite_url, TWILIO_AUTH_TOKEN="0" * 32))
-    problems = check_configuration(wrong, None, console)
+    problems = check_configuration(wrong).problems
     assert len(problems) == 1 and "401" in problems[0] and "0" * 32 not in problems[0]
 
 
@@ -176,7 +178,7 @@ def test_check_config_calls_twilio_at_the_configured_cap(
 ) -> None:
     settings = load_settings(env=twilio_env(fake, sqlite_url, SCIMBRIDGE_TWILIO_MAX_RPS="2"))
     fake.state.requests.clear()
-    assert check_configuration(settings, None, Console(record=True)) == []
+    assert check_configuration(settings).valid
     moments = sorted(r.at for r in fake.state.requests.all())
     assert len(moments) >= 2
     gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
@@ -188,7 +190,7 @@ def test_check_config_prints_bracketed_names_as_they_are(
 ) -> None:
     from typer.testing import CliRunner
 
-    from scimbridge.cli import app
+    from scimbridge.cli.main import app
     from scimbridge.store.database import migrate
 
     migrate(sqlite_url)

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from rich.console import Console
 
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
+from scimbridge.config_check import check_configuration
 from scimbridge.ops.status import print_status, status_report
 from scimbridge.testing.fakeflex.server import FakeFlexServer
-from scimbridge.wiring import check_configuration
 from tests.integration.sync_harness import CORE, Harness, running, twilio_env
 
 ANN = "ann.lee@contoso.com"
@@ -170,16 +170,16 @@ def test_keys_no_claim_can_set_are_never_written_and_check_config_says_why(
     assert attributes["site"] == "Leeds" and attributes["routing"] == routing
     assert "team_sid" not in attributes and "disabled_skills" not in attributes
 
-    console = Console(record=True, width=400)
-    assert check_configuration(sync.settings, ANN, console) == []
-    explained = console.export_text()
+    report = check_configuration(sync.settings, ANN)
+    assert report.valid and report.worker is not None
+    explained = " ".join(row.origin for row in report.worker.rows)
     assert "the Flex skills UI writes disabled skills" in explained
     assert "the Flex Teams page writes team_sid" in explained
     refused = load_settings(
         env=twilio_env(fake, migrated_url),
         document={"flex": {"attributes": {"routing.skills": {"constant": "x"}}}},
     )
-    problems = check_configuration(refused, None, console)
+    problems = check_configuration(refused).problems
     assert len(problems) == 1
     assert problems[0].startswith(
         'flex.attributes."routing.skills": the target is not the directory'

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from scimbridge.cli import app
+from scimbridge.cli.main import app
 from scimbridge.flex.mapping.config import parse_mapping
 from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.flex.twilio.ratelimit import RateLimiter

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from typer.testing import CliRunner
 
-from scimbridge.cli import app
+from scimbridge.cli.main import app
 from scimbridge.store import outbox
 from scimbridge.store.tables import outbox as outbox_table
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind

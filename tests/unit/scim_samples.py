@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimbridge.config import ExtensionAttribute, ExtensionSchema
+from scimbridge.config.settings import ExtensionAttribute, ExtensionSchema
 from scimbridge.scim.extensions import ENTERPRISE_URN, USER_URN, ResourceModels
 
 ACME = "urn:ietf:params:scim:schemas:extension:Acme:2.0:User"

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from scimbridge.config import ConfigError, load_settings
+from scimbridge.config.errors import ConfigError
+from scimbridge.config.settings import load_settings
 from scimbridge.scim.auth_config import NON_GALLERY_AUDIENCE, parse_auth_config
 
 TENANT = "72F988BF-86F1-41AF-91AB-2D7CD011DB47"

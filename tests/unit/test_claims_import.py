@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from scimbridge.claims_import import friendly_name_source, load_translation, print_translation
+from scimbridge.cli.claims_import import friendly_name_source, load_translation, print_translation
 
 NAME_ID = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"
 

@@ -11,7 +11,7 @@ from scim2_models import (
     NoTargetException,
 )
 
-from scimbridge.config import ExtensionAttribute, ExtensionSchema
+from scimbridge.config.settings import ExtensionAttribute, ExtensionSchema
 from scimbridge.scim import dialect, patch_body
 from scimbridge.scim.extensions import ENTERPRISE_URN, GROUP_URN, USER_URN, ResourceModels
 from scimbridge.scim.patch_body import MembersOperation, ModelOperation, UndeclaredOperation

@@ -16,7 +16,7 @@ from scim2_models import (
     SCIMException,
 )
 
-from scimbridge.config import ExtensionAttribute, ExtensionSchema
+from scimbridge.config.settings import ExtensionAttribute, ExtensionSchema
 from scimbridge.scim import documents, patch_body, rendering
 from scimbridge.scim.extensions import ENTERPRISE_URN, GROUP_URN, USER_URN, ResourceModels
 from scimbridge.store.repository import MembershipChange

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scimbridge.config import ConfigError
+from scimbridge.config.errors import ConfigError
 from scimbridge.flex.mapping.expression_functions import FUNCTIONS
 from scimbridge.flex.mapping.expressions import (
     MAX_EXPRESSION_LENGTH,

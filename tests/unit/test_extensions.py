@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 from scim2_models import Context
 
-from scimbridge.config import ConfigError, ExtensionAttribute, ExtensionSchema, load_settings
+from scimbridge.config.errors import ConfigError
+from scimbridge.config.settings import ExtensionAttribute, ExtensionSchema, load_settings
 from scimbridge.scim.extensions import ENTERPRISE_URN, GROUP_URN, USER_URN, ResourceModels
 
 ACME = "urn:ietf:params:scim:schemas:extension:Acme:2.0:User"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
-from scimbridge.config import ConfigError
+from scimbridge.config.errors import ConfigError
 from scimbridge.scim.auth import Authenticator
 from scimbridge.scim.auth_config import JwksSource, parse_auth_config
 from scimbridge.scim.jwt_auth import (

@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect
 
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
 from scimbridge.flex.mapping.config import parse_mapping
 from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.flex.sync.failures import classify, is_transient

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scimbridge.config import load_settings
+from scimbridge.config.settings import load_settings
 from scimbridge.flex.mapping.attributes import (
     AttributesTooLarge,
     DesiredWorker,

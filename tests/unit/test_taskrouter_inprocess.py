@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from scimbridge.config import TwilioSettings
+from scimbridge.config.settings import TwilioSettings
 from scimbridge.flex.mapping.config import parse_mapping
 from scimbridge.flex.sync.reconciler import Reconciler
 from scimbridge.flex.twilio.errors import FriendlyNameTaken, PreconditionFailed, RateLimited

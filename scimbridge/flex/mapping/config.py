@@ -55,7 +55,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
-from scimbridge.config import CUSTOM_EXTENSION_PREFIX
+from scimbridge.config.settings import CUSTOM_EXTENSION_PREFIX
 from scimbridge.flex.mapping.attributes import foreign_key_reason
 from scimbridge.flex.mapping.expression_functions import integer, is_empty, text
 from scimbridge.flex.mapping.expressions import Expression, MappingError, compile_expression

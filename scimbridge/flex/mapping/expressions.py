@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scimbridge.config import ConfigError
+from scimbridge.config.errors import ConfigError
 from scimbridge.flex.mapping.expression_functions import (
     FUNCTIONS,
     NOT_LITERAL,

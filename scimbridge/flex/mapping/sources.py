@@ -20,7 +20,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel
 from scim2_models import EnterpriseUser, User
 
-from scimbridge.config import CUSTOM_EXTENSION_PREFIX, ExtensionSchema
+from scimbridge.config.settings import CUSTOM_EXTENSION_PREFIX, ExtensionSchema
 from scimbridge.flex.mapping import oidc_claims
 from scimbridge.flex.mapping.paths import CORE_USER_SCHEMA, PathError, parse_path
 

@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from scimbridge.config import Settings
+from scimbridge.config.settings import Settings
 from scimbridge.flex.mapping.config import FlexMapping
 from scimbridge.flex.sync.failures import classify, is_database_error, is_transient
 from scimbridge.flex.sync.name_conflicts import WaitingForName
@@ -99,6 +99,7 @@ class SyncWorker:
         on_outcome: OutcomeHook | None = None,
         reconciler: Reconciler | None = None,
         jitter: Callable[[], float] = random.random,
+        wake: threading.Event | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError("threads must be at least 1")
@@ -113,7 +114,9 @@ class SyncWorker:
         )
         self._jitter = jitter
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        # Shared with whoever enqueues (the repository's ``on_enqueue``), so a change wakes the
+        # drainer at once rather than at the next poll.
+        self._wake = wake or threading.Event()
         self._threads: list[threading.Thread] = []
         self._beat_lock = threading.Lock()
         self._last_beat = -float("inf")

@@ -31,7 +31,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from scimbridge import __version__
-from scimbridge.config import TwilioSettings
+from scimbridge.config.settings import TwilioSettings
 from scimbridge.flex.twilio.errors import (
     FlexApiError,
     TwilioNotFound,

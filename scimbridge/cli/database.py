@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Engine
 
-from scimbridge.config import URL_VARIABLE, Settings
+from scimbridge.config.settings import URL_VARIABLE, Settings
 from scimbridge.store.database import at_head, create_db_engine, migrate
 from scimbridge.store.location import DatabaseLocation, DatabaseProblem, explain_failure
 

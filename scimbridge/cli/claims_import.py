@@ -11,15 +11,18 @@ explains it afterwards, as for any configuration).
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from scimbridge.cli import context
 from scimbridge.config_merge import MergeError, MergeResult, merge_into_file, render_attributes
 from scimbridge.flex.mapping.claims_policy import (
     PolicyError,
@@ -140,3 +143,28 @@ def print_written(target: Path, result: MergeResult, console: Console) -> None:
         f"check it: SCIMBRIDGE_CONFIG={shown} scimbridge check-config --user <userName>",
         highlight=False,
     )
+
+
+def import_claims_policy(
+    policy: Annotated[
+        Path,
+        typer.Argument(help="The policy: Graph's GET answer, or the ClaimsMappingPolicy JSON."),
+    ],
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Merge the [flex.attributes] rules into this TOML file."),
+    ] = None,
+) -> None:
+    """Translate a Flex SSO claims-mapping policy into [flex.attributes] and Entra mappings."""
+    try:
+        translation = load_translation(policy)
+        written = write_rules(write, translation) if write else None
+    except ImportFailed as exc:
+        context.err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from exc
+    config = write or (
+        Path(os.environ["SCIMBRIDGE_CONFIG"]) if os.environ.get("SCIMBRIDGE_CONFIG") else None
+    )
+    print_translation(translation, context.console, friendly_name_source(config))
+    if write and written:
+        print_written(write, written, context.console)

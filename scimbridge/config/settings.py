@@ -1,8 +1,10 @@
 """One typed settings object, read from environment variables and an optional TOML file.
 
 Does: read ``SCIMBRIDGE_*`` / ``TWILIO_*`` variables and the TOML file named by
-``SCIMBRIDGE_CONFIG``, check their types (and the database URL's shape), and hand every other
-module a frozen :class:`Settings`.
+``SCIMBRIDGE_CONFIG``, check their types (and the database URL's shape) with
+:class:`~scimbridge.config.tables.TableReader`, report every problem at once, and hand every other
+module a frozen :class:`Settings` of typed parts (``SyncSettings``, ``TwilioSettings``,
+``ReadinessThresholds``, ``Limits``, extensions).
 Does not: open connections, touch the database, or interpret the Flex mapping
 (``flex.mapping`` does).
 """
@@ -14,10 +16,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from scimbridge.config.errors import ConfigError
+from scimbridge.config.tables import Problems, TableReader
 
 DEFAULT_DATABASE_URL = "sqlite:///scimbridge.db"
 URL_VARIABLE = "SCIMBRIDGE_DATABASE_URL"
@@ -30,10 +36,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 HEARTBEAT_RETENTION_FACTOR = 10
 CUSTOM_EXTENSION_PREFIX = "urn:ietf:params:scim:schemas:extension:"
 EXTENSION_ATTRIBUTE_TYPES = ("string", "boolean", "integer", "decimal", "dateTime", "reference")
-
-
-class ConfigError(ValueError):
-    """The environment or the TOML file holds a value scimbridge cannot use."""
 
 
 @dataclass(frozen=True)
@@ -125,18 +127,19 @@ class ReadinessThresholds:
         return self.heartbeat_seconds * HEARTBEAT_RETENTION_FACTOR
 
 
-def _readiness(doc: Mapping[str, Any]) -> ReadinessThresholds:
-    raw = _section(doc, "ops")
+def _readiness(doc: Mapping[str, Any], problems: Problems) -> ReadinessThresholds:
     known = ReadinessThresholds.__dataclass_fields__
-    unknown = set(raw) - set(known)
-    if unknown:
-        raise ConfigError(f"unknown [ops] keys: {', '.join(sorted(unknown))}")
+    table = TableReader.section(doc, "ops", problems, known)
+    defaults = ReadinessThresholds()
     values: dict[str, Any] = {}
-    for key, value in raw.items():
+    for key in table.given():
+        if key not in known:
+            continue
+        default = getattr(defaults, key)
         if key.startswith("max_"):
-            values[key] = _int(value, f"ops.{key}", minimum=0)
+            values[key] = table.integer(key, default, minimum=0)
         else:
-            values[key] = _float(value, f"ops.{key}")
+            values[key] = table.number(key, default)
     return ReadinessThresholds(**values)
 
 
@@ -151,6 +154,9 @@ class Settings:
     extensions: tuple[ExtensionSchema, ...] = ()
     twilio: TwilioSettings | None = None
     sync: SyncSettings = field(default_factory=SyncSettings)
+    # The raw, read-only [flex] and [auth] tables. Their typed forms live above this layer
+    # (``flex.mapping.config.FlexMapping``, ``scim.auth_config.AuthConfig``, which must not import
+    # each other): ``runtime.build_runtime`` parses each once and hands each part only its own.
     flex: Mapping[str, Any] = field(default_factory=dict)
     auth: Mapping[str, Any] = field(default_factory=dict)
     readiness: ReadinessThresholds = field(default_factory=lambda: ReadinessThresholds())
@@ -174,102 +180,72 @@ class Settings:
         return tuple(values)
 
 
-def _section(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = doc.get(name, {})
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"[{name}] must be a table")
-    return value
-
-
-def _int(value: Any, name: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError(f"{name} must be an integer")
-    try:
-        result = int(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
-    if result < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}")
-    return result
-
-
-def _float(value: Any, name: str) -> float:
-    try:
-        result = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
-    if result <= 0:
-        raise ConfigError(f"{name} must be positive")
-    return result
-
-
-def _bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in {"1", "true", "yes", "on"}:
-        return True
-    if isinstance(value, str) and value.strip().lower() in {"0", "false", "no", "off", ""}:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {value!r}")
-
-
-def _limits(scim: Mapping[str, Any]) -> Limits:
-    raw = _section(scim, "limits")
+def _limits(doc: Mapping[str, Any], problems: Problems) -> Limits:
     known = Limits.__dataclass_fields__
-    unknown = set(raw) - set(known)
-    if unknown:
-        raise ConfigError(f"unknown [scim.limits] keys: {', '.join(sorted(unknown))}")
-    return Limits(**{k: _int(v, f"scim.limits.{k}") for k, v in raw.items()})
+    table = TableReader.section(doc, "scim.limits", problems, known)
+    defaults = Limits()
+    return Limits(
+        **{k: table.integer(k, getattr(defaults, k)) for k in table.given() if k in known}
+    )
 
 
-def _extensions(scim: Mapping[str, Any]) -> tuple[ExtensionSchema, ...]:
+def _extensions(scim: Mapping[str, Any], problems: Problems) -> tuple[ExtensionSchema, ...]:
     raw = scim.get("extensions", [])
     if not isinstance(raw, list):
-        raise ConfigError("[[scim.extensions]] must be an array of tables")
+        problems.add("[[scim.extensions]] must be an array of tables")
+        return ()
     result = []
     for i, item in enumerate(raw):
-        where = f"scim.extensions[{i}]"
-        if not isinstance(item, Mapping):
-            raise ConfigError(f"{where} must be a table")
-        urn = item.get("urn")
-        if not isinstance(urn, str) or not urn.startswith(CUSTOM_EXTENSION_PREFIX):
-            raise ConfigError(f"{where}.urn must start with {CUSTOM_EXTENSION_PREFIX}")
-        name = item.get("name") or urn.removeprefix(CUSTOM_EXTENSION_PREFIX).split(":")[0]
-        attrs = item.get("attributes", {})
-        if not isinstance(attrs, Mapping) or not attrs:
-            raise ConfigError(f"{where}.attributes must be a non-empty table")
-        attributes = []
-        for attr_name, spec in attrs.items():
-            if isinstance(spec, str):
-                spec = {"type": spec}
-            if not isinstance(spec, Mapping):
-                raise ConfigError(f"{where}.attributes.{attr_name} must be a type name or table")
-            attr_type = spec.get("type", "string")
-            if attr_type not in EXTENSION_ATTRIBUTE_TYPES:
-                raise ConfigError(
-                    f"{where}.attributes.{attr_name}.type must be one of "
-                    f"{', '.join(EXTENSION_ATTRIBUTE_TYPES)}"
-                )
-            attributes.append(
-                ExtensionAttribute(
-                    name=str(attr_name),
-                    type=attr_type,
-                    description=str(spec.get("description", "")),
-                    required=_bool(spec.get("required", False), f"{where}.{attr_name}.required"),
-                )
-            )
-        result.append(
-            ExtensionSchema(
-                urn=urn,
-                name=str(name),
-                attributes=tuple(attributes),
-                description=str(item.get("description", "")),
-            )
-        )
+        try:
+            result.append(_extension(i, item, problems))
+        except ConfigError as exc:
+            # One extension's problem makes the rest of that table unreadable; go on with the next.
+            problems.add(str(exc))
     return tuple(result)
 
 
-def _twilio(env: Mapping[str, str]) -> TwilioSettings | None:
+def _extension(i: int, item: Any, problems: Problems) -> ExtensionSchema:
+    where = f"scim.extensions[{i}]"
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    urn = item.get("urn")
+    if not isinstance(urn, str) or not urn.startswith(CUSTOM_EXTENSION_PREFIX):
+        raise ConfigError(f"{where}.urn must start with {CUSTOM_EXTENSION_PREFIX}")
+    name = item.get("name") or urn.removeprefix(CUSTOM_EXTENSION_PREFIX).split(":")[0]
+    attrs = item.get("attributes", {})
+    if not isinstance(attrs, Mapping) or not attrs:
+        raise ConfigError(f"{where}.attributes must be a non-empty table")
+    attributes = []
+    for attr_name, spec in attrs.items():
+        if isinstance(spec, str):
+            spec = {"type": spec}
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{where}.attributes.{attr_name} must be a type name or table")
+        attr_type = spec.get("type", "string")
+        if attr_type not in EXTENSION_ATTRIBUTE_TYPES:
+            raise ConfigError(
+                f"{where}.attributes.{attr_name}.type must be one of "
+                f"{', '.join(EXTENSION_ATTRIBUTE_TYPES)}"
+            )
+        attributes.append(
+            ExtensionAttribute(
+                name=str(attr_name),
+                type=attr_type,
+                description=str(spec.get("description", "")),
+                required=TableReader(spec, where, problems).flag_value(
+                    spec.get("required", False), f"{where}.{attr_name}.required", False
+                ),
+            )
+        )
+    return ExtensionSchema(
+        urn=urn,
+        name=str(name),
+        attributes=tuple(attributes),
+        description=str(item.get("description", "")),
+    )
+
+
+def _twilio(env: Mapping[str, str], problems: Problems) -> TwilioSettings | None:
     account_sid = env.get("TWILIO_ACCOUNT_SID")
     if not account_sid:
         return None
@@ -277,10 +253,11 @@ def _twilio(env: Mapping[str, str]) -> TwilioSettings | None:
     api_key = env.get("TWILIO_API_KEY") or None
     api_secret = env.get("TWILIO_API_SECRET") or None
     if not auth_token and not (api_key and api_secret):
-        raise ConfigError(
+        problems.add(
             "TWILIO_ACCOUNT_SID is set: also set TWILIO_AUTH_TOKEN, "
             "or TWILIO_API_KEY and TWILIO_API_SECRET"
         )
+    environment = TableReader(env, "environment", problems)
     return TwilioSettings(
         account_sid=account_sid,
         auth_token=auth_token,
@@ -289,26 +266,31 @@ def _twilio(env: Mapping[str, str]) -> TwilioSettings | None:
         workspace_sid=env.get("SCIMBRIDGE_TWILIO_WORKSPACE_SID") or None,
         flex_instance_sid=env.get("SCIMBRIDGE_FLEX_INSTANCE_SID") or None,
         base_url=(env.get("SCIMBRIDGE_TWILIO_BASE_URL") or "").rstrip("/") or None,
-        max_rps=_float(env.get("SCIMBRIDGE_TWILIO_MAX_RPS", "10"), "SCIMBRIDGE_TWILIO_MAX_RPS"),
+        max_rps=environment.number(
+            "SCIMBRIDGE_TWILIO_MAX_RPS", 10.0, name="SCIMBRIDGE_TWILIO_MAX_RPS"
+        ),
     )
 
 
-def _sync(doc: Mapping[str, Any], env: Mapping[str, str]) -> SyncSettings:
-    raw = dict(_section(doc, "sync"))
+def _sync(doc: Mapping[str, Any], env: Mapping[str, str], problems: Problems) -> SyncSettings:
+    table = TableReader.section(doc, "sync", problems)
+    raw = dict(table.raw)
     if "SCIMBRIDGE_SYNC" in env:
         raw["enabled"] = env["SCIMBRIDGE_SYNC"]
     known = SyncSettings.__dataclass_fields__
-    unknown = set(raw) - set(known)
-    if unknown:
-        raise ConfigError(f"unknown [sync] keys: {', '.join(sorted(unknown))}")
+    table = TableReader(raw, "sync", problems, known)
+    defaults = SyncSettings()
     values: dict[str, Any] = {}
-    for key, value in raw.items():
+    for key in table.given():
+        if key not in known:
+            continue
+        default = getattr(defaults, key)
         if key == "enabled":
-            values[key] = _bool(value, "sync.enabled")
+            values[key] = table.flag(key, default)
         elif key in ("max_attempts", "batch_size"):
-            values[key] = _int(value, f"sync.{key}")
+            values[key] = table.integer(key, default)
         else:
-            values[key] = _float(value, f"sync.{key}")
+            values[key] = table.number(key, default)
     return SyncSettings(**values)
 
 
@@ -345,7 +327,7 @@ def load_settings(
     """Build the settings from ``env`` (default: ``os.environ``) and the TOML it names.
 
     ``document`` stands in for the TOML file (tests pass a dict instead of writing a file).
-    Raises :class:`ConfigError` with a message fit for an operator.
+    Raises :class:`ConfigError` listing every problem found, each fit for an operator.
     """
     env = os.environ if env is None else env
     config_path = env.get("SCIMBRIDGE_CONFIG") or None
@@ -356,34 +338,42 @@ def load_settings(
         doc = read_toml(config_path)
     else:
         doc = {}
-    scim = _section(doc, "scim")
+    problems = Problems()
+    scim = TableReader.section(doc, "scim", problems)
     log_format = env.get("SCIMBRIDGE_LOG_FORMAT", "plain").lower()
     if log_format not in ("plain", "json"):
-        raise ConfigError("SCIMBRIDGE_LOG_FORMAT must be plain or json")
+        problems.add("SCIMBRIDGE_LOG_FORMAT must be plain or json")
     log_level = env.get("SCIMBRIDGE_LOG_LEVEL", "INFO").strip().upper()
     if log_level not in LOG_LEVELS:
-        raise ConfigError(
+        problems.add(
             f"SCIMBRIDGE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
             f"got {env['SCIMBRIDGE_LOG_LEVEL']!r}"
         )
     database_url = env.get("SCIMBRIDGE_DATABASE_URL") or DEFAULT_DATABASE_URL
-    parse_database_url(database_url)
-    return Settings(
+    try:
+        parse_database_url(database_url)
+    except ConfigError as exc:
+        problems.add(str(exc))
+    environment = TableReader(env, "environment", problems)
+    settings = Settings(
         database_url=database_url,
         bearer_token=env.get("SCIMBRIDGE_BEARER_TOKEN") or None,
         config_path=config_path,
-        limits=_limits(scim),
-        extensions=_extensions(scim),
-        twilio=_twilio(env),
-        sync=_sync(doc, env),
-        flex=dict(_section(doc, "flex")),
-        auth=dict(_section(doc, "auth")),
-        readiness=_readiness(doc),
+        limits=_limits(doc, problems),
+        extensions=_extensions(scim.raw, problems),
+        twilio=_twilio(env, problems),
+        sync=_sync(doc, env, problems),
+        flex=MappingProxyType(dict(TableReader.section(doc, "flex", problems).raw)),
+        auth=MappingProxyType(dict(TableReader.section(doc, "auth", problems).raw)),
+        readiness=_readiness(doc, problems),
         log_format=log_format,
         log_level=log_level,
         metrics_token=env.get("SCIMBRIDGE_METRICS_TOKEN") or None,
-        metrics_public=_bool(
-            env.get("SCIMBRIDGE_METRICS_PUBLIC", "false"), "SCIMBRIDGE_METRICS_PUBLIC"
+        metrics_public=environment.flag(
+            "SCIMBRIDGE_METRICS_PUBLIC", False, name="SCIMBRIDGE_METRICS_PUBLIC"
         ),
-        fake_flex=_bool(env.get("SCIMBRIDGE_FAKE_FLEX", "false"), "SCIMBRIDGE_FAKE_FLEX"),
+        fake_flex=environment.flag("SCIMBRIDGE_FAKE_FLEX", False, name="SCIMBRIDGE_FAKE_FLEX"),
     )
+    # Every problem of the environment and the file at once, each with its key path.
+    problems.raise_any()
+    return settings

@@ -1,0 +1,196 @@
+"""``scimbridge serve`` and ``scimbridge worker``: the long-running processes.
+
+Does: check the ports are free before anything is created, open the database (migrating SQLite),
+build the runtime, hand out a first token, print the fake Flex's page and ``export`` lines for
+``--fake-flex``, and run uvicorn (``serve``) or the drainer alone until a signal (``worker``).
+Does not: build any part itself (``runtime``) or make the application (``app``).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from scimbridge.cli import context
+from scimbridge.cli.context import command_database, command_settings, fail, open_runtime
+from scimbridge.config.settings import LOOPBACK_PROXIES
+
+log = logging.getLogger("scimbridge")
+DEMO_FAKE_FLEX_PORT = 8089  # the README's quick start opens http://127.0.0.1:8089/
+
+
+class EventLoop(enum.StrEnum):
+    """The asyncio event loop ``serve`` runs on."""
+
+    ASYNCIO = "asyncio"
+    UVLOOP = "uvloop"
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail, before anything is created or printed, when the port is taken (another ``serve``):
+    a probe bind, closed again at once for uvicorn to bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.create_server((host, port), family=family).close()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise fail(
+            f"cannot listen on {host}:{port}: {reason} "
+            "(another `scimbridge serve`? choose another --port)"
+        ) from exc
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8000,
+    sync_threads: Annotated[
+        int,
+        typer.Option(
+            "--sync-threads",
+            help="Sync threads in this process (0: only queue changes, for a separate "
+            "`scimbridge worker`).",
+        ),
+    ] = 1,
+    workers: Annotated[
+        int | None, typer.Option("--workers", hidden=True, help="Old name of --sync-threads.")
+    ] = None,
+    proxy_headers: Annotated[
+        bool, typer.Option(help="Read X-Forwarded-* from the proxies --forwarded-allow-ips names.")
+    ] = True,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            help="The reverse proxy's addresses or networks (comma-separated), the only peers "
+            "whose X-Forwarded-For names the client. '*' lets any caller pick its address.",
+        ),
+    ] = LOOPBACK_PROXIES,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Answer /metrics on this port (same host) instead.", min=1, max=65535),
+    ] = None,
+    token_file: Annotated[
+        Path,
+        typer.Option(help="Where a first-start token goes (0600) when stdout is no terminal."),
+    ] = Path("scimbridge-token.txt"),
+    fake_flex: Annotated[
+        bool,
+        typer.Option(
+            "--fake-flex",
+            help="Without Twilio settings: sync to an in-process, in-memory fake Flex and show "
+            "its workers on a web page (demos). Same as SCIMBRIDGE_FAKE_FLEX=true.",
+        ),
+    ] = False,
+    fake_flex_port: Annotated[
+        int,
+        typer.Option(
+            "--fake-flex-port",
+            envvar="SCIMBRIDGE_FAKE_FLEX_PORT",
+            min=0,
+            max=65535,
+            help="Port of the fake Flex and of its page listing the workers (0: any free one).",
+        ),
+    ] = DEMO_FAKE_FLEX_PORT,
+    loop: Annotated[
+        EventLoop,
+        typer.Option(
+            help="Event loop. asyncio answers requests in arrival order under load (p99 at "
+            "concurrency 16 about half uvloop's in bench/RESULTS.md) at the same throughput."
+        ),
+    ] = EventLoop.ASYNCIO,
+) -> None:
+    """Serve SCIM on HOST:PORT (SQLite: creates the database and applies migrations)."""
+    import dataclasses
+
+    from scimbridge.app import create_app
+    from scimbridge.cli.first_token import hand_out_first_token
+    from scimbridge.server import is_loopback, run_server, server_config
+
+    settings = command_settings()
+    if fake_flex:
+        settings = dataclasses.replace(settings, fake_flex=True)
+    settings = dataclasses.replace(settings, fake_flex_port=fake_flex_port)
+    threads = sync_threads if workers is None else workers
+    _check_port_free(host, port)
+    if metrics_port is not None:
+        _check_port_free(host, metrics_port)
+    engine = command_database(settings, "serve", create=True, migrate_first=settings.is_sqlite)
+    runtime = open_runtime(settings, engine, sync_threads=max(0, threads))
+    application = create_app(runtime, public_bind=not is_loopback(host), metrics_port=metrics_port)
+    hand_out_first_token(
+        runtime.engine,
+        has_static=bool(settings.bearer_token),
+        token_file=token_file,
+        demo=settings.fake_flex,
+        console=context.console,
+    )
+    fake = runtime.fake_flex
+    if fake is not None:
+        _print_fake_flex(fake.page_url, fake.port, fake.environment())
+    shown = f"[{host}]" if ":" in host else host
+    log.info(
+        "SCIM Tenant URL: http://%s:%d/scim/v2 (behind your TLS proxy: https://HOST/scim/v2)",
+        shown,
+        port,
+    )
+    trusted = forwarded_allow_ips if proxy_headers else None
+    config = server_config(
+        application,
+        host,
+        port,
+        forwarded_allow_ips=trusted,
+        loop=loop.value,
+        # Also puts uvicorn's own loggers back at this level, which an in-process fake Flex
+        # (started above with its own uvicorn) turned down to warnings.
+        log_level=settings.log_level.lower(),
+    )
+    run_server(config, metrics_port)
+
+
+def _print_fake_flex(page_url: str, port: int, environment: dict[str, str]) -> None:
+    from scimbridge.testing.fakeflex.server import export_lines
+
+    context.err.print(
+        "[bold yellow]FAKE FLEX:[/bold yellow] workers go to an in-memory fake Flex in this "
+        "process, not to Twilio; they vanish when it stops."
+    )
+    context.console.print(f"See the synced workers at {escape(page_url)}", highlight=False)
+    context.console.print(
+        "To run `scimbridge resync` or `check-config` against this fake from another shell: "
+        f'eval "$(scimbridge fake-flex --print-env --port {port})", or paste:',
+        highlight=False,
+    )
+    context.console.print(escape(export_lines(environment)), end="", highlight=False)
+
+
+def worker_command(
+    threads: Annotated[int, typer.Option(help="Drainer threads in this process.")] = 1,
+) -> None:
+    """Run the sync worker alone: drain the outbox into TaskRouter until interrupted."""
+    import signal
+    import threading
+
+    settings = command_settings()
+    if not settings.twilio:
+        raise fail("the sync worker needs Twilio settings (TWILIO_ACCOUNT_SID…)")
+    engine = command_database(settings, "worker", create=False, migrate_first=settings.is_sqlite)
+    runtime = open_runtime(settings, engine, sync_threads=max(1, threads))
+    if runtime.drainer is None:
+        raise fail("the sync is off (SCIMBRIDGE_SYNC=false); nothing to run")
+    services = runtime.services
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    for service in services:
+        service.start()
+    try:
+        stopping.wait()
+    finally:
+        for service in reversed(services):
+            service.stop()
