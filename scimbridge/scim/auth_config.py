@@ -36,18 +36,20 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from scimbridge.config.errors import ConfigError
+from scimbridge.config.tables import Problems
 
 NON_GALLERY_AUDIENCE = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621"
 TOKEN_LIFETIME_MINUTES = (60, 360)
 DEFAULT_LEEWAY_SECONDS = 60.0
 MAX_CLIENT_ID_LENGTH = 100
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_Parsed = TypeVar("_Parsed")
 
 
 def v1_issuer(tenant_id: str) -> str:
@@ -295,15 +297,31 @@ def _throttle(raw: Any) -> ThrottleConfig:
 
 
 def parse_auth_config(raw: Mapping[str, Any]) -> AuthConfig:
-    """Check the raw ``[auth]`` table (``Settings.auth``) and return what it turns on."""
-    _Table(raw, "auth", {"entra_jwt", "workload_identity", "client_credentials", "throttle"})
-    return AuthConfig(
-        entra_jwt=_entra_jwt(raw["entra_jwt"]) if "entra_jwt" in raw else None,
-        workload_identity=(
-            _workload_identity(raw["workload_identity"]) if "workload_identity" in raw else None
-        ),
-        client_credentials=(
-            _client_credentials(raw["client_credentials"]) if "client_credentials" in raw else None
-        ),
-        throttle=_throttle(raw.get("throttle", {})),
+    """Check the raw ``[auth]`` table (``Settings.auth``) and return what it turns on.
+
+    Every sub-table is checked, so one :class:`ConfigError` names the problem of each (the first
+    one within a sub-table: its later keys often depend on that one).
+    """
+    problems = Problems()
+
+    def read(name: str, parse: Callable[[Any], _Parsed], default: _Parsed) -> _Parsed:
+        if name not in raw:
+            return default
+        try:
+            return parse(raw[name])
+        except ConfigError as exc:
+            problems.found.extend(exc.problems)
+            return default
+
+    try:
+        _Table(raw, "auth", {"entra_jwt", "workload_identity", "client_credentials", "throttle"})
+    except ConfigError as exc:
+        problems.found.extend(exc.problems)
+    config = AuthConfig(
+        entra_jwt=read("entra_jwt", _entra_jwt, None),
+        workload_identity=read("workload_identity", _workload_identity, None),
+        client_credentials=read("client_credentials", _client_credentials, None),
+        throttle=read("throttle", _throttle, ThrottleConfig()),
     )
+    problems.raise_any()
+    return config

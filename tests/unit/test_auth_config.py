@@ -93,6 +93,21 @@ def test_mistakes_are_refused_with_the_key_named(raw: dict[str, Any], message: s
     assert message in str(caught.value)
 
 
+def test_every_sub_table_with_a_mistake_is_named_at_once() -> None:
+    raw = {
+        "tokens": {},
+        "entra_jwt": {"tenant_id": "contoso.com"},
+        "throttle": {"max_failures": 0},
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_auth_config(raw)
+    problems = caught.value.problems
+    assert len(problems) == 3, problems
+    assert problems[0] == "unknown [auth] keys: tokens"
+    assert problems[1].startswith("auth.entra_jwt.tenant_id must be the directory")
+    assert problems[2] == "auth.throttle.max_failures must be at least 1, got 0"
+
+
 def test_a_loopback_http_key_url_is_allowed_for_local_testing() -> None:
     raw = {
         "entra_jwt": {
