@@ -170,17 +170,12 @@ class Metrics:
         self._shared: list[Collector] = [BuildInfoCollector(), PLATFORM_COLLECTOR]
         if self._store is not None:
             self._shared.append(self._store)
+        # ``collectors`` are reported in every mode: they must read shared state (the database),
+        # not this process's memory.
         self._shared.extend(collectors)
         if not self.multiprocess:
             for collector in (*self._shared, PROCESS_COLLECTOR, GC_COLLECTOR):
                 self.registry.register(collector)
-
-    def add_collector(self, collector: Collector) -> None:
-        """Report ``collector`` too, in every mode (it must read shared state, not this
-        process's memory)."""
-        self._shared.append(collector)
-        if not self.multiprocess:
-            self.registry.register(collector)
 
     def observe_request(self, method: str, path: str, status: int, seconds: float) -> None:
         resource = scim_resource(path)
