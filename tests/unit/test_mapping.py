@@ -8,7 +8,7 @@ import tomllib
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scimbridge.config.settings import load_settings
@@ -549,6 +549,7 @@ KEYS = st.sampled_from(
 VALUES = st.one_of(st.text(max_size=5), st.integers(), st.lists(st.text(max_size=3), max_size=2))
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     current=st.dictionaries(KEYS, VALUES),
     desired_attributes=st.dictionaries(KEYS, VALUES),
