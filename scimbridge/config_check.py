@@ -15,16 +15,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scimbridge.config.errors import ConfigError
 from scimbridge.config.settings import Settings, TwilioSettings
-from scimbridge.flex.mapping.attributes import AttributesTooLarge, attributes_json
 from scimbridge.flex.mapping.config import FlexMapping, parse_mapping
 from scimbridge.flex.mapping.desired import desired_worker, explain
 from scimbridge.flex.mapping.identity import IdentityError
 from scimbridge.flex.mapping.roles import toml_key
 from scimbridge.flex.mapping.sources import source_problems
-from scimbridge.flex.twilio.errors import FlexApiError
+from scimbridge.flex.twilio.errors import AttributesTooLarge, FlexApiError
 from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
-from scimbridge.flex.twilio.taskrouter import TaskRouter
+from scimbridge.flex.twilio.taskrouter import TaskRouter, encode_attributes
 from scimbridge.flex.twilio.transport import TwilioCalls
 from scimbridge.scim.auth_config import parse_auth_config
 from scimbridge.store.database import create_db_engine
@@ -157,7 +156,9 @@ def _explain_user(
     explanation = WorkerExplanation(user_name, rows)
     try:
         desired = desired_worker(document, groups, mapping)
-        attributes_json(desired.attributes)
-    except (IdentityError, AttributesTooLarge) as exc:
+        encode_attributes(desired.attributes)
+    except IdentityError as exc:
         return explanation, [f"user {user_name!r} cannot sync: {exc.reason}"]
+    except AttributesTooLarge as exc:
+        return explanation, [f"user {user_name!r} cannot sync: {exc.message}"]
     return explanation, []

@@ -13,16 +13,16 @@ from hypothesis import strategies as st
 
 from scimbridge.config.settings import load_settings
 from scimbridge.flex.mapping.attributes import (
-    AttributesTooLarge,
     DesiredWorker,
     attributes_hash,
-    attributes_json,
     merge_attributes,
 )
 from scimbridge.flex.mapping.config import DeprovisionPolicy, coerce, parse_mapping
 from scimbridge.flex.mapping.desired import desired_worker, explain
 from scimbridge.flex.mapping.expressions import MappingError
 from scimbridge.flex.mapping.identity import IdentityError
+from scimbridge.flex.twilio.errors import AttributesTooLarge
+from scimbridge.flex.twilio.taskrouter import encode_attributes
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 FLEX_AGENT = "urn:ietf:params:scim:schemas:extension:FlexAgent:2.0:User"
@@ -575,20 +575,20 @@ def test_merge_never_changes_a_key_outside_owned_keys(
 # --- serialization --------------------------------------------------------------------------------
 
 
-def test_attributes_json_is_minified_and_sorted() -> None:
-    assert (
-        attributes_json({"b": 1, "a": {"y": [1, 2], "x": "é"}}) == '{"a":{"x":"é","y":[1,2]},"b":1}'
-    )
+def test_encoded_attributes_are_minified_and_count_characters_not_bytes() -> None:
+    assert encode_attributes({"b": 1, "a": {"x": "é"}}) == '{"b":1,"a":{"x":"é"}}'
+    assert attributes_hash({"b": 1, "a": 2}) == attributes_hash({"a": 2, "b": 1})
 
 
-def test_attributes_json_allows_exactly_4096_characters_and_refuses_more() -> None:
+def test_encoded_attributes_allow_exactly_4096_characters_and_refuse_more() -> None:
     padding = 4096 - len('{"k":""}')
-    assert len(attributes_json({"k": "x" * padding})) == 4096
+    assert len(encode_attributes({"k": "x" * padding})) == 4096
     with pytest.raises(AttributesTooLarge) as caught:
-        attributes_json({"k": "x" * (padding + 1)})
+        encode_attributes({"k": "x" * (padding + 1)})
     assert caught.value.length == 4097
     assert (
-        "4097 characters" in caught.value.reason and "Largest keys: k (4095)" in caught.value.reason
+        "4097 characters" in caught.value.message
+        and "Largest keys: k (4095)" in caught.value.message
     )
 
 
@@ -596,7 +596,7 @@ def test_too_large_is_raised_never_truncated() -> None:
     attributes = {**FOREIGN, "bio": "é" * 4000}
     original = copy.deepcopy(attributes)
     with pytest.raises(AttributesTooLarge):
-        attributes_json(attributes)
+        encode_attributes(attributes)
     assert attributes == original
     assert len(json.dumps(attributes, ensure_ascii=False)) > 4096
 

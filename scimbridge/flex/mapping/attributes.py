@@ -1,10 +1,10 @@
 """The worker attribute document: what the sync may write, how it merges, how it is serialized.
 
 Does: define the desired state of one worker (:class:`DesiredWorker`), merge its owned keys into the
-attributes a worker already has without touching anyone else's keys, serialize attributes the way
-TaskRouter counts them (minified JSON, at most 4096 characters, never truncated), and hash owned
-attributes so an unchanged user costs no write.
-Does not: compute the desired values (``mapping`` does) or call Twilio (``sync`` does).
+attributes a worker already has without touching anyone else's keys, and hash owned attributes so
+an unchanged user costs no write.
+Does not: compute the desired values (``mapping`` does), call Twilio (``sync`` does), or judge
+the size TaskRouter allows (:func:`scimbridge.flex.twilio.taskrouter.encode_attributes`).
 
 Keys no SSO claim can set are never written or removed, whatever a mapping or a stored list of
 previously owned keys says: ``routing`` and ``routing.*`` (the skills UI, supervisors, plugins),
@@ -26,7 +26,6 @@ from typing import Any
 
 from scimbridge.flex.mapping.skills import ManagedSkills, merge_skills
 
-MAX_ATTRIBUTES_LENGTH = 4096
 FOREIGN_KEYS = frozenset({"routing", "disabled_skills", "team_sid"})
 FOREIGN_PREFIXES = ("routing.",)
 FOREIGN_REASONS = {
@@ -34,15 +33,6 @@ FOREIGN_REASONS = {
     "disabled_skills": "the Flex skills UI writes disabled skills",
     "team_sid": "the Flex Teams page writes team_sid",
 }
-
-
-class AttributesTooLarge(ValueError):
-    """The attribute JSON would exceed TaskRouter's limit; ``reason`` says by how much and why."""
-
-    def __init__(self, reason: str, length: int) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.length = length
 
 
 @dataclass(frozen=True)
@@ -113,23 +103,6 @@ def merge_attributes(
 def _canonical(attributes: Mapping[str, Any]) -> str:
     # Sorted keys make equal attributes serialize equally; ensure_ascii=False keeps "é" 1 character.
     return json.dumps(attributes, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-
-def attributes_json(attributes: Mapping[str, Any]) -> str:
-    """Minified JSON with sorted keys; raises :class:`AttributesTooLarge` past 4096 characters."""
-    serialized = _canonical(attributes)
-    if len(serialized) > MAX_ATTRIBUTES_LENGTH:
-        sizes = sorted(
-            ((len(_canonical({key: value})) - 2, key) for key, value in attributes.items()),
-            reverse=True,
-        )
-        largest = ", ".join(f"{key} ({size})" for size, key in sizes[:3])
-        raise AttributesTooLarge(
-            f"worker attributes would be {len(serialized)} characters of JSON; TaskRouter allows "
-            f"{MAX_ATTRIBUTES_LENGTH}. Largest keys: {largest}",
-            len(serialized),
-        )
-    return serialized
 
 
 def attributes_hash(attributes: Mapping[str, Any]) -> str:

@@ -35,9 +35,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from scimbridge.flex.mapping.attributes import (
-    AttributesTooLarge,
     DesiredWorker,
-    attributes_json,
     merge_attributes,
 )
 from scimbridge.flex.mapping.config import FlexMapping
@@ -53,12 +51,13 @@ from scimbridge.flex.sync.name_conflicts import (
     wake_waiting,
 )
 from scimbridge.flex.twilio.errors import (
+    AttributesTooLarge,
     FlexApiError,
     FriendlyNameTaken,
     PreconditionFailed,
     WorkerNotFound,
 )
-from scimbridge.flex.twilio.taskrouter import TaskRouter, Worker
+from scimbridge.flex.twilio.taskrouter import TaskRouter, Worker, encode_attributes
 from scimbridge.flex.twilio.users_api import FlexUsers
 from scimbridge.store import links
 from scimbridge.store.errors import NotFound
@@ -640,9 +639,9 @@ class Reconciler:
     def _checked(attributes: Mapping[str, Any]) -> dict[str, Any]:
         """``attributes`` if TaskRouter can take them; never truncated."""
         try:
-            attributes_json(attributes)
+            encode_attributes(attributes)
         except AttributesTooLarge as exc:
-            raise PermanentSyncError(exc.reason) from None
+            raise PermanentSyncError(exc.message) from None
         return dict(attributes)
 
 

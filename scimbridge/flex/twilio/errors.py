@@ -76,6 +76,15 @@ class InvalidRequest(FlexApiError):
     """A 4xx other than 401/403/404/412/429: the request is wrong and will stay wrong."""
 
 
+class AttributesTooLarge(InvalidRequest):
+    """Worker attributes beyond TaskRouter's 4096 characters of JSON: refused before any request,
+    never truncated. ``length`` is how long they were; the message names the largest keys."""
+
+    def __init__(self, message: str, *, length: int) -> None:
+        super().__init__(message, endpoint="workers")
+        self.length = length
+
+
 class FriendlyNameTaken(InvalidRequest):
     """Another worker already holds this friendly_name (unique per workspace, case-insensitive)."""
 

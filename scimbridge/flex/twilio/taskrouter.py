@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from twilio.base import values
 
 from scimbridge.flex.twilio.errors import (
+    AttributesTooLarge,
     FlexApiError,
     FriendlyNameTaken,
     InvalidRequest,
@@ -89,14 +90,25 @@ def _worker(instance: Any, etag: str | None, *, listed: bool = False) -> Worker:
     )
 
 
-def encode_attributes(attributes: dict[str, Any]) -> str:
-    """Minified JSON for ``Attributes``; InvalidRequest beyond TaskRouter's 4096 characters."""
-    encoded = json.dumps(attributes, separators=(",", ":"), ensure_ascii=False)
+def _minified(attributes: Mapping[str, Any]) -> str:
+    # ensure_ascii=False: TaskRouter counts characters, and "é" is one.
+    return json.dumps(attributes, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_attributes(attributes: Mapping[str, Any]) -> str:
+    """Minified JSON for ``Attributes``, as TaskRouter counts it; :class:`AttributesTooLarge`
+    beyond its 4096 characters (never truncated)."""
+    encoded = _minified(attributes)
     if len(encoded) > MAX_ATTRIBUTES_LENGTH:
-        raise InvalidRequest(
-            f"worker attributes are {len(encoded)} characters; TaskRouter allows "
-            f"{MAX_ATTRIBUTES_LENGTH}",
-            endpoint="workers",
+        sizes = sorted(
+            ((len(_minified({key: value})) - 2, key) for key, value in attributes.items()),
+            reverse=True,
+        )
+        largest = ", ".join(f"{key} ({size})" for size, key in sizes[:3])
+        raise AttributesTooLarge(
+            f"worker attributes would be {len(encoded)} characters of JSON; TaskRouter allows "
+            f"{MAX_ATTRIBUTES_LENGTH}. Largest keys: {largest}",
+            length=len(encoded),
         )
     return encoded
 
