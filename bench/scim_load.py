@@ -887,7 +887,9 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Cell], list[Memory]
         if "scim2-server" in servers:
             starters.append(partial(start_scim2_server, count=users, loop=args.peer_loop))
         for start in starters:
-            print(f"{getattr(start.func, '__name__', start)} {start.keywords} ", flush=True)
+            where = "PostgreSQL" if start.keywords.get("postgres_url") else "SQLite"
+            what = "scim2-server" if start.func is start_scim2_server else f"scimbridge on {where}"
+            print(f"{what}, {users:,} users, {start.keywords['loop']}", flush=True)
             cells += await run_target(start, args, memories)
     trips = await count_round_trips(args) if args.round_trips and args.postgres_url else []
     return cells, memories, trips
