@@ -42,6 +42,7 @@ ALERTED = {
     "Twilio errors": "scimbridge_twilio_requests_total",
     "SCIM 5xx": "scimbridge_scim_requests_total",
     "readiness": "scimbridge_readiness_check",
+    "mapping problems": "scimbridge_sync_mapping_problems",
 }
 _KEYWORDS = frozenset(
     {"by", "without", "and", "or", "unless", "on", "ignoring", "group_left", "group_right"}
