@@ -4,7 +4,7 @@ Does: render Workers, Workspaces and Activities exactly as the TaskRouter v1 Ope
 declare them (absolute ``url``/``links``, ``YYYY-MM-DDTHH:MM:SSZ`` dates, ``attributes`` as the
 string sent),
 build the Twilio error body, and paginate lists with opaque ``PageToken`` cursors and a ``meta``
-block whose URLs carry the original filters.
+block whose URLs carry the original filters, reading only the page's items (and one past it).
 
 Does not: validate or change state; it only reads records handed to it.
 """
@@ -14,10 +14,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from itertools import islice
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from scimbridge.testing.fakeflex.records import (
@@ -29,6 +30,7 @@ from scimbridge.testing.fakeflex.records import (
 )
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 
@@ -177,8 +179,34 @@ def decode_token(token: str) -> tuple[str, tuple[str, ...]]:
         raise invalid("PageToken is invalid") from None
 
 
+class Ordered(Protocol[T_co]):
+    """Items in list order, walked from a cursor: what :func:`paginate` pages through."""
+
+    def after(self, cursor: tuple[str, ...] | None) -> Iterator[T_co]:
+        """The items after ``cursor`` (None: from the first), in order."""
+        ...
+
+    def before(self, cursor: tuple[str, ...]) -> Iterator[T_co]:
+        """The items before ``cursor``, nearest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class InOrder(Generic[T]):
+    """A short sequence already sorted by ``sort_key`` (activities, reservations), walked whole."""
+
+    items: Sequence[T]
+    sort_key: Callable[[T], tuple[str, ...]]
+
+    def after(self, cursor: tuple[str, ...] | None) -> Iterator[T]:
+        return (i for i in self.items if cursor is None or self.sort_key(i) > cursor)
+
+    def before(self, cursor: tuple[str, ...]) -> Iterator[T]:
+        return (i for i in reversed(self.items) if self.sort_key(i) < cursor)
+
+
 def paginate(
-    items: Sequence[T],
+    items: Ordered[T],
     sort_key: Callable[[T], tuple[str, ...]],
     request: PageRequest,
     *,
@@ -187,17 +215,24 @@ def paginate(
     filters: Sequence[tuple[str, str]],
     render: Callable[[T], dict[str, object]],
 ) -> dict[str, object]:
-    """One page of ``items`` (already in ``sort_key`` order) as ``{key: [...], "meta": {...}}``."""
+    """One page of ``items`` as ``{key: [...], "meta": {...}}``. It reads one item past the page
+    on the side it walks, and one on the other side, to know whether there is a next and a
+    previous page: a page costs its size, not the length of the list."""
+    size = request.page_size
     if request.token is None:
-        chosen = list(items[: request.page_size])
+        chosen = list(islice(items.after(None), size + 1))
+        has_next, chosen = len(chosen) > size, chosen[:size]
+        has_previous = False
     else:
         direction, cursor = decode_token(request.token)
         if direction == "after":
-            chosen = [i for i in items if sort_key(i) > cursor][: request.page_size]
+            chosen = list(islice(items.after(cursor), size + 1))
+            has_next, chosen = len(chosen) > size, chosen[:size]
+            has_previous = bool(chosen) and _any(items.before(sort_key(chosen[0])))
         else:
-            chosen = [i for i in items if sort_key(i) < cursor][-request.page_size :]
-    has_next = bool(chosen) and sort_key(chosen[-1]) < sort_key(items[-1])
-    has_previous = bool(chosen) and sort_key(chosen[0]) > sort_key(items[0])
+            chosen = list(islice(items.before(cursor), size + 1))
+            has_previous, chosen = len(chosen) > size, chosen[:size][::-1]
+            has_next = bool(chosen) and _any(items.after(sort_key(chosen[-1])))
 
     def page_url(page: int, token: str | None) -> str:
         params = [*filters, ("PageSize", str(request.page_size)), ("Page", str(page))]
@@ -224,3 +259,10 @@ def paginate(
             "key": key,
         },
     }
+
+
+_END = object()
+
+
+def _any(items: Iterator[object]) -> bool:
+    return next(items, _END) is not _END

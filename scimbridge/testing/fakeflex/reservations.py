@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from scimbridge.testing.fakeflex.records import Clock, invalid, new_sid, not_found
-from scimbridge.testing.fakeflex.render import PageRequest, iso, paginate
+from scimbridge.testing.fakeflex.render import InOrder, PageRequest, iso, paginate
 
 PENDING, ACCEPTED, REJECTED, TIMEOUT = "pending", "accepted", "rejected", "timeout"
 # Where a pending reservation may go by an update (TaskRouter's own moves are not modelled).
@@ -193,7 +193,7 @@ def reservation_routes(
         url = f"{base(request)}/v1/Workspaces/{ws}/Workers/{worker_sid}/Reservations"
         filters = [] if status is None else [("ReservationStatus", status)]
         page = paginate(
-            found,
+            InOrder(found, ReservationRecord.sort_key),
             ReservationRecord.sort_key,
             PageRequest.from_query(request.query_params),
             key="reservations",

@@ -6,7 +6,8 @@ characters, case-insensitively unique per workspace; Attributes a JSON object st
 characters; ActivitySid must exist; RejectPendingReservations only towards an unavailable activity,
 where it rejects the pending reservations; no delete while one is pending);
 keep a per-worker integer revision for ETag/If-Match; answer filtered, stably ordered worker
-queries.
+queries, a page at a time (``worker_table``: no call costs more as the workspace grows, except
+an unfiltered copy of every worker for assertions and the filters that must look at each one).
 Every public method takes the one shared lock, so the state may be used from any thread.
 
 Does not: speak HTTP, render JSON, inject faults or know about Flex users (see the sibling
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from scimbridge.testing.fakeflex.options import FakeFlexOptions
 from scimbridge.testing.fakeflex.records import (
@@ -39,6 +40,7 @@ from scimbridge.testing.fakeflex.records import (
     utc_now,
 )
 from scimbridge.testing.fakeflex.reservations import Reservations
+from scimbridge.testing.fakeflex.worker_table import Key, WorkerTable
 
 
 class TaskRouterState:
@@ -61,7 +63,7 @@ class TaskRouterState:
         self.clock: Clock = clock or utc_now
         self.lock = lock or threading.RLock()
         self._workspaces: dict[str, Workspace] = {}
-        self._workers: dict[str, WorkerRecord] = {}
+        self._workers = WorkerTable()
         self.reservations = Reservations(self.lock, lambda: self.clock())
 
     # -- workspaces and activities ------------------------------------------------------------
@@ -140,7 +142,7 @@ class TaskRouterState:
                 date_updated=now,
                 date_status_changed=now,
             )
-            self._workers[record.sid] = record
+            self._workers.add(record, available=activity.available)
             return dataclasses.replace(record)
 
     def get_worker(self, worker_sid: str, *, workspace_sid: str | None = None) -> WorkerRecord:
@@ -179,11 +181,11 @@ class TaskRouterState:
             if reject_pending_reservations:
                 self.reservations.reject_pending(record.sid)
             if friendly_name is not None:
-                record.friendly_name = friendly_name
+                self._workers.rename(record, friendly_name)
             if attributes is not None:
                 record.attributes = attributes
             if activity.sid != record.activity_sid:
-                record.activity_sid = activity.sid
+                self._workers.move(record, activity.sid, available=activity.available)
                 record.date_status_changed = now
             record.date_updated = now
             record.revision += 1
@@ -204,7 +206,7 @@ class TaskRouterState:
                 )
             if self.options.refuse_delete_reserved and self.reservations.has_pending(record.sid):
                 raise invalid(f"Worker {record.sid} has pending reservations")
-            del self._workers[record.sid]
+            self._workers.remove(record)
             self.reservations.forget_worker(record.sid)
 
     def offer_reservation(self, worker_sid: str, timeout: float | None = None) -> str:
@@ -220,17 +222,26 @@ class TaskRouterState:
         self, query: WorkerQuery | None = None, *, workspace_sid: str | None = None
     ) -> list[WorkerRecord]:
         """Copies of the matching workers ordered by (date_created, sid)."""
+        with self.lock:
+            return list(self.listing(query, workspace_sid=workspace_sid).after(None))
+
+    def listing(
+        self,
+        query: WorkerQuery | None = None,
+        *,
+        workspace_sid: str | None = None,
+        where: Callable[[WorkerRecord], bool] | None = None,
+    ) -> WorkerListing:
+        """The matching workers (and those ``where`` keeps), walked in list order from a cursor
+        as copies; hold :attr:`lock` while walking it."""
         query = query or WorkerQuery()
         with self.lock:
             workspace = self.workspace(workspace_sid or self._primary_workspace_sid())
-            if query.task_queue_sid is not None or query.task_queue_name is not None:
-                return []  # the fake has no task queues, so no worker belongs to one
-            matching = [
-                dataclasses.replace(w)
-                for w in self._workers.values()
-                if w.workspace_sid == workspace.sid and self._matches(workspace, w, query)
-            ]
-        return sorted(matching, key=WorkerRecord.sort_key)
+
+        def keep(record: WorkerRecord) -> bool:
+            return self._matches(workspace, record, query) and (where is None or where(record))
+
+        return WorkerListing(self._workers, workspace.sid, query, keep)
 
     def workers(self, workspace_sid: str | None = None) -> list[WorkerRecord]:
         """Every worker of a workspace (default: the first one), for assertions."""
@@ -289,16 +300,11 @@ class TaskRouterState:
             raise invalid("FriendlyName must not be empty")
         if len(name) > MAX_FRIENDLY_NAME:
             raise invalid(f"FriendlyName must be at most {MAX_FRIENDLY_NAME} characters")
-        folded = name.casefold()
-        for other in self._workers.values():
-            if (
-                other.workspace_sid == workspace_sid
-                and other.sid != exclude_sid
-                and other.friendly_name.casefold() == folded
-            ):
-                raise invalid(
-                    f"Worker with FriendlyName '{name}' already exists in Workspace {workspace_sid}"
-                )
+        other = self._workers.named(workspace_sid, name)
+        if other is not None and other.sid != exclude_sid:
+            raise invalid(
+                f"Worker with FriendlyName '{name}' already exists in Workspace {workspace_sid}"
+            )
 
     def _check_if_match(self, record: WorkerRecord, if_match: str | None) -> None:
         if self.options.enforce_if_match and not if_match_accepts(if_match, record.revision):
@@ -312,19 +318,12 @@ class TaskRouterState:
         cap = self.options.max_available_workers
         if cap is None or not activity.available:
             return
-        online = self._available_count(workspace_sid, exclude_sid)
+        online = self._workers.available_count(workspace_sid)
+        excluded = self._workers.get(exclude_sid) if exclude_sid else None
+        if excluded is not None and self._workers.is_available(excluded):
+            online -= 1
         if online >= cap:
             raise FakeApiError(400, 14240, "Max concurrent Workers exceeded")
-
-    def _available_count(self, workspace_sid: str, exclude_sid: str | None) -> int:
-        workspace = self._workspaces[workspace_sid]
-        return sum(
-            1
-            for w in self._workers.values()
-            if w.workspace_sid == workspace_sid
-            and w.sid != exclude_sid
-            and workspace.activities[w.activity_sid].available
-        )
 
     @staticmethod
     def _matches(workspace: Workspace, record: WorkerRecord, query: WorkerQuery) -> bool:
@@ -338,3 +337,37 @@ class TaskRouterState:
             or activity.available == (query.available.lower() in TRUE_WORDS),
         )
         return all(checks)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerListing:
+    """One worker list query, walked in list order as copies (``render.Ordered``); see
+    :meth:`TaskRouterState.listing`."""
+
+    table: WorkerTable
+    workspace_sid: str
+    query: WorkerQuery
+    keep: Callable[[WorkerRecord], bool]
+
+    def after(self, cursor: Key | None) -> Iterator[WorkerRecord]:
+        if self.query.friendly_name is not None:
+            return self._named(lambda key: cursor is None or key > cursor)
+        return self._copies(self.table.after(self.workspace_sid, cursor, self.keep))
+
+    def before(self, cursor: Key) -> Iterator[WorkerRecord]:
+        if self.query.friendly_name is not None:
+            return self._named(lambda key: key < cursor)
+        return self._copies(self.table.before(self.workspace_sid, cursor, self.keep))
+
+    def _named(self, inside: Callable[[Key], bool]) -> Iterator[WorkerRecord]:
+        """Friendly names are unique per workspace: at most one worker, found by its name."""
+        assert self.query.friendly_name is not None
+        named = self.table.named(self.workspace_sid, self.query.friendly_name)
+        found = [] if named is None or not inside(named.sort_key()) else [named]
+        return self._copies(record for record in found if self.keep(record))
+
+    def _copies(self, records: Iterator[WorkerRecord]) -> Iterator[WorkerRecord]:
+        if self.query.task_queue_sid is not None or self.query.task_queue_name is not None:
+            return  # the fake has no task queues, so no worker belongs to one
+        for record in records:
+            yield dataclasses.replace(record)

@@ -24,12 +24,14 @@ from scimbridge.testing.fakeflex.account import FakeFlexState
 from scimbridge.testing.fakeflex.recording import decode_body
 from scimbridge.testing.fakeflex.records import (
     TRUE_WORDS,
+    Activity,
     FakeApiError,
     WorkerQuery,
     WorkerRecord,
     not_found,
 )
 from scimbridge.testing.fakeflex.render import (
+    InOrder,
     PageRequest,
     activity_json,
     paginate,
@@ -96,8 +98,8 @@ def taskrouter_routes(state: FakeFlexState) -> list[Route]:
         if available is not None:
             found = [a for a in found if a.available == (available.lower() in TRUE_WORDS)]
         page = paginate(
-            found,
-            lambda a: (a.date_created.isoformat(), a.sid),
+            InOrder(found, activity_key),
+            activity_key,
             paging,
             key="activities",
             list_url=f"{tr_base(request)}/v1/Workspaces/{ws}/Activities",
@@ -151,25 +153,29 @@ def taskrouter_routes(state: FakeFlexState) -> list[Route]:
         params = request.query_params
         paging = PageRequest.from_query(params)
         query = WorkerQuery(**{f: params[p] for p, f in WORKER_FILTERS.items() if p in params})
-        found = state.query_workers(query, workspace_sid=ws)
         expression = params.get("TargetWorkersExpression")
+        where = None
         if expression is not None:
             if not state.faults.allow_expression_query(state.options.target_workers_expression_rps):
                 raise FakeApiError(429, 20429, "Too many requests")
-            found = [w for w in found if evaluate(expression, expression_subject(state, w))]
+
+            def where(record: WorkerRecord) -> bool:
+                return evaluate(expression, expression_subject(state, record))
+
         null_attributes = state.options.null_list_attributes
         base = tr_base(request)
-        page = paginate(
-            found,
-            WorkerRecord.sort_key,
-            paging,
-            key="workers",
-            list_url=f"{base}/v1/Workspaces/{ws}/Workers",
-            filters=list_filters(request),
-            render=lambda w: worker_json(
-                w, state.activity_of(w), state.account_sid, base, attributes=not null_attributes
-            ),
-        )
+        with state.lock:  # one page, read from the workers as they are now
+            page = paginate(
+                state.listing(query, workspace_sid=ws, where=where),
+                WorkerRecord.sort_key,
+                paging,
+                key="workers",
+                list_url=f"{base}/v1/Workspaces/{ws}/Workers",
+                filters=list_filters(request),
+                render=lambda w: worker_json(
+                    w, state.activity_of(w), state.account_sid, base, attributes=not null_attributes
+                ),
+            )
         return JSONResponse(page)
 
     def reserved_worker(request: Request) -> tuple[str, str]:
@@ -193,6 +199,10 @@ def taskrouter_routes(state: FakeFlexState) -> list[Route]:
         Route(f"{prefix}/Workers/{{sid}}", update_worker, methods=["POST"], name="worker.update"),
         Route(f"{prefix}/Workers/{{sid}}", delete_worker, methods=["DELETE"], name="worker.delete"),
     ]
+
+
+def activity_key(activity: Activity) -> tuple[str, str]:
+    return (activity.date_created.isoformat(), activity.sid)
 
 
 def expression_subject(state: FakeFlexState, record: WorkerRecord) -> dict[str, object]:
