@@ -1,6 +1,7 @@
 """``check-config`` as a pure function: every problem with the settings, in a typed report.
 
-Does: parse the ``[flex]`` and ``[auth]`` tables the way ``runtime.build_runtime`` does, check the
+Does: type the ``[flex]`` and ``[auth]`` tables (``scimbridge.configuration``, as every command
+does) keeping every problem of them, check the
 mapping's sources against the declared extensions, the sync settings against each other, the
 Twilio credentials and activities against the account, and, for ``--user``, work out the worker
 that stored user would get; return all of it as a :class:`ConfigReport`.
@@ -13,19 +14,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scimbridge.config.errors import ConfigError
 from scimbridge.config.settings import Settings, TwilioSettings
-from scimbridge.flex.mapping.config import FlexMapping, parse_mapping
+from scimbridge.config.tables import Problems, toml_key
+from scimbridge.configuration import read_sections
+from scimbridge.flex.mapping.config import FlexMapping
 from scimbridge.flex.mapping.desired import desired_worker, explain
 from scimbridge.flex.mapping.identity import IdentityError
-from scimbridge.flex.mapping.roles import toml_key
 from scimbridge.flex.mapping.sources import source_problems
 from scimbridge.flex.twilio.errors import AttributesTooLarge, FlexApiError
 from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.taskrouter import TaskRouter, encode_attributes
 from scimbridge.flex.twilio.transport import TwilioCalls
-from scimbridge.scim.auth_config import parse_auth_config
 from scimbridge.store.database import create_db_engine
 from scimbridge.store.repository import Repository, comparison_key
 from scimbridge.store.tables import users
@@ -78,19 +78,14 @@ def check_configuration(settings: Settings, user: str | None = None) -> ConfigRe
 
     With ``user`` (a userName), also the worker that stored user would get.
     """
-    problems: list[str] = []
+    found = Problems()
+    sections = read_sections(settings, found)
+    problems = list(found.found)
     notes: list[str] = []
-    mapping: FlexMapping | None = None
-    try:
-        mapping = parse_mapping(settings.flex)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
+    # A mapping read with problems is not the operator's: check nothing more against it.
+    mapping: FlexMapping | None = None if found.in_table("flex") else sections.mapping
     if mapping is not None:
         problems.extend(source_problems(mapping_sources(mapping), settings.extensions))
-    try:
-        parse_auth_config(settings.auth)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
     if settings.twilio and settings.fake_flex:
         problems.append("SCIMBRIDGE_FAKE_FLEX and TWILIO_ACCOUNT_SID are both set; choose one")
     if settings.twilio is None:
@@ -102,8 +97,8 @@ def check_configuration(settings: Settings, user: str | None = None) -> ConfigRe
         problems.extend(_check_twilio(settings.twilio, mapping))
     worker: WorkerExplanation | None = None
     if user is not None and mapping is not None:
-        worker, found = _explain_user(settings, mapping, user)
-        problems.extend(found)
+        worker, explained = _explain_user(settings, mapping, user)
+        problems.extend(explained)
     return ConfigReport(problems=tuple(problems), notes=tuple(notes), worker=worker)
 
 

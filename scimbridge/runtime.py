@@ -1,11 +1,11 @@
 """The composition root: ``build_runtime(settings)`` builds every part of one process, once.
 
-Does: parse the ``[flex]`` and ``[auth]`` tables once (``flex.mapping.config``,
-``scim.auth_config``), open the store, build the metrics, the authenticator and the token endpoint,
-decide whether the sync runs (real Twilio, an in-process fake Flex for ``--fake-flex``, or off),
-build its parts (rate limiter, retry policy, TaskRouter and Flex Users clients, reconciler, outbox
-drainer) and the background services. Every hook (the drainer's wake-up on enqueue, whether group
-changes queue their members, the metrics' outcome counter) is passed in at construction.
+Does: take the typed configuration (``scimbridge.configuration``), open the store, build the
+metrics, the authenticator and the token endpoint, decide whether the sync runs (real Twilio, an
+in-process fake Flex for ``--fake-flex``, or off), build its parts (rate limiter, retry policy,
+TaskRouter and Flex Users clients, reconciler, outbox drainer) and the background services.
+Every hook (the drainer's wake-up on enqueue, whether group changes queue their members, the
+metrics' outcome counter) is passed in at construction.
 Does not: make the HTTP application (``app.create_app``), parse arguments or print (``cli``), or
 check a configuration for an operator (``config_check``).
 """
@@ -24,7 +24,8 @@ from sqlalchemy import Engine
 
 from scimbridge.config.errors import ConfigError
 from scimbridge.config.settings import Settings, TwilioSettings
-from scimbridge.flex.mapping.config import FlexMapping, parse_mapping
+from scimbridge.configuration import Configuration, configuration_of
+from scimbridge.flex.mapping.config import FlexMapping
 from scimbridge.flex.sync.drainer import OutcomeHook, SyncWorker
 from scimbridge.flex.sync.reconciler import Reconciler
 from scimbridge.flex.twilio.ratelimit import RateLimiter
@@ -36,7 +37,7 @@ from scimbridge.ops.health import Report, readiness
 from scimbridge.ops.metrics import Metrics
 from scimbridge.ops.readiness_metric import ReadinessCollector
 from scimbridge.scim.auth import Authenticator
-from scimbridge.scim.auth_config import AuthConfig, parse_auth_config
+from scimbridge.scim.auth_config import AuthConfig
 from scimbridge.scim.extensions import ResourceModels
 from scimbridge.scim.jwt_auth import EntraJwtVerifier, signing_keys
 from scimbridge.scim.routes import ScimApi
@@ -262,7 +263,7 @@ def _authentication(
 
 
 def build_runtime(
-    settings: Settings,
+    settings: Settings | Configuration,
     *,
     engine: Engine | None = None,
     mapping: FlexMapping | None = None,
@@ -274,16 +275,20 @@ def build_runtime(
 ) -> Runtime:
     """Build the process: store, auth, metrics, sync and background services.
 
-    ``engine`` is the database to use (default: one opened from ``settings.database_url``);
-    ``mapping`` replaces the parsed ``[flex]`` table (``resync --remove-skill``); ``metrics``
-    replaces the process's metrics (a benchmark's, which also times Twilio requests).
+    ``settings`` is the typed configuration (``cli``), or settings whose ``[flex]`` and ``[auth]``
+    tables are typed here (tests, benchmarks). ``engine`` is the database to use (default: one
+    opened from ``settings.database_url``); ``mapping`` replaces the parsed ``[flex]`` table
+    (``resync --remove-skill``); ``metrics`` replaces the process's metrics (a benchmark's, which
+    also times Twilio requests).
     ``sync_threads`` is the drainer's thread count; 0 only queues changes for a separate
     ``scimbridge worker``. ``reconcile_only`` builds the reconciler for ``settings.twilio``
-    and no drainer (``resync``). Raises :class:`ConfigError` (a ``MappingError`` for ``[flex]``)
-    when the settings cannot be used; nothing is left running then.
+    and no drainer (``resync``). Raises :class:`ConfigError` naming every problem when the
+    settings cannot be used; nothing is left running then.
     """
-    mapping = mapping or parse_mapping(settings.flex)
-    auth = parse_auth_config(settings.auth)
+    configuration = settings if isinstance(settings, Configuration) else configuration_of(settings)
+    settings = configuration.settings
+    mapping = mapping or configuration.mapping
+    auth = configuration.auth
     draining = not reconcile_only and sync_target(settings, mapping, drain=sync_threads > 0)
     engine = engine or create_db_engine(settings.database_url)
     services: list[BackgroundService] = []

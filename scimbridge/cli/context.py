@@ -1,9 +1,10 @@
 """What every ``scimbridge`` command shares: consoles, settings, its database, its runtime.
 
-Does: give each command its settings (``command_settings``), its database after its one
-``database:`` line on stderr (``command_database``), its runtime (``open_runtime``), and say a
-mistake as one escaped sentence and an exit code (``fail``, ``config_failure``); the traceback only
-with ``--debug`` (``Run.debug``).
+Does: give each command its configuration (``command_configuration``, every problem at once) or
+just its settings (``command_settings``), its database after its one ``database:`` line on stderr
+(``command_database``), its runtime (``open_runtime``), and say a mistake as one escaped sentence
+and an exit code (``fail``, ``config_failure``); the traceback only with ``--debug``
+(``Run.debug``).
 Does not: define commands (``cli.main`` registers them from their modules).
 """
 
@@ -17,13 +18,14 @@ from rich.markup import escape
 
 from scimbridge.cli.database import SchemaBehind, open_database
 from scimbridge.config.errors import ConfigError
-from scimbridge.config.settings import Settings, load_settings
+from scimbridge.config.settings import Settings
 from scimbridge.ops.logging import configure_logging
 from scimbridge.store.location import DatabaseProblem
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from scimbridge.configuration import Configuration
     from scimbridge.flex.mapping.config import FlexMapping
     from scimbridge.runtime import Runtime
 
@@ -52,14 +54,24 @@ def config_failure(exc: ConfigError) -> typer.Exit:
     return typer.Exit(EXIT_CONFIG)
 
 
-def command_settings() -> Settings:
-    """The settings, read once, with logging configured from them; exit 2 when unusable."""
+def command_configuration() -> Configuration:
+    """The configuration, read once, with logging configured from it; exit 2 naming every
+    problem of the environment and the file when it is unusable."""
+    from scimbridge.configuration import load_configuration
+
     try:
-        settings = load_settings()
+        configuration = load_configuration()
     except ConfigError as exc:
         raise config_failure(exc) from exc
+    settings = configuration.settings
     configure_logging(settings.log_format, settings.log_level, settings.secrets())
-    return settings
+    return configuration
+
+
+def command_settings() -> Settings:
+    """The settings of :func:`command_configuration` (every table checked), for commands that
+    need no typed section."""
+    return command_configuration().settings
 
 
 def command_database(
@@ -89,7 +101,7 @@ def command_database(
 
 
 def open_runtime(
-    settings: Settings,
+    settings: Settings | Configuration,
     engine: Engine,
     *,
     sync_threads: int = 1,

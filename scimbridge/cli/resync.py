@@ -15,14 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scimbridge.cli import context
-from scimbridge.cli.context import (
-    command_database,
-    command_settings,
-    config_failure,
-    fail,
-    open_runtime,
-)
-from scimbridge.config.errors import ConfigError
+from scimbridge.cli.context import command_configuration, command_database, fail, open_runtime
 
 if TYPE_CHECKING:
     from scimbridge.flex.sync.resync import Outcome, Plan
@@ -53,27 +46,24 @@ def resync(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from scimbridge.flex.mapping.config import parse_mapping
     from scimbridge.flex.sync.resync import Resync
     from scimbridge.flex.twilio.errors import FlexApiError
 
-    settings = command_settings()
+    configuration = command_configuration()
+    settings = configuration.settings
     if settings.twilio is None:
         raise fail(
             "resync needs Twilio settings (TWILIO_ACCOUNT_SID…); for a fake Flex: "
             'eval "$(scimbridge fake-flex --print-env --port PORT)"'
         )
     engine = command_database(settings, "resync", create=False, migrate_first=settings.is_sqlite)
-    try:
-        mapping = parse_mapping(settings.flex)
-    except ConfigError as exc:
-        raise config_failure(exc) from exc
+    mapping = configuration.mapping
     if remove_skill:
         try:
             mapping = replace(mapping, skills=mapping.skills.retiring(remove_skill))
         except ValueError as exc:
             raise fail(str(exc)) from exc
-    runtime = open_runtime(settings, engine, mapping=mapping, reconcile_only=True)
+    runtime = open_runtime(configuration, engine, mapping=mapping, reconcile_only=True)
     assert runtime.reconciler is not None  # settings.twilio is set
     resyncer = Resync(runtime.engine, runtime.repository, runtime.reconciler)
 

@@ -1,12 +1,14 @@
 """One typed settings object, read from environment variables and an optional TOML file.
 
 Does: read ``SCIMBRIDGE_*`` / ``TWILIO_*`` variables and the TOML file named by
-``SCIMBRIDGE_CONFIG``, check their types (and the database URL's shape) with
-:class:`~scimbridge.config.tables.TableReader`, report every problem at once, and hand every other
-module a frozen :class:`Settings` of typed parts (``SyncSettings``, ``TwilioSettings``,
-``ReadinessThresholds``, ``Limits``, extensions).
-Does not: open connections, touch the database, or interpret the Flex mapping
-(``flex.mapping`` does).
+``SCIMBRIDGE_CONFIG``, check their types with :class:`~scimbridge.config.tables.TableReader`,
+note every problem in one :class:`~scimbridge.config.tables.Problems` (``read_settings``) or raise
+them all at once (``load_settings``), and hand every other module a frozen :class:`Settings` of
+typed parts (``SyncSettings``, ``TwilioSettings``, ``ReadinessThresholds``, ``Limits``,
+extensions).
+Does not: open connections, parse the database URL (``store.location`` does, for
+``scimbridge.configuration``), or type the ``[flex]`` and ``[auth]`` tables: their types live above
+this layer, and ``scimbridge.configuration`` reads them with these, into the same problems.
 """
 
 from __future__ import annotations
@@ -19,15 +21,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
-
 from scimbridge.config.errors import ConfigError
 from scimbridge.config.tables import Problems, TableReader
 
 DEFAULT_DATABASE_URL = "sqlite:///scimbridge.db"
 URL_VARIABLE = "SCIMBRIDGE_DATABASE_URL"
-URL_SHAPES = "sqlite:///path.db or postgresql://user:password@host/db"
 # The peers whose X-Forwarded-For serve believes unless told otherwise: this host only.
 LOOPBACK_PROXIES = "127.0.0.1,::1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -128,19 +126,9 @@ class ReadinessThresholds:
 
 
 def _readiness(doc: Mapping[str, Any], problems: Problems) -> ReadinessThresholds:
-    known = ReadinessThresholds.__dataclass_fields__
-    table = TableReader.section(doc, "ops", problems, known)
     defaults = ReadinessThresholds()
-    values: dict[str, Any] = {}
-    for key in table.given():
-        if key not in known:
-            continue
-        default = getattr(defaults, key)
-        if key.startswith("max_"):
-            values[key] = table.integer(key, default, minimum=0)
-        else:
-            values[key] = table.number(key, default)
-    return ReadinessThresholds(**values)
+    table = TableReader.section(doc, "ops", problems, ReadinessThresholds.__dataclass_fields__)
+    return ReadinessThresholds(**table.dataclass_values(defaults, minimum=0))
 
 
 @dataclass(frozen=True)
@@ -156,7 +144,7 @@ class Settings:
     sync: SyncSettings = field(default_factory=SyncSettings)
     # The raw, read-only [flex] and [auth] tables. Their typed forms live above this layer
     # (``flex.mapping.config.FlexMapping``, ``scim.auth_config.AuthConfig``, which must not import
-    # each other): ``runtime.build_runtime`` parses each once and hands each part only its own.
+    # each other); ``scimbridge.configuration`` is the one place that reads them.
     flex: Mapping[str, Any] = field(default_factory=dict)
     auth: Mapping[str, Any] = field(default_factory=dict)
     readiness: ReadinessThresholds = field(default_factory=lambda: ReadinessThresholds())
@@ -181,12 +169,8 @@ class Settings:
 
 
 def _limits(doc: Mapping[str, Any], problems: Problems) -> Limits:
-    known = Limits.__dataclass_fields__
-    table = TableReader.section(doc, "scim.limits", problems, known)
-    defaults = Limits()
-    return Limits(
-        **{k: table.integer(k, getattr(defaults, k)) for k in table.given() if k in known}
-    )
+    table = TableReader.section(doc, "scim.limits", problems, Limits.__dataclass_fields__)
+    return Limits(**table.dataclass_values(Limits()))
 
 
 def _extensions(scim: Mapping[str, Any], problems: Problems) -> tuple[ExtensionSchema, ...]:
@@ -273,42 +257,11 @@ def _twilio(env: Mapping[str, str], problems: Problems) -> TwilioSettings | None
 
 
 def _sync(doc: Mapping[str, Any], env: Mapping[str, str], problems: Problems) -> SyncSettings:
-    table = TableReader.section(doc, "sync", problems)
-    raw = dict(table.raw)
+    raw = dict(TableReader.section(doc, "sync", problems).raw)
     if "SCIMBRIDGE_SYNC" in env:
         raw["enabled"] = env["SCIMBRIDGE_SYNC"]
-    known = SyncSettings.__dataclass_fields__
-    table = TableReader(raw, "sync", problems, known)
-    defaults = SyncSettings()
-    values: dict[str, Any] = {}
-    for key in table.given():
-        if key not in known:
-            continue
-        default = getattr(defaults, key)
-        if key == "enabled":
-            values[key] = table.flag(key, default)
-        elif key in ("max_attempts", "batch_size"):
-            values[key] = table.integer(key, default)
-        else:
-            values[key] = table.number(key, default)
-    return SyncSettings(**values)
-
-
-def parse_database_url(url: str) -> URL:
-    """The parsed URL, or :class:`ConfigError` for one scimbridge cannot use.
-
-    The message never repeats the URL itself: it may carry a password.
-    """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError(f"{URL_VARIABLE} is not a URL; it must look like {URL_SHAPES}") from None
-    if parsed.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
-        raise ConfigError(
-            f"{URL_VARIABLE} starts with {parsed.drivername!r}, which scimbridge does not know; "
-            f"it must look like {URL_SHAPES}"
-        )
-    return parsed
+    table = TableReader(raw, "sync", problems, SyncSettings.__dataclass_fields__)
+    return SyncSettings(**table.dataclass_values(SyncSettings()))
 
 
 def read_toml(path: str) -> dict[str, Any]:
@@ -321,24 +274,33 @@ def read_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
 
 
+def read_document(env: Mapping[str, str]) -> Mapping[str, Any]:
+    """The TOML file ``SCIMBRIDGE_CONFIG`` names (empty without one); :class:`ConfigError` when
+    it is missing or not TOML."""
+    config_path = env.get("SCIMBRIDGE_CONFIG") or None
+    return read_toml(config_path) if config_path else {}
+
+
 def load_settings(
     env: Mapping[str, str] | None = None, document: Mapping[str, Any] | None = None
 ) -> Settings:
     """Build the settings from ``env`` (default: ``os.environ``) and the TOML it names.
 
     ``document`` stands in for the TOML file (tests pass a dict instead of writing a file).
-    Raises :class:`ConfigError` listing every problem found, each fit for an operator.
+    Raises :class:`ConfigError` listing every problem found, each fit for an operator. The
+    ``[flex]`` and ``[auth]`` tables and the database URL's shape are checked a layer up, with
+    these, by ``scimbridge.configuration.load_configuration``.
     """
     env = os.environ if env is None else env
-    config_path = env.get("SCIMBRIDGE_CONFIG") or None
-    doc: Mapping[str, Any]
-    if document is not None:
-        doc = document
-    elif config_path:
-        doc = read_toml(config_path)
-    else:
-        doc = {}
     problems = Problems()
+    settings = read_settings(env, read_document(env) if document is None else document, problems)
+    problems.raise_any()
+    return settings
+
+
+def read_settings(env: Mapping[str, str], doc: Mapping[str, Any], problems: Problems) -> Settings:
+    """The settings of ``env`` and ``doc``, every problem noted in ``problems`` (a value with a
+    problem is left at its default, so reading goes on)."""
     scim = TableReader.section(doc, "scim", problems)
     log_format = env.get("SCIMBRIDGE_LOG_FORMAT", "plain").lower()
     if log_format not in ("plain", "json"):
@@ -349,16 +311,11 @@ def load_settings(
             f"SCIMBRIDGE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
             f"got {env['SCIMBRIDGE_LOG_LEVEL']!r}"
         )
-    database_url = env.get("SCIMBRIDGE_DATABASE_URL") or DEFAULT_DATABASE_URL
-    try:
-        parse_database_url(database_url)
-    except ConfigError as exc:
-        problems.add(str(exc))
     environment = TableReader(env, "environment", problems)
-    settings = Settings(
-        database_url=database_url,
+    return Settings(
+        database_url=env.get(URL_VARIABLE) or DEFAULT_DATABASE_URL,
         bearer_token=env.get("SCIMBRIDGE_BEARER_TOKEN") or None,
-        config_path=config_path,
+        config_path=env.get("SCIMBRIDGE_CONFIG") or None,
         limits=_limits(doc, problems),
         extensions=_extensions(scim.raw, problems),
         twilio=_twilio(env, problems),
@@ -374,6 +331,3 @@ def load_settings(
         ),
         fake_flex=environment.flag("SCIMBRIDGE_FAKE_FLEX", False, name="SCIMBRIDGE_FAKE_FLEX"),
     )
-    # Every problem of the environment and the file at once, each with its key path.
-    problems.raise_any()
-    return settings

@@ -1,9 +1,9 @@
 """The ``[auth]`` table of the TOML file: which ways of authenticating are on, and their limits.
 
 Does: check ``[auth.entra_jwt]``, ``[auth.workload_identity]``, ``[auth.client_credentials]`` and
-``[auth.throttle]`` (unknown keys, types, ranges, GUIDs, https key URLs) and return a frozen
-:class:`AuthConfig`, raising :class:`~scimbridge.config.errors.ConfigError` with an operator's
-message.
+``[auth.throttle]`` (unknown keys, types, ranges, GUIDs, https key URLs) through
+:class:`~scimbridge.config.tables.TableReader` and return a frozen :class:`AuthConfig`, noting
+each problem with its key path in the document's :class:`~scimbridge.config.tables.Problems`.
 Does not: load keys, open connections or authenticate anyone (``scim.jwt_auth``, ``scim.auth``
 and ``scim.token_endpoint`` do).
 
@@ -38,18 +38,16 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-from scimbridge.config.errors import ConfigError
-from scimbridge.config.tables import Problems
+from scimbridge.config.tables import Problems, TableReader
 
 NON_GALLERY_AUDIENCE = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621"
 TOKEN_LIFETIME_MINUTES = (60, 360)
 DEFAULT_LEEWAY_SECONDS = 60.0
 MAX_CLIENT_ID_LENGTH = 100
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_Parsed = TypeVar("_Parsed")
 
 
 def v1_issuer(tenant_id: str) -> str:
@@ -125,86 +123,47 @@ class AuthConfig:
         return self.workload_identity is not None or self.client_credentials is not None
 
 
-class _Table:
-    """One sub-table being read: remembers its name for messages and refuses unknown keys."""
+def _tenant(table: TableReader) -> str:
+    value = table.text("tenant_id", required=True, strip=True)
+    if value is None:
+        return ""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        table.say("tenant_id", f"must be the directory (tenant) GUID, got {value!r}")
+        return ""
 
-    def __init__(self, raw: Any, name: str, known: set[str]) -> None:
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"[{name}] must be a table")
-        unknown = set(raw) - known
-        if unknown:
-            raise ConfigError(f"unknown [{name}] keys: {', '.join(sorted(unknown))}")
-        self.raw = raw
-        self.name = name
 
-    def text(self, key: str, default: str | None = None) -> str:
-        value = self.raw.get(key, default)
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{self.name}.{key} must be a non-empty string")
-        return value.strip()
+def _client_id(table: TableReader) -> str:
+    value = table.text("client_id", required=True, strip=True) or ""
+    if value and (len(value) > MAX_CLIENT_ID_LENGTH or not value.isprintable() or ":" in value):
+        table.say(
+            "client_id",
+            f"must be at most {MAX_CLIENT_ID_LENGTH} printable characters without ':'",
+        )
+    return value
 
-    def texts(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-        value = self.raw.get(key, list(default))
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{self.name}.{key} must be a string or a list of strings")
-        return tuple(v.strip() for v in value)
 
-    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
-        value = self.raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            raise ConfigError(f"{self.name}.{key} must be a number of at least {minimum:g}")
-        return float(value)
+def _jwks(table: TableReader, tenant_id: str) -> JwksSource:
+    if "jwks_file" in table and "jwks_url" in table:
+        table.note(table.path + ":", "set jwks_file or jwks_url, not both")
+        return JwksSource()
+    if "jwks_file" in table:
+        return JwksSource(file=table.text("jwks_file", required=True, strip=True))
+    url = table.text("jwks_url", tenant_keys_url(tenant_id), strip=True) or ""
+    parts = urlsplit(url)
+    if not (parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname))):
+        table.say("jwks_url", f"must be an https URL, got {url!r}")
+    return JwksSource(url=url)
 
-    def integer(self, key: str, default: int, low: int, high: int | None = None) -> int:
-        value = self.raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{self.name}.{key} must be an integer")
-        if value < low or (high is not None and value > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise ConfigError(f"{self.name}.{key} must be {bounds}, got {value}")
-        return value
 
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.raw.get(key, default)
-        if not isinstance(value, bool):
-            raise ConfigError(f"{self.name}.{key} must be true or false")
-        return value
+def _lifetime(table: TableReader) -> int:
+    low, high = TOKEN_LIFETIME_MINUTES
+    return table.integer("token_lifetime_minutes", low, minimum=low, maximum=high)
 
-    def tenant(self) -> str:
-        value = self.text("tenant_id")
-        try:
-            return str(uuid.UUID(value))
-        except ValueError as exc:
-            raise ConfigError(
-                f"{self.name}.tenant_id must be the directory (tenant) GUID, got {value!r}"
-            ) from exc
 
-    def client_id(self) -> str:
-        value = self.text("client_id")
-        if len(value) > MAX_CLIENT_ID_LENGTH or not value.isprintable() or ":" in value:
-            raise ConfigError(
-                f"{self.name}.client_id must be at most {MAX_CLIENT_ID_LENGTH} printable "
-                "characters without ':'"
-            )
-        return value
-
-    def jwks(self, tenant_id: str) -> JwksSource:
-        has_file, has_url = "jwks_file" in self.raw, "jwks_url" in self.raw
-        if has_file and has_url:
-            raise ConfigError(f"{self.name}: set jwks_file or jwks_url, not both")
-        if has_file:
-            return JwksSource(file=self.text("jwks_file"))
-        url = self.text("jwks_url", tenant_keys_url(tenant_id))
-        parts = urlsplit(url)
-        if not (parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname))):
-            raise ConfigError(f"{self.name}.jwks_url must be an https URL, got {url!r}")
-        return JwksSource(url=url)
-
-    def lifetime(self) -> int:
-        low, high = TOKEN_LIFETIME_MINUTES
-        return self.integer("token_lifetime_minutes", low, low, high)
+def _leeway(table: TableReader) -> float:
+    return table.number("leeway_seconds", DEFAULT_LEEWAY_SECONDS, minimum=0.0)
 
 
 def _loopback(host: str | None) -> bool:
@@ -216,112 +175,109 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
-def _entra_jwt(raw: Any) -> EntraJwtConfig:
-    table = _Table(
-        raw,
-        "auth.entra_jwt",
-        {"tenant_id", "audiences", "accept_v2_issuer", "app_ids", "jwks_file", "jwks_url"}
-        | {"leeway_seconds"},
-    )
-    tenant = table.tenant()
+JWT_KEYS = ("tenant_id", "audiences", "accept_v2_issuer", "app_ids", "jwks_file", "jwks_url")
+WORKLOAD_IDENTITY_KEYS = (
+    "tenant_id", "client_id", "audience", "subject", "jwks_file", "jwks_url", "leeway_seconds",
+    "token_lifetime_minutes",
+)  # fmt: skip
+
+
+def _entra_jwt(table: TableReader) -> EntraJwtConfig:
+    tenant = _tenant(table)
     issuers = [v1_issuer(tenant)]
     if table.flag("accept_v2_issuer", False):
         issuers.append(v2_issuer(tenant))
     audiences = table.texts("audiences", (NON_GALLERY_AUDIENCE,))
     if not audiences:
-        raise ConfigError("auth.entra_jwt.audiences must name at least one audience")
+        table.say("audiences", "must name at least one audience")
     config = EntraJwtConfig(
         tenant_id=tenant,
         audiences=audiences,
         issuers=tuple(issuers),
         app_ids=table.texts("app_ids"),
-        jwks=table.jwks(tenant),
-        leeway_seconds=table.number("leeway_seconds", DEFAULT_LEEWAY_SECONDS),
+        jwks=_jwks(table, tenant),
+        leeway_seconds=_leeway(table),
     )
     if not config.app_ids:
         # The default audience is shared by every non-gallery app in the tenant: without an
         # app allow-list, any app that can get a token for it could call the SCIM API.
-        raise ConfigError(
-            "auth.entra_jwt.app_ids must list the application id(s) allowed to call (the "
-            "token's appid/azp): without it, any app in the tenant that holds a token for the "
-            "shared audience could call the SCIM API. A refused token's app id is logged."
+        table.say(
+            "app_ids",
+            "must list the application id(s) allowed to call (the token's appid/azp): without "
+            "it, any app in the tenant that holds a token for the shared audience could call "
+            "the SCIM API. A refused token's app id is logged.",
         )
     return config
 
 
-def _workload_identity(raw: Any) -> WorkloadIdentityConfig:
-    table = _Table(
-        raw,
-        "auth.workload_identity",
-        {"tenant_id", "client_id", "audience", "subject", "jwks_file", "jwks_url"}
-        | {"leeway_seconds", "token_lifetime_minutes"},
-    )
-    tenant = table.tenant()
+def _workload_identity(table: TableReader) -> WorkloadIdentityConfig:
+    tenant = _tenant(table)
     return WorkloadIdentityConfig(
         tenant_id=tenant,
-        client_id=table.client_id(),
-        audience=table.text("audience"),
-        subject=table.text("subject"),
-        jwks=table.jwks(tenant),
-        leeway_seconds=table.number("leeway_seconds", DEFAULT_LEEWAY_SECONDS),
-        token_lifetime_minutes=table.lifetime(),
+        client_id=_client_id(table),
+        audience=table.text("audience", required=True, strip=True) or "",
+        subject=table.text("subject", required=True, strip=True) or "",
+        jwks=_jwks(table, tenant),
+        leeway_seconds=_leeway(table),
+        token_lifetime_minutes=_lifetime(table),
     )
 
 
-def _client_credentials(raw: Any) -> ClientSecretConfig:
-    table = _Table(
-        raw,
-        "auth.client_credentials",
-        {"client_id", "client_secret_sha256", "token_lifetime_minutes"},
-    )
+def _client_credentials(table: TableReader) -> ClientSecretConfig:
     hashes = tuple(h.lower() for h in table.texts("client_secret_sha256"))
     if not hashes or not all(_SHA256_HEX.match(h) for h in hashes):
-        raise ConfigError(
-            "auth.client_credentials.client_secret_sha256 must list one or more SHA-256 hex "
-            'digests (printf %s "$SECRET" | sha256sum)'
+        table.say(
+            "client_secret_sha256",
+            'must list one or more SHA-256 hex digests (printf %s "$SECRET" | sha256sum)',
         )
     return ClientSecretConfig(
-        client_id=table.client_id(), secret_sha256=hashes, token_lifetime_minutes=table.lifetime()
+        client_id=_client_id(table), secret_sha256=hashes, token_lifetime_minutes=_lifetime(table)
     )
 
 
-def _throttle(raw: Any) -> ThrottleConfig:
-    table = _Table(raw, "auth.throttle", set(ThrottleConfig.__dataclass_fields__))
+def _throttle(table: TableReader) -> ThrottleConfig:
     return ThrottleConfig(
         enabled=table.flag("enabled", True),
-        max_failures=table.integer("max_failures", 20, 1),
+        max_failures=table.integer("max_failures", 20, minimum=1),
         window_seconds=table.number("window_seconds", 60.0, minimum=1.0),
         cooldown_seconds=table.number("cooldown_seconds", 60.0, minimum=1.0),
-        max_clients=table.integer("max_clients", 10_000, 100),
+        max_clients=table.integer("max_clients", 10_000, minimum=100),
     )
+
+
+# Each sub-table: its keys, its reader.
+_SUB_TABLES: dict[str, tuple[tuple[str, ...], Callable[[TableReader], Any]]] = {
+    "entra_jwt": ((*JWT_KEYS, "leeway_seconds"), _entra_jwt),
+    "workload_identity": (WORKLOAD_IDENTITY_KEYS, _workload_identity),
+    "client_credentials": (
+        ("client_id", "client_secret_sha256", "token_lifetime_minutes"),
+        _client_credentials,
+    ),
+    "throttle": (tuple(ThrottleConfig.__dataclass_fields__), _throttle),
+}
+
+
+def read_auth_config(raw: Any, problems: Problems) -> AuthConfig:
+    """The ``[auth]`` table ``raw`` (``Settings.auth``) as what it turns on; every problem noted
+    in ``problems``: each sub-table's first one (its later keys often depend on that one)."""
+    auth = TableReader(raw, "auth", problems, _SUB_TABLES, strict=True)
+    parsed: dict[str, Any] = {}
+    for name, (known, read) in _SUB_TABLES.items():
+        if name not in auth:
+            continue
+        own = Problems()
+        value = read(TableReader(auth.raw[name], f"auth.{name}", own, known, strict=True))
+        if own.found:
+            problems.add(own.found[0], "auth")
+        else:
+            parsed[name] = value
+    return AuthConfig(**parsed)
 
 
 def parse_auth_config(raw: Mapping[str, Any]) -> AuthConfig:
-    """Check the raw ``[auth]`` table (``Settings.auth``) and return what it turns on.
-
-    Every sub-table is checked, so one :class:`ConfigError` names the problem of each (the first
-    one within a sub-table: its later keys often depend on that one).
-    """
+    """The ``[auth]`` table alone (tests): :func:`read_auth_config`, raising
+    :class:`~scimbridge.config.errors.ConfigError` with every problem."""
     problems = Problems()
-
-    def read(name: str, parse: Callable[[Any], _Parsed], default: _Parsed) -> _Parsed:
-        if name not in raw:
-            return default
-        try:
-            return parse(raw[name])
-        except ConfigError as exc:
-            problems.found.extend(exc.problems)
-            return default
-
-    try:
-        _Table(raw, "auth", {"entra_jwt", "workload_identity", "client_credentials", "throttle"})
-    except ConfigError as exc:
-        problems.found.extend(exc.problems)
-    config = AuthConfig(
-        entra_jwt=read("entra_jwt", _entra_jwt, None),
-        workload_identity=read("workload_identity", _workload_identity, None),
-        client_credentials=read("client_credentials", _client_credentials, None),
-        throttle=read("throttle", _throttle, ThrottleConfig()),
-    )
+    config = read_auth_config(raw, problems)
     problems.raise_any()
     return config

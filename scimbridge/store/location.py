@@ -1,9 +1,10 @@
 """Where a database URL points, whether it is there, and what to tell an operator when it is not.
 
-Does: describe a URL in one line (a SQLite file by its absolute path, a server by ``user@host/db``
-with no password), tell whether a SQLite file exists and whether its directory does, and turn
-the ways opening a database fails (missing directory, missing driver, unreachable server, a file
-that is not a database) into one sentence that names the variable or the file.
+Does: parse a URL into one scimbridge can use (``parse_database_url``), describe it in one line
+(a SQLite file by its absolute path, a server by ``user@host/db`` with no password), tell whether
+a SQLite file exists and whether its directory does, and turn the ways opening a database fails
+(missing directory, missing driver, unreachable server, a file that is not a database) into one
+sentence that names the variable or the file.
 Does not: create engines (``store.database``) or decide which commands may create a database
 (the CLI does).
 """
@@ -13,12 +14,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from scimbridge.config.settings import URL_VARIABLE, parse_database_url
+from scimbridge.config.errors import ConfigError
+from scimbridge.config.settings import URL_VARIABLE
 
 POSTGRES_EXTRA = "pip install 'scimbridge[postgres]'"
+URL_SHAPES = "sqlite:///path.db or postgresql://user:password@host/db"
+
+
+def parse_database_url(url: str) -> URL:
+    """The parsed URL, or :class:`ConfigError` for one scimbridge cannot use.
+
+    The message never repeats the URL itself: it may carry a password.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"{URL_VARIABLE} is not a URL; it must look like {URL_SHAPES}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(
+            f"{URL_VARIABLE} starts with {parsed.drivername!r}, which scimbridge does not know; "
+            f"it must look like {URL_SHAPES}"
+        )
+    return parsed
 
 
 class DatabaseProblem(Exception):

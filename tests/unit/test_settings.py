@@ -27,14 +27,14 @@ def test_every_problem_of_every_table_is_found_in_one_pass() -> None:
         load_settings(env=env, document=document)
     assert set(caught.value.problems) == {
         "SCIMBRIDGE_LOG_FORMAT must be plain or json",
-        "sync.max_attempts must be at least 1",
+        "sync.max_attempts must be at least 1, got 0",
         "sync.poll_interval must be a number, got 'soon'",
         "unknown [ops] keys: colour",
         "ops.max_backlog must be an integer, got 'many'",
-        "scim.limits.max_results must be at least 1",
+        "scim.limits.max_results must be at least 1, got -1",
         "SCIMBRIDGE_FAKE_FLEX must be true or false, got 'maybe'",
     }
-    assert str(caught.value).startswith("7 problems: ")
+    assert str(caught.value).startswith("7 problems:\n  ")
 
 
 def test_the_environment_overrides_the_file_and_values_are_typed() -> None:

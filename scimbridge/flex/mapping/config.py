@@ -1,8 +1,10 @@
 """The ``[flex]`` section of the TOML file, parsed into a :class:`FlexMapping`.
 
-Does: check every key of ``Settings.flex`` and report every problem at once, each with its TOML key
-path; compile expressions; build the effective attribute rules (built-in defaults, then the
-operator's overrides). Does not: evaluate anything for a user (``mapping`` does).
+Does: check every key of ``Settings.flex`` through :class:`~scimbridge.config.tables.TableReader`,
+noting every problem with its TOML key path in the document's
+:class:`~scimbridge.config.tables.Problems`; compile expressions; build the effective attribute
+rules (built-in defaults, then the operator's overrides). Does not: evaluate anything for a user
+(``mapping`` does).
 
 Shape, with every default spelled out::
 
@@ -56,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
 from scimbridge.config.settings import CUSTOM_EXTENSION_PREFIX
+from scimbridge.config.tables import Problems, TableReader
 from scimbridge.flex.mapping.attributes import foreign_key_reason
 from scimbridge.flex.mapping.expression_functions import integer, is_empty, text
 from scimbridge.flex.mapping.expressions import Expression, MappingError, compile_expression
@@ -66,9 +69,8 @@ from scimbridge.flex.mapping.roles import (
     RoleMap,
     parse_role_names,
     parse_role_table,
-    toml_key,
 )
-from scimbridge.flex.mapping.skills_config import SkillConfig, parse_skill_config
+from scimbridge.flex.mapping.skills_config import SkillConfig, read_skill_config
 
 AttributeType = Literal["string", "int", "bool", "string_list"]
 DerivedValue = Literal["roles", "contact_uri"]
@@ -180,78 +182,44 @@ def _builtin_rules() -> dict[str, AttributeRule]:
     }
 
 
-class _Problems(list[str]):
-    def choice(
-        self, raw: Mapping[str, Any], key: str, default: str, allowed: tuple[str, ...]
-    ) -> str:
-        value = raw.get(key, default)
-        if value not in allowed:
-            self.append(
-                f"flex.{key}: must be one of {', '.join(map(repr, allowed))}, got {value!r}"
-            )
-            return default
-        return cast(str, value)
-
-    def string(self, raw: Mapping[str, Any], key: str, default: str | None) -> str | None:
-        value = raw.get(key, default)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            self.append(f"flex.{key}: must be a non-empty string")
-            return default
-        return value
-
-
-def parse_mapping(raw: Mapping[str, Any]) -> FlexMapping:
-    """Parse ``Settings.flex``; raise :class:`MappingError` listing every problem with its key."""
-    problems = _Problems()
-    problems.extend(
-        f"flex.{key}: unknown key (known: {', '.join(FLEX_KEYS)})"
-        for key in raw
-        if key not in FLEX_KEYS
-    )
-    friendly_name = problems.string(raw, "friendly_name", "userName") or "userName"
+def read_mapping(raw: Any, problems: Problems) -> FlexMapping:
+    """The ``[flex]`` table ``raw`` (``Settings.flex``) as a mapping; every problem noted in
+    ``problems`` with its key path (the mapping returned then is not to be used)."""
+    flex = TableReader(raw, "flex", problems, FLEX_KEYS, colon=True, strict=True)
+    friendly_name = flex.text("friendly_name", "userName") or "userName"
     try:
         parse_path(friendly_name)
     except PathError as exc:
-        problems.append(f"flex.friendly_name: {exc}")
-    custom_extensions = raw.get("custom_extensions", True)
-    if not isinstance(custom_extensions, bool):
-        problems.append("flex.custom_extensions: must be true or false")
+        flex.say("friendly_name", str(exc))
+    custom_extensions = flex.flag("custom_extensions", True)
     default_roles, found = parse_role_names(
-        raw.get("default_roles", list(DEFAULT_ROLES)), "flex.default_roles"
+        flex.raw.get("default_roles", list(DEFAULT_ROLES)), "flex.default_roles"
     )
-    problems.extend(found)
-    aliases, found = parse_role_table(raw.get("role_map", {}), "flex.role_map")
-    problems.extend(found)
-    group_roles, found = parse_role_table(raw.get("group_roles", {}), "flex.group_roles")
-    problems.extend(found)
+    flex.extend(found)
+    aliases, found = parse_role_table(flex.raw.get("role_map", {}), "flex.role_map")
+    flex.extend(found)
+    group_roles, found = parse_role_table(flex.raw.get("group_roles", {}), "flex.group_roles")
+    flex.extend(found)
     policy = DeprovisionPolicy(
-        on_disable=cast(Any, problems.choice(raw, "on_disable", "offline", ("offline", "delete"))),
-        unavailable_activity=problems.string(raw, "unavailable_activity", "Offline") or "Offline",
-        available_activity=problems.string(raw, "available_activity", None),
-        on_delete=cast(Any, problems.choice(raw, "on_delete", "delete", ("delete", "offline"))),
+        on_disable=cast(Any, flex.choice("on_disable", "offline", ("offline", "delete"))),
+        unavailable_activity=flex.text("unavailable_activity", "Offline") or "Offline",
+        available_activity=flex.text("available_activity"),
+        on_delete=cast(Any, flex.choice("on_delete", "delete", ("delete", "offline"))),
     )
-    mode = problems.choice(raw, "mode", "taskrouter", ("taskrouter", "users_api"))
-    skills, found = parse_skill_config(raw.get("group_skills", {}), raw.get("attribute_skills"))
-    problems.extend(found)
+    mode = flex.choice("mode", "taskrouter", ("taskrouter", "users_api"))
+    skills = read_skill_config(flex)
     rules = _builtin_rules()
-    attributes = raw.get("attributes", {})
-    if not isinstance(attributes, Mapping):
-        problems.append("flex.attributes: must be a table of worker keys")
-        attributes = {}
-    for target, spec in attributes.items():
-        rule = _parse_rule(str(target), spec, toml_key("flex.attributes", str(target)), problems)
+    attributes = flex.table("attributes", must="a table of worker keys")
+    for target in attributes.given():
+        rule = _read_rule(attributes, target)
         if rule is None:
-            rules.pop(str(target), None)
+            rules.pop(target, None)
         else:
             rules[rule.target] = rule
-    if problems:
-        raise MappingError(
-            f"[flex] has {len(problems)} problem(s):\n  " + "\n  ".join(problems), problems=problems
-        )
     return FlexMapping(
         friendly_name_source=friendly_name,
         rules=tuple(rules.values()),
-        include_custom_extensions=bool(custom_extensions),
+        include_custom_extensions=custom_extensions,
         role_map=RoleMap(aliases=aliases, group_roles=group_roles, default_roles=default_roles),
         deprovision_policy=policy,
         mode=cast(Any, mode),
@@ -259,61 +227,65 @@ def parse_mapping(raw: Mapping[str, Any]) -> FlexMapping:
     )
 
 
-def _parse_rule(target: str, spec: Any, where: str, problems: _Problems) -> AttributeRule | None:
+def parse_mapping(raw: Mapping[str, Any]) -> FlexMapping:
+    """The ``[flex]`` table alone (tests, tools): :func:`read_mapping`, raising
+    :class:`MappingError` with every problem."""
+    problems = Problems()
+    mapping = read_mapping(raw, problems)
+    problems.raise_any(MappingError)
+    return mapping
+
+
+def _read_rule(attributes: TableReader, target: str) -> AttributeRule | None:
     """One ``[flex.attributes.<target>]`` table; ``None`` means the key is not owned."""
+    where = attributes.name(target)
     reason = valid_target(target)
     if reason:
-        problems.append(f"{where}: the target {reason}")
+        attributes.note(where, f"the target {reason}")
         return None
+    spec = attributes.raw[target]
     if not isinstance(spec, Mapping):
-        problems.append(f"{where}: must be a table with source, constant or expression")
+        attributes.note(where, "must be a table with source, constant or expression")
         return None
-    problems.extend(
-        f"{where}.{key}: unknown key (known: {', '.join(RULE_KEYS)})"
-        for key in spec
-        if key not in RULE_KEYS
-    )
-    enabled = spec.get("enabled", True)
-    if not isinstance(enabled, bool):
-        problems.append(f"{where}.enabled: must be true or false")
-    if enabled is False:
+    table = attributes.table(target, RULE_KEYS)
+    if not table.flag("enabled", True):
         return None
     kinds = [key for key in ("source", "constant", "expression") if key in spec]
     if len(kinds) != 1:
-        problems.append(
-            f"{where}: needs exactly one of source, constant or expression (or enabled = false)"
+        table.note(
+            where, "needs exactly one of source, constant or expression (or enabled = false)"
         )
         return None
     kind = kinds[0]
     type_name = spec.get("type", _default_type(kind, spec[kind]))
     if type_name not in get_args(AttributeType):
         allowed = ", ".join(get_args(AttributeType))
-        problems.append(f"{where}.type: must be one of {allowed}, got {type_name!r}")
+        table.say("type", f"must be one of {allowed}, got {type_name!r}")
         return None
     attribute_type = cast(AttributeType, type_name)
     for key in ("constant", "default"):
         problem = coerce(spec[key], attribute_type)[1] if key in spec else None
         if problem:
-            problems.append(f"{where}.{key}: {problem}")
+            table.say(key, problem)
     default = spec.get("default")
     if kind == "constant":
         return AttributeRule(target, constant=spec[kind], default=default, type=attribute_type)
     text_value = spec[kind]
     if not isinstance(text_value, str):
-        problems.append(f"{where}.{kind}: must be a string")
+        table.say(kind, "must be a string")
         return None
     try:
         if kind == "source":
             ambiguous = collision(text_value)
             if ambiguous:
-                problems.append(f"{where}.source: {ambiguous}")
+                table.say("source", ambiguous)
                 return None
             if alias(text_value) is None:
                 parse_path(text_value)
             return AttributeRule(target, source=text_value, default=default, type=attribute_type)
         expression = compile_expression(text_value)
     except (PathError, MappingError) as exc:
-        problems.append(f"{where}.{kind}: {exc}")
+        table.say(kind, str(exc))
         return None
     return AttributeRule(target, expression=expression, default=default, type=attribute_type)
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scimbridge.config.tables import toml_key
 from scimbridge.flex.mapping.paths import get_key
 
 FLEX_ROLES = ("admin", "supervisor", "agent")
@@ -93,12 +94,6 @@ def parse_role_table(raw: Any, where: str) -> tuple[dict[str, tuple[str, ...]], 
             problems.append(f"{where}: an empty name cannot be matched")
         table[str(key).strip().casefold()] = roles
     return table, problems
-
-
-def toml_key(base: str, name: str) -> str:
-    """``base.name`` as TOML spells it, quoting ``name`` unless it is a bare key."""
-    bare = name.replace("_", "").replace("-", "").isalnum() and name.isascii()
-    return f"{base}.{name}" if bare else f'{base}."{name}"'
 
 
 def _entries(scim_roles: Any) -> Iterable[tuple[str, str]]:

@@ -1,10 +1,11 @@
 """``[flex.group_skills]`` and ``[flex.attribute_skills]``: which TaskRouter skills the directory
 manages, and who grants them.
 
-Does: parse the two tables into a :class:`SkillConfig`, reporting every bad entry with its TOML key
-(a skill that is not a non-empty string, a level that is not an integer from 0 to 1000, an empty
-group name, an unknown key); know the set of *managed* skills (the only ones the sync may add to or
-remove from a worker). Does not: look at a user or a worker (``skills`` does).
+Does: read the two tables (through :class:`~scimbridge.config.tables.TableReader`) into a
+:class:`SkillConfig`, noting every bad entry with its TOML key (a skill that is not a non-empty
+string, a level that is not an integer from 0 to 1000, an empty group name, an unknown key); know
+the set of *managed* skills (the only ones the sync may add to or remove from a worker). Does not:
+look at a user or a worker (``skills`` does).
 
 Shape::
 
@@ -28,8 +29,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scimbridge.config.tables import Problems, TableReader
 from scimbridge.flex.mapping.paths import PathError, parse_path
-from scimbridge.flex.mapping.roles import toml_key
 
 MAX_LEVEL = 1000
 GRANT_KEYS = ("skill", "level")
@@ -102,111 +103,111 @@ def level_problem(value: Any) -> str | None:
     return None
 
 
-def parse_skill_config(group_skills: Any, attribute_skills: Any) -> tuple[SkillConfig, list[str]]:
-    """Parse ``flex.group_skills`` and ``flex.attribute_skills``; return every problem found."""
-    problems: list[str] = []
+def read_skill_config(flex: TableReader) -> SkillConfig:
+    """``group_skills`` and ``attribute_skills`` of the ``[flex]`` table ``flex``; every problem
+    noted with its key path."""
+    groups = flex.table("group_skills", must="a table of group names to skills")
     table: dict[str, tuple[SkillGrant, ...]] = {}
     spelled: dict[str, str] = {}
-    if not isinstance(group_skills, Mapping):
-        problems.append("flex.group_skills: must be a table of group names to skills")
-        group_skills = {}
-    for raw_name, raw_grants in group_skills.items():
-        name = str(raw_name)
-        where = toml_key("flex.group_skills", name)
+    for name in groups.given():
+        where = groups.name(name)
         if not name.strip():
-            problems.append(f"{where}: an empty group name cannot be matched")
+            groups.note(where, "an empty group name cannot be matched")
             continue
         folded = name.strip().casefold()
         if folded in spelled:
-            problems.append(
-                f"{where}: names the same group as {spelled[folded]!r} "
-                "(group names match case-insensitively)"
+            groups.note(
+                where,
+                f"names the same group as {spelled[folded]!r} "
+                "(group names match case-insensitively)",
             )
             continue
         spelled[folded] = name
-        table[folded] = _parse_grants(raw_grants, where, problems)
-    source, source_skills = _parse_attribute(attribute_skills, problems)
-    config = SkillConfig(group_skills=table, source=source, source_skills=source_skills)
-    return config, problems
+        table[folded] = _read_grants(groups, groups.raw[name], where)
+    source, source_skills = _read_attribute(flex)
+    return SkillConfig(group_skills=table, source=source, source_skills=source_skills)
 
 
-def _parse_grants(raw: Any, where: str, problems: list[str]) -> tuple[SkillGrant, ...]:
+def parse_skill_config(group_skills: Any, attribute_skills: Any) -> tuple[SkillConfig, list[str]]:
+    """The two tables alone (tests): the config and every problem found."""
+    problems = Problems()
+    raw = {"group_skills": group_skills}
+    if attribute_skills is not None:
+        raw["attribute_skills"] = attribute_skills
+    config = read_skill_config(TableReader(raw, "flex", problems, colon=True, strict=True))
+    return config, problems.found
+
+
+def _read_grants(groups: TableReader, raw: Any, where: str) -> tuple[SkillGrant, ...]:
     items = raw if isinstance(raw, list) else [raw]
     grants: list[SkillGrant] = []
     for index, item in enumerate(items):
         at = f"{where}[{index}]" if isinstance(raw, list) else where
-        grant = _parse_grant(item, at, problems)
+        grant = _read_grant(groups, item, at)
         if grant is not None:
             grants.append(grant)
     if not items:
-        problems.append(f"{where}: grants no skill (an empty array)")
+        groups.note(where, "grants no skill (an empty array)")
     return tuple(grants)
 
 
-def _parse_grant(item: Any, where: str, problems: list[str]) -> SkillGrant | None:
+def _read_grant(groups: TableReader, item: Any, where: str) -> SkillGrant | None:
     if isinstance(item, str):
         problem = skill_name_problem(item)
         if problem:
-            problems.append(f"{where}: {problem}")
+            groups.note(where, problem)
             return None
         return SkillGrant(item)
     if not isinstance(item, Mapping):
-        problems.append(
-            f"{where}: must be a skill name, {{ skill = ..., level = ... }} or an array of them, "
-            f"got {_show(item)}"
+        groups.note(
+            where,
+            "must be a skill name, { skill = ..., level = ... } or an array of them, "
+            f"got {_show(item)}",
         )
         return None
-    problems.extend(
-        f"{where}.{key}: unknown key (known: {', '.join(GRANT_KEYS)})"
-        for key in item
-        if key not in GRANT_KEYS
-    )
-    if "skill" not in item:
-        problems.append(f'{where}: needs skill = "<name>"')
+    grant = groups.child(item, where, GRANT_KEYS)
+    if "skill" not in grant:
+        grant.note(where, 'needs skill = "<name>"')
         return None
     problem = skill_name_problem(item["skill"])
     if problem:
-        problems.append(f"{where}.skill: {problem}")
+        grant.say("skill", problem)
         return None
     level = item.get("level")
     problem = level_problem(level) if level is not None else None
     if problem:
-        problems.append(f"{where}.level: {problem}")
+        grant.say("level", problem)
         return None
     return SkillGrant(item["skill"], level)
 
 
-def _parse_attribute(raw: Any, problems: list[str]) -> tuple[str | None, frozenset[str]]:
-    where = "flex.attribute_skills"
-    if raw is None:
+def _read_attribute(flex: TableReader) -> tuple[str | None, frozenset[str]]:
+    if "attribute_skills" not in flex:
         return None, frozenset()
-    if not isinstance(raw, Mapping):
-        problems.append(f"{where}: must be a table with source (and optionally manage)")
-        return None, frozenset()
-    problems.extend(
-        f"{where}.{key}: unknown key (known: {', '.join(ATTRIBUTE_KEYS)})"
-        for key in raw
-        if key not in ATTRIBUTE_KEYS
+    table = flex.table(
+        "attribute_skills", ATTRIBUTE_KEYS, must="a table with source (and optionally manage)"
     )
-    source = raw.get("source")
+    if not isinstance(flex.raw["attribute_skills"], Mapping):
+        return None, frozenset()
+    source = table.raw.get("source")
     if not isinstance(source, str) or not source.strip():
-        problems.append(f"{where}.source: must be the SCIM path of the user attribute")
+        table.say("source", "must be the SCIM path of the user attribute")
         source = None
     else:
         try:
             parse_path(source)
         except PathError as exc:
-            problems.append(f"{where}.source: {exc}")
+            table.say("source", str(exc))
             source = None
-    manage = raw.get("manage", [])
+    manage = table.raw.get("manage", [])
     if not isinstance(manage, list):
-        problems.append(f"{where}.manage: must be an array of skill names")
+        table.say("manage", "must be an array of skill names")
         manage = []
     names: set[str] = set()
     for index, name in enumerate(manage):
         problem = skill_name_problem(name)
         if problem:
-            problems.append(f"{where}.manage[{index}]: {problem}")
+            table.note(f"{table.name('manage')}[{index}]", problem)
         else:
             names.add(name)
     return source, frozenset(names)
