@@ -52,7 +52,7 @@ if str(REPO) not in sys.path:
 
 from scimbridge.app import create_app  # noqa: E402
 from scimbridge.config.settings import load_settings  # noqa: E402
-from scimbridge.flex.sync.reconciler import PROBE_ETAG  # noqa: E402
+from scimbridge.flex.sync.writes import PROBE_ETAG  # noqa: E402
 from scimbridge.ops.metrics import Metrics  # noqa: E402
 from scimbridge.runtime import build_drainer, build_runtime  # noqa: E402
 from scimbridge.store import links, outbox  # noqa: E402

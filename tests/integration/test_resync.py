@@ -13,8 +13,8 @@ from collections import Counter
 from typer.testing import CliRunner, Result
 
 from scimbridge.cli.main import app
-from scimbridge.flex.sync.reconciler import PROBE_ETAG
 from scimbridge.flex.sync.resync import Resync
+from scimbridge.flex.sync.writes import PROBE_ETAG
 from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import Harness, running, twilio_env

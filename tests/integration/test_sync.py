@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from scimbridge.flex.sync.reconciler import PROBE_ETAG
+from scimbridge.flex.sync.writes import PROBE_ETAG
 from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, Harness, in_background, running, wait_for

@@ -5,7 +5,7 @@ Runs on SQLite only: the behaviour is the reconciler's, not the database's.
 
 from __future__ import annotations
 
-from scimbridge.flex.sync.reconciler import PROBE_ETAG
+from scimbridge.flex.sync.writes import PROBE_ETAG
 from scimbridge.store import outbox
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import in_background, running

@@ -13,7 +13,7 @@ from scimbridge.config.settings import load_settings
 from scimbridge.flex.mapping.config import parse_mapping
 from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.flex.sync.failures import classify, is_transient
-from scimbridge.flex.sync.reconciler import PermanentSyncError
+from scimbridge.flex.sync.outcome import PermanentSyncError
 from scimbridge.flex.twilio.errors import (
     InvalidRequest,
     PreconditionFailed,

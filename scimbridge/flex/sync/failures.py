@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy.exc import SQLAlchemyError
 
 from scimbridge.flex.sync.name_conflicts import WaitingForName
-from scimbridge.flex.sync.reconciler import PermanentSyncError
+from scimbridge.flex.sync.outcome import PermanentSyncError
 from scimbridge.flex.twilio.errors import (
     FlexApiError,
     InvalidRequest,

@@ -37,7 +37,8 @@ from scimbridge.flex.sync.drift import (
     diff_user,
 )
 from scimbridge.flex.sync.failures import classify
-from scimbridge.flex.sync.reconciler import Reconciler, SyncResult
+from scimbridge.flex.sync.outcome import SyncResult
+from scimbridge.flex.sync.reconciler import Reconciler
 from scimbridge.flex.twilio.taskrouter import Worker
 from scimbridge.store import links, outbox
 from scimbridge.store.links import WorkerLink
