@@ -17,12 +17,13 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from scimbridge.config.errors import ConfigError
-from scimbridge.config.tables import Problems, TableReader
+from scimbridge.config.tables import Problems, TableReader, toml_key
 
 DEFAULT_DATABASE_URL = "sqlite:///scimbridge.db"
 URL_VARIABLE = "SCIMBRIDGE_DATABASE_URL"
@@ -173,52 +174,50 @@ def _limits(doc: Mapping[str, Any], problems: Problems) -> Limits:
     return Limits(**table.dataclass_values(Limits()))
 
 
-def _extensions(scim: Mapping[str, Any], problems: Problems) -> tuple[ExtensionSchema, ...]:
-    raw = scim.get("extensions", [])
+def _extensions(scim: TableReader) -> tuple[ExtensionSchema, ...]:
+    raw = scim.raw.get("extensions", [])
     if not isinstance(raw, list):
-        problems.add("[[scim.extensions]] must be an array of tables")
+        scim.note("[[scim.extensions]]", "must be an array of tables")
         return ()
-    result = []
-    for i, item in enumerate(raw):
-        try:
-            result.append(_extension(i, item, problems))
-        except ConfigError as exc:
-            # One extension's problem makes the rest of that table unreadable; go on with the next.
-            problems.add(str(exc))
-    return tuple(result)
+    # One extension's first problem makes the rest of it unreadable; go on with the next.
+    found = (
+        scim.problems.first_only(partial(_extension, i, item), "scim") for i, item in enumerate(raw)
+    )
+    return tuple(extension for extension in found if extension is not None)
 
 
 def _extension(i: int, item: Any, problems: Problems) -> ExtensionSchema:
     where = f"scim.extensions[{i}]"
     if not isinstance(item, Mapping):
-        raise ConfigError(f"{where} must be a table")
+        problems.add(f"{where} must be a table")
+        item = {}
+    table = TableReader(item, where, problems)
     urn = item.get("urn")
     if not isinstance(urn, str) or not urn.startswith(CUSTOM_EXTENSION_PREFIX):
-        raise ConfigError(f"{where}.urn must start with {CUSTOM_EXTENSION_PREFIX}")
+        table.say("urn", f"must start with {CUSTOM_EXTENSION_PREFIX}")
+        urn = ""
     name = item.get("name") or urn.removeprefix(CUSTOM_EXTENSION_PREFIX).split(":")[0]
     attrs = item.get("attributes", {})
     if not isinstance(attrs, Mapping) or not attrs:
-        raise ConfigError(f"{where}.attributes must be a non-empty table")
+        table.say("attributes", "must be a non-empty table")
+        attrs = {}
     attributes = []
     for attr_name, spec in attrs.items():
+        at = toml_key(table.name("attributes"), str(attr_name))
         if isinstance(spec, str):
             spec = {"type": spec}
         if not isinstance(spec, Mapping):
-            raise ConfigError(f"{where}.attributes.{attr_name} must be a type name or table")
+            table.note(at, "must be a type name or table")
+            continue
         attr_type = spec.get("type", "string")
         if attr_type not in EXTENSION_ATTRIBUTE_TYPES:
-            raise ConfigError(
-                f"{where}.attributes.{attr_name}.type must be one of "
-                f"{', '.join(EXTENSION_ATTRIBUTE_TYPES)}"
-            )
+            table.note(f"{at}.type", f"must be one of {', '.join(EXTENSION_ATTRIBUTE_TYPES)}")
         attributes.append(
             ExtensionAttribute(
                 name=str(attr_name),
                 type=attr_type,
                 description=str(spec.get("description", "")),
-                required=TableReader(spec, where, problems).flag_value(
-                    spec.get("required", False), f"{where}.{attr_name}.required", False
-                ),
+                required=table.flag_value(spec.get("required", False), f"{at}.required", False),
             )
         )
     return ExtensionSchema(
@@ -317,7 +316,7 @@ def read_settings(env: Mapping[str, str], doc: Mapping[str, Any], problems: Prob
         bearer_token=env.get("SCIMBRIDGE_BEARER_TOKEN") or None,
         config_path=env.get("SCIMBRIDGE_CONFIG") or None,
         limits=_limits(doc, problems),
-        extensions=_extensions(scim.raw, problems),
+        extensions=_extensions(scim),
         twilio=_twilio(env, problems),
         sync=_sync(doc, env, problems),
         flex=MappingProxyType(dict(TableReader.section(doc, "flex", problems).raw)),

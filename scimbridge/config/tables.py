@@ -16,14 +16,15 @@ key with the known ones. The settings tables also take the words an environment 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from scimbridge.config.errors import ConfigError
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+_T = TypeVar("_T")
 
 
 def toml_key(base: str, name: str) -> str:
@@ -43,6 +44,16 @@ class Problems:
         """Note ``message``; ``table`` is the top-level TOML table it is in (None: elsewhere)."""
         self.found.append(message)
         self._tables.append(table)
+
+    def first_only(self, read: Callable[[Problems], _T], table: str | None) -> _T | None:
+        """What ``read`` reads into problems of its own, or None after noting here the first of
+        them: for a table whose later keys mean nothing once one is wrong (a missing tenant)."""
+        own = Problems()
+        value = read(own)
+        if own.found:
+            self.add(own.found[0], table)
+            return None
+        return value
 
     def in_table(self, table: str) -> list[str]:
         """The problems found in the top-level table ``table``."""

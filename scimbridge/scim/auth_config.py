@@ -38,6 +38,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -257,6 +258,12 @@ _SUB_TABLES: dict[str, tuple[tuple[str, ...], Callable[[TableReader], Any]]] = {
 }
 
 
+def _sub_table(
+    raw: Any, name: str, known: tuple[str, ...], read: Callable[[TableReader], Any], own: Problems
+) -> Any:
+    return read(TableReader(raw, f"auth.{name}", own, known, strict=True))
+
+
 def read_auth_config(raw: Any, problems: Problems) -> AuthConfig:
     """The ``[auth]`` table ``raw`` (``Settings.auth``) as what it turns on; every problem noted
     in ``problems``: each sub-table's first one (its later keys often depend on that one)."""
@@ -265,11 +272,8 @@ def read_auth_config(raw: Any, problems: Problems) -> AuthConfig:
     for name, (known, read) in _SUB_TABLES.items():
         if name not in auth:
             continue
-        own = Problems()
-        value = read(TableReader(auth.raw[name], f"auth.{name}", own, known, strict=True))
-        if own.found:
-            problems.add(own.found[0], "auth")
-        else:
+        value = problems.first_only(partial(_sub_table, auth.raw[name], name, known, read), "auth")
+        if value is not None:
             parsed[name] = value
     return AuthConfig(**parsed)
 
