@@ -201,11 +201,11 @@ def test_backoff_is_full_jitter_capped_and_respects_retry_after(sqlite_url: str)
         parse_mapping({}),  # type: ignore[arg-type]
         jitter=lambda: next(rolls),
     )
-    assert worker.backoff(1) == 2.0
-    assert worker.backoff(3) == 8.0
-    assert worker.backoff(10) == 60.0
-    assert worker.backoff(4, retry_after=7.5) == 7.5
-    assert worker.backoff(2) == 2.0
+    assert worker.retries.backoff(1) == 2.0
+    assert worker.retries.backoff(3) == 8.0
+    assert worker.retries.backoff(10) == 60.0
+    assert worker.retries.backoff(4, retry_after=7.5) == 7.5
+    assert worker.retries.backoff(2) == 2.0
     engine.dispose()
 
 

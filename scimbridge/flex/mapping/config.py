@@ -60,7 +60,7 @@ from typing import Any, Literal, cast, get_args
 from scimbridge.config.settings import CUSTOM_EXTENSION_PREFIX
 from scimbridge.config.tables import Problems, TableReader
 from scimbridge.flex.mapping.attributes import foreign_key_reason
-from scimbridge.flex.mapping.expression_functions import integer, is_empty, text
+from scimbridge.flex.mapping.expression_arguments import integer, is_empty, text
 from scimbridge.flex.mapping.expressions import Expression, MappingError, compile_expression
 from scimbridge.flex.mapping.oidc_claims import alias, collision
 from scimbridge.flex.mapping.paths import PathError, get_key, parse_path

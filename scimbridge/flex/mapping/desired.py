@@ -39,7 +39,7 @@ from scimbridge.flex.mapping.config import (
     custom_extension_values,
     valid_target,
 )
-from scimbridge.flex.mapping.expression_functions import is_empty
+from scimbridge.flex.mapping.expression_arguments import is_empty
 from scimbridge.flex.mapping.identity import IdentityError, contact_uri, select_friendly_name
 from scimbridge.flex.mapping.oidc_claims import alias as oidc_alias
 from scimbridge.flex.mapping.paths import get_key, parse_path, read_path

@@ -1,19 +1,16 @@
 """The functions an attribute-mapping expression may call, with Entra ID's documented semantics.
 
 Does: define, for each supported function, its arity, which arguments may be left empty, a
-compile-time check of literal arguments, and the evaluation on already-evaluated argument values.
-Does not: parse text (``expressions`` does) or read documents. No function does I/O, reads the
-clock or draws random numbers, so a mapping always gives the same worker for the same user; that is
-why Entra's ``Now``, ``Guid``, ``RandomString`` and the date functions are left out. Neither are
+compile-time check of literal arguments, and the evaluation on already-evaluated argument values;
+the text, logical and multi-valued functions are here, ``Replace`` in ``expression_replace``.
+Does not: parse text (``expressions`` does), read documents, or define how an argument's value is
+read (``expression_arguments`` does). No function does I/O, reads the clock or draws random
+numbers, so a mapping always gives the same worker for the same user; that is why Entra's
+``Now``, ``Guid``, ``RandomString`` and the date functions are left out. Neither are
 ``SelectUniqueValue`` (needs the target directory) nor ``SingleAppRoleAssignment`` /
 ``AppRoleAssignmentsComplex`` (the SCIM ``roles`` attribute already carries the result).
 
-Value conventions (shared with :mod:`scimbridge.flex.mapping.expressions`): ``None`` is a
-missing value;
-lists are multi-valued attributes; where a string is expected a list gives its first non-empty
-element and a complex value gives its ``value`` sub-attribute; booleans read as ``"True"`` /
-``"False"`` (Entra's .NET spelling, which is what makes ``Switch([IsSoftDeleted], , "False", "True",
-"True", "False")`` work). No function raises on missing or ill-typed data; it returns ``None``.
+Value conventions: see :mod:`scimbridge.flex.mapping.expression_arguments`.
 """
 
 from __future__ import annotations
@@ -25,26 +22,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scimbridge.flex.mapping.paths import get_key
-
-Impl = Callable[[list[Any]], Any]
-NOT_LITERAL: Any = object()
-
-
-class ArgumentError(ValueError):
-    """A compile-time problem with argument ``index`` (0-based) of a call, or the whole call."""
-
-    def __init__(self, index: int | None, message: str) -> None:
-        super().__init__(message)
-        self.index = index
-
-
-@dataclass(frozen=True)
-class ArgShape:
-    """What the compiler knows about one argument before evaluation."""
-
-    empty: bool
-    literal: Any = NOT_LITERAL
+from scimbridge.flex.mapping.expression_arguments import (
+    ArgShape,
+    ArgumentError,
+    Impl,
+    integer,
+    is_empty,
+    text,
+    truthy,
+)
+from scimbridge.flex.mapping.expression_replace import bind_replace
 
 
 @dataclass(frozen=True)
@@ -57,76 +44,6 @@ class FunctionSpec:
     bind: Callable[[Sequence[ArgShape]], Impl]
     may_be_empty: frozenset[int] = field(default_factory=frozenset)
     integers: frozenset[int] = field(default_factory=frozenset)
-
-
-def text(value: Any) -> str | None:
-    """``value`` as Entra would see it as a string, or ``None``."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, list):
-        for item in value:
-            item_text = text(item)
-            if item_text:
-                return item_text
-        return None
-    if isinstance(value, Mapping):
-        return text(get_key(value, "value"))
-    return None
-
-
-def number(value: Any) -> int | float | None:
-    """``value`` as a number if it is one or spells one; booleans are not numbers."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return value
-    value_text = text(value)
-    if value_text is None:
-        return None
-    try:
-        return int(value_text.strip())
-    except ValueError:
-        pass
-    try:
-        result = float(value_text.strip())
-    except ValueError:
-        return None
-    return result if result == result and abs(result) != float("inf") else None
-
-
-def integer(value: Any) -> int | None:
-    result = number(value)
-    if isinstance(result, float):
-        return int(result) if result.is_integer() else None
-    return result
-
-
-def truthy(value: Any) -> bool:
-    """Entra's CBool: ``True``, ``"True"`` (any case) and non-zero numbers are true."""
-    if isinstance(value, bool):
-        return value
-    value_text = text(value)
-    if value_text is None:
-        return False
-    if value_text.strip().casefold() == "true":
-        return True
-    numeric = number(value_text)
-    return numeric is not None and numeric != 0
-
-
-def is_empty(value: Any) -> bool:
-    """Missing, an empty string, or a list with no non-empty element."""
-    if value is None or value == "":
-        return True
-    if isinstance(value, list):
-        return all(is_empty(item) for item in value)
-    return False
 
 
 def _plain(impl: Impl) -> Callable[[Sequence[ArgShape]], Impl]:
@@ -284,117 +201,6 @@ def _compare_arity_pairs(shapes: Sequence[ArgShape]) -> Impl:
     return _switch
 
 
-def _literal_string(shapes: Sequence[ArgShape], index: int, what: str) -> str:
-    literal = shapes[index].literal
-    if not isinstance(literal, str):
-        raise ArgumentError(index, f"{what} must be a string literal")
-    return literal
-
-
-def _dotnet_regex(pattern: str) -> str:
-    """Rewrite .NET named-group syntax (``(?<n>``, ``(?'n'``, ``\\k<n>``) into Python's."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern[i] == "\\":
-            match = re.match(r"\\k<(\w+)>", pattern[i:])
-            out.append(f"(?P={match.group(1)})" if match else pattern[i : i + 2])
-            i += len(match.group()) if match else 2
-            continue
-        named = re.match(r"\(\?(?:<(\w+)>|'(\w+)')", pattern[i:])
-        if named:
-            out.append(f"(?P<{named.group(1) or named.group(2)}>")
-            i += len(named.group())
-            continue
-        out.append(pattern[i])
-        i += 1
-    return "".join(out)
-
-
-def _expand(template: str, match: re.Match[str]) -> str:
-    """Expand .NET substitutions ``${name}``, ``$n``, ``$$`` and ``$&`` against ``match``."""
-
-    def group(token: re.Match[str]) -> str:
-        whole = token.group()
-        if whole == "$$":
-            return "$"
-        if whole == "$&":
-            return match.group()
-        name = token.group(1) or token.group(2)
-        try:
-            return match.group(int(name) if name.isdigit() else name) or ""
-        except (IndexError, re.error):
-            return whole
-
-    return re.sub(r"\$\{(\w+)\}|\$(\d+)|\$\$|\$&", group, template)
-
-
-def _bind_replace(shapes: Sequence[ArgShape]) -> Impl:
-    """Replace(source, oldValue, regexPattern, regexGroupName, replacementValue,
-    replacementAttributeName, template): the five documented forms, chosen by which are given."""
-    given = frozenset(i for i in range(1, 7) if i < len(shapes) and not shapes[i].empty)
-    if given == {1, 4}:
-        return lambda a: _replace_text(text(a[0]), text(a[1]), text(a[4]) or "")
-    if given == {1, 6}:
-        return lambda a: (
-            None if text(a[0]) is None else _replace_text(text(a[6]), text(a[1]), text(a[0]) or "")
-        )
-    if given not in ({2, 4}, {2, 3, 4}, {2, 3, 5}):
-        raise ArgumentError(
-            None,
-            "needs oldValue with replacementValue or template, or regexPattern with "
-            "replacementValue, or regexPattern, regexGroupName and replacementValue or "
-            "replacementAttributeName",
-        )
-    source_pattern = _literal_string(shapes, 2, "regexPattern")
-    try:
-        pattern = re.compile(_dotnet_regex(source_pattern))
-    except (re.error, RecursionError, OverflowError, ValueError) as exc:
-        raise ArgumentError(2, f"regexPattern does not compile: {exc}") from exc
-    if given == {2, 4}:
-        return lambda a: _regex_replace(pattern, text(a[0]), text(a[4]) or "")
-    group = _literal_string(shapes, 3, "regexGroupName")
-    if group not in pattern.groupindex:
-        raise ArgumentError(3, f"regexGroupName {group!r} is not a named group of regexPattern")
-    if given == {2, 3, 4}:
-        return lambda a: _regex_replace_group(pattern, group, text(a[0]), text(a[4]) or "")
-    return lambda a: _regex_extract(pattern, group, text(a[0]), text(a[5]))
-
-
-def _replace_text(source: str | None, old: str | None, new: str) -> str | None:
-    return source if source is None or not old else source.replace(old, new)
-
-
-def _regex_replace(pattern: re.Pattern[str], source: str | None, template: str) -> str | None:
-    return None if source is None else pattern.sub(lambda m: _expand(template, m), source)
-
-
-def _regex_replace_group(
-    pattern: re.Pattern[str], group: str, source: str | None, template: str
-) -> str | None:
-    if source is None:
-        return None
-    out: list[str] = []
-    end = 0
-    for match in pattern.finditer(source):
-        start, stop = match.span(group)
-        if start < 0 or start < end:
-            continue
-        out.extend((source[end:start], _expand(template, match)))
-        end = stop
-    out.append(source[end:])
-    return "".join(out)
-
-
-def _regex_extract(
-    pattern: re.Pattern[str], group: str, source: str | None, fallback: str | None
-) -> str | None:
-    if source:
-        return source
-    match = pattern.search(fallback) if fallback is not None else None
-    return match.group(group) if match else None
-
-
 def _specs() -> dict[str, FunctionSpec]:
     def fixed(name: str, count: int, impl: Impl, **extra: Any) -> FunctionSpec:
         return FunctionSpec(name, count, count, _plain(impl), **extra)
@@ -425,7 +231,7 @@ def _specs() -> dict[str, FunctionSpec]:
         fixed("Not", 1, lambda a: not truthy(a[0])),
         FunctionSpec("PCase", 1, 2, _plain(_pcase), frozenset({1})),
         fixed("RemoveDuplicates", 1, _remove_duplicates),
-        FunctionSpec("Replace", 2, 7, _bind_replace, frozenset(range(1, 7))),
+        FunctionSpec("Replace", 2, 7, bind_replace, frozenset(range(1, 7))),
         fixed("Split", 2, _split),
         FunctionSpec("Switch", 4, None, _compare_arity_pairs, frozenset({1})),
         FunctionSpec("ToLower", 1, 2, _plain(_str_fn(str.lower)), frozenset({1})),

@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scimbridge.config.errors import ConfigError
-from scimbridge.flex.mapping.expression_functions import (
-    FUNCTIONS,
+from scimbridge.flex.mapping.expression_arguments import (
     NOT_LITERAL,
     ArgShape,
     ArgumentError,
@@ -44,6 +43,7 @@ from scimbridge.flex.mapping.expression_functions import (
     number,
     text,
 )
+from scimbridge.flex.mapping.expression_functions import FUNCTIONS
 from scimbridge.flex.mapping.paths import PathError, parse_path
 
 MAX_EXPRESSION_LENGTH = 2000

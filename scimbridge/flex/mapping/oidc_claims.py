@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scimbridge.flex.mapping.expression_functions import is_empty, text
+from scimbridge.flex.mapping.expression_arguments import is_empty, text
 
 WORK_ADDRESS = 'addresses[type eq "work"]'
 ADDRESS_PARTS = ("streetAddress", "locality", "region", "postalCode", "country")

@@ -2,23 +2,23 @@
 
 Does: run ``threads`` loops that claim due outbox rows under a lease (``FOR UPDATE SKIP LOCKED``
 on PostgreSQL), hand each user to :class:`~scimbridge.flex.sync.reconciler.Reconciler`, and then
-complete
-the claim (a newer change keeps the row due), reschedule it with exponential backoff and full
-jitter, or dead-letter it with a human reason; write a ``worker:<owner>`` heartbeat every loop
-(removed on a clean stop; long-stale ones of other workers removed at start) and
-``last_successful_sync`` after each success; report each outcome to a log line and ``on_outcome``.
-Does not: decide what a worker should look like (``flex.sync.reconciler``) or talk to Twilio itself.
+complete the claim (a newer change keeps the row due) or hand its failure to
+``flex.sync.retries`` (rescheduled with exponential backoff and full jitter, or dead-lettered
+with a human reason); write a ``worker:<owner>`` heartbeat every loop (removed on a clean stop;
+long-stale ones of other workers removed at start) and ``last_successful_sync`` after each
+success; report each outcome to a log line and ``on_outcome``.
+Does not: decide what a worker should look like (``flex.sync.reconciler``), judge a failure
+(``flex.sync.failures`` and ``flex.sync.retries``) or talk to Twilio itself.
 
-Which failures end as dead letters (``flex.failures``): a *transient* one
-(429, 5xx, timeouts, refused or dropped connections, the database gone) is retried with backoff
-capped at ``backoff_cap`` for as long as it lasts, never dead-lettered (nor is a user waiting
-for its friendly_name to be freed); a *permanent* refusal
-(a 4xx that sending again cannot change, a user that cannot be mapped) is dead-lettered at once;
-anything else (a worker with pending reservations, a conflict that keeps recurring, an
-unexpected error) after ``max_attempts``. When the database fails during a claimed batch, the
-loop stops the batch, keeps its leases, and carries on with the same claims once the database
-answers again. After a run of transient failures, the first success makes every change waiting
-on its backoff due at once, so an outage ends without waiting out each change's backoff.
+Which failures end as dead letters: a *transient* one (429, 5xx, timeouts, refused or dropped
+connections, the database gone) is retried with backoff capped at ``backoff_cap`` for as long as
+it lasts, never dead-lettered (nor is a user waiting for its friendly_name to be freed); a
+*permanent* refusal (a 4xx that sending again cannot change, a user that cannot be mapped) is
+dead-lettered at once; anything else (a worker with pending reservations, a conflict that keeps
+recurring, an unexpected error) after ``max_attempts``. When the database fails during a claimed
+batch, the loop stops the batch, keeps its leases, and carries on with the same claims once the
+database answers again. After a run of transient failures, the first success makes every change
+waiting on its backoff due at once, so an outage ends without waiting out each change's backoff.
 
 Several drainers, in one process or many, may share one outbox: the lease gives each user to one
 of them at a time, and TaskRouter's unique friendly_name keeps even an expired lease from
@@ -44,14 +44,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scimbridge.config.settings import Settings
 from scimbridge.flex.mapping.config import FlexMapping
-from scimbridge.flex.sync.failures import classify, is_database_error, is_transient
-from scimbridge.flex.sync.name_conflicts import WaitingForName
+from scimbridge.flex.sync.failures import classify, is_database_error
 from scimbridge.flex.sync.reconciler import Reconciler
-from scimbridge.flex.twilio.errors import FlexApiError, Unauthorized, WorkerBusy
+from scimbridge.flex.sync.retries import Retries
+from scimbridge.flex.twilio.errors import FlexApiError, Unauthorized
 from scimbridge.flex.twilio.taskrouter import TaskRouter
 from scimbridge.flex.twilio.users_api import FlexUsers
 from scimbridge.store import links, outbox
-from scimbridge.store.errors import StoreError
 from scimbridge.store.repository import Repository
 
 log = logging.getLogger("scimbridge.sync")
@@ -70,8 +69,6 @@ def default_owner() -> str:
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-# After this many transient failures in a row, the next success ends an outage.
-OUTAGE_FAILURES = 3
 DATABASE_WAIT_CAP = 5.0
 
 
@@ -112,7 +109,7 @@ class SyncWorker:
         self.reconciler = reconciler or Reconciler(
             engine, repository, taskrouter, mapping, flex_users=flex_users
         )
-        self._jitter = jitter
+        self.retries = Retries(settings.sync, engine, self._report, jitter)
         self._stop = threading.Event()
         # Shared with whoever enqueues (the repository's ``on_enqueue``), so a change wakes the
         # drainer at once rather than at the next poll.
@@ -122,7 +119,6 @@ class SyncWorker:
         self._last_beat = -float("inf")
         self._taskrouter = taskrouter
         self._last_verified = -float("inf")
-        self._transient_streak = 0
 
     def __repr__(self) -> str:
         return f"SyncWorker(owner={self.owner!r}, threads={self.threads})"
@@ -306,10 +302,10 @@ class SyncWorker:
                     extra={"event": "sync", "outcome": "paused", "user_id": claim.user_id},
                 )  # fmt: skip
                 return DATABASE_DOWN
-            self._fail(claim, exc, started)
+            self.retries.fail(claim, exc, started)
             return FAILED
         self._complete(claim, wait_for_database=wait_for_database)
-        self._note_success()
+        self.retries.note_success()
         self._report(
             result.outcome,
             claim.user_id,
@@ -334,67 +330,6 @@ class SyncWorker:
                 if last_try:
                     return
                 self._wait_for_database()
-
-    def _note_success(self) -> None:
-        """The first success after a run of transient failures ends an outage: every change
-        waiting on its backoff is due now."""
-        with self._beat_lock:
-            ended = self._transient_streak >= OUTAGE_FAILURES
-            self._transient_streak = 0
-        if ended:
-            try:
-                woken = outbox.retry_waiting_now(self.engine)
-            except SQLAlchemyError as exc:
-                log.warning("waiting changes not woken: %s", type(exc).__name__)
-                return
-            log.info("sync succeeds again; %d waiting change(s) are due now", woken)
-
-    def _fail(self, claim: outbox.Claim, error: Exception, started: float) -> None:
-        permanent, reason = classify(error)
-        transient = is_transient(error)
-        expected = FlexApiError | StoreError | SQLAlchemyError | WaitingForName
-        if not permanent and not isinstance(error, expected):
-            log.exception("sync of user %s failed unexpectedly", claim.user_id)
-        with self._beat_lock:
-            self._transient_streak = self._transient_streak + 1 if transient else 0
-        outcome, level = "retry", logging.WARNING
-        # A user waiting for a friendly_name is never dead-lettered: the wait ends on its own.
-        waiting = isinstance(error, WaitingForName)
-        try:
-            if permanent or (
-                not (transient or waiting) and claim.attempts >= self.sync.max_attempts
-            ):
-                if outbox.dead_letter(self.engine, claim, reason):
-                    outcome, level = "dead", logging.ERROR
-                    line = f"sync dead-lettered after {claim.attempts} attempt(s)"
-                else:
-                    line = "sync retry now (a newer change arrived)"
-            else:
-                retry_after = error.retry_after if isinstance(error, FlexApiError) else None
-                if isinstance(error, WorkerBusy):
-                    # No jitter: give the reservations the whole backoff to time out.
-                    retry_after = self.backoff_ceiling(claim.attempts)
-                delay = self.backoff(claim.attempts, retry_after)
-                outbox.reschedule(
-                    self.engine, claim, reason, datetime.now(UTC) + timedelta(seconds=delay)
-                )
-                line = f"sync retry in {delay:.1f}s (attempt {claim.attempts})"
-        except SQLAlchemyError as exc:
-            line = f"sync retry when the lease expires (outbox: {type(exc).__name__})"
-        with contextlib.suppress(SQLAlchemyError):  # the outbox row keeps the error too
-            links.record_error(self.engine, claim.user_id, reason)
-        self._report(
-            outcome, claim.user_id, started, level, f"{line}: user {claim.user_id}: {reason}"
-        )
-
-    def backoff_ceiling(self, attempts: int) -> float:
-        """``min(cap, base * 2**(attempts-1))``: the longest wait after attempt ``attempts``."""
-        return min(self.sync.backoff_cap, self.sync.backoff_base * 2.0 ** max(0, attempts - 1))
-
-    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
-        """Full jitter: uniform(0, min(cap, base * 2**(attempts-1))), never below Retry-After."""
-        delay = self._jitter() * self.backoff_ceiling(attempts)
-        return max(delay, retry_after or 0.0)
 
     def _report(self, outcome: str, user_id: str, started: float, level: int, line: str) -> None:
         seconds = time.monotonic() - started

@@ -6,7 +6,7 @@ operator's reason and whether it is permanent (:func:`classify`: a 4xx that send
 change, a user that cannot be mapped). A transient failure's reason starts with its cause
 (``store.outbox.OUTAGE_CAUSES``), by which ``status`` and ``/readyz`` name an outage. Reasons
 carry no secrets or user data.
-Does not: retry, back off or dead-letter anything (``flex.sync.drainer`` does).
+Does not: retry, back off or dead-letter anything (``flex.sync.retries`` does).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ Does not: decide that a user is a leaver (``flex.sync.reconciler`` does) or retr
 
 from __future__ import annotations
 
+from typing import Any
+
 from scimbridge.flex.sync.name_conflicts import holder_of, wake_waiting
 from scimbridge.flex.sync.outcome import SyncResult
 from scimbridge.flex.sync.worker_ops import Seen, WorkerOps
@@ -27,18 +29,7 @@ def retire(ops: WorkerOps, link: WorkerLink, seen: Seen | None = None) -> SyncRe
         else:
             ops.offline(worker)
             # Keep only what a returning user needs to adopt the worker, no attribute values.
-            ops.save(
-                link.replace(
-                    worker_sid=worker.sid,
-                    activity_state=RETIRED,
-                    etag=None,
-                    attributes=None,
-                    attributes_hash=None,
-                    last_synced_at=ops.clock(),
-                    last_error=None,
-                    problems=(),
-                )
-            )
+            ops.save(_forgotten(ops, link, worker_sid=worker.sid, activity_state=RETIRED))
     else:
         remove(ops, link, link.friendly_name, seen)
         links.delete_link(ops.engine, link.user_id)
@@ -60,16 +51,7 @@ def remove(
         ops.taskrouter.delete(worker.sid)
     if worker is not None:
         wake_waiting(ops.engine)  # its name may be the one someone waits for
-    return link.replace(
-        worker_sid=None,
-        etag=None,
-        attributes=None,
-        attributes_hash=None,
-        flex_user_sid=None,
-        last_synced_at=ops.clock(),
-        last_error=None,
-        problems=(),
-    )
+    return _forgotten(ops, link, worker_sid=None, flex_user_sid=None)
 
 
 def locate(ops: WorkerOps, link: WorkerLink, seen: Seen | None = None) -> Worker | None:
@@ -86,3 +68,17 @@ def locate(ops: WorkerOps, link: WorkerLink, seen: Seen | None = None) -> Worker
             if holder.kind != "free":
                 return None  # the name went to a live user's worker: not ours to touch
     return worker
+
+
+def _forgotten(ops: WorkerOps, link: WorkerLink, **kept: Any) -> WorkerLink:
+    """``link`` synced now with no attribute values, snapshot, error or problems left; ``kept``
+    sets the rest."""
+    return link.replace(
+        etag=None,
+        attributes=None,
+        attributes_hash=None,
+        last_synced_at=ops.clock(),
+        last_error=None,
+        problems=(),
+        **kept,
+    )

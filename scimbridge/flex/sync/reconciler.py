@@ -6,9 +6,9 @@ worker through the mapping; find the worker and write only the owned keys into i
 rename, disable and re-enable per the policy, provision the Flex user first in Users API mode
 (``flex.sync.provisioning``) and deprovision a leaver (``flex.sync.leavers``); remember the result
 in the worker link.
-Does not: pick users, retry, back off or dead-letter (``flex.sync.drainer`` does), or know
-SCIM's wire format. It is level-triggered: safe to run any number of times, for any user,
-at any moment.
+Does not: pick users (``flex.sync.drainer`` does), retry, back off or dead-letter
+(``flex.sync.retries`` does), or know SCIM's wire format. It is level-triggered: safe to run any
+number of times, for any user, at any moment.
 
 Costs in Twilio calls (``If-Match`` honoured and the link fresh): create 2 (lookup + create),
 owned-attribute change 1 (a conditional update against the link's snapshot), unchanged 1 (fetch

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from scimbridge.flex.mapping.attributes import DesiredWorker, merge_attributes
 from scimbridge.flex.sync.adoption import find_worker
@@ -64,13 +66,8 @@ def write_from_snapshot(
     if merged == link.attributes and not renamed and activity is None:
         return None
     try:
-        worker = ops.taskrouter.update(
-            link.worker_sid,
-            attributes=checked(merged) if merged != link.attributes else None,
-            friendly_name=desired.friendly_name if renamed else None,
-            activity_sid=activity,
-            reject_pending_reservations=activity is not None and not desired.active,
-            if_match=link.etag,
+        worker = _update(
+            ops, link.worker_sid, link.attributes, merged, desired, renamed, activity, link.etag
         )
     except (PreconditionFailed, WorkerNotFound, FriendlyNameTaken):
         log.debug("worker %s changed since our last write; merging", link.worker_sid)
@@ -96,13 +93,8 @@ def write_merged(
         if merged == worker.attributes and not renamed and activity is None:
             return worker
         try:
-            updated = ops.taskrouter.update(
-                worker.sid,
-                attributes=checked(merged) if merged != worker.attributes else None,
-                friendly_name=desired.friendly_name if renamed else None,
-                activity_sid=activity,
-                reject_pending_reservations=activity is not None and not desired.active,
-                if_match=worker.etag,
+            updated = _update(
+                ops, worker.sid, worker.attributes, merged, desired, renamed, activity, worker.etag
             )
         except (PreconditionFailed, WorkerNotFound):
             fresh = ops.taskrouter.fetch(worker.sid)
@@ -117,6 +109,29 @@ def write_merged(
         f"worker {worker.sid} kept changing under us ({MAX_CONFLICT_RETRIES} tries)",
         endpoint="workers.update",
         status=412,
+    )
+
+
+def _update(
+    ops: WorkerOps,
+    sid: str,
+    current: Mapping[str, Any],
+    merged: dict[str, Any],
+    desired: DesiredWorker,
+    renamed: bool,
+    activity: str | None,
+    etag: str | None,
+) -> Worker:
+    """One update with ``If-Match: etag`` of what changed: the attributes (when ``merged``
+    differs from ``current``), the friendly_name, the activity (rejecting pending reservations
+    when the user is disabled)."""
+    return ops.taskrouter.update(
+        sid,
+        attributes=checked(merged) if merged != current else None,
+        friendly_name=desired.friendly_name if renamed else None,
+        activity_sid=activity,
+        reject_pending_reservations=activity is not None and not desired.active,
+        if_match=etag,
     )
 
 
