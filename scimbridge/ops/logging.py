@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -25,6 +26,9 @@ _PATTERNS = (
     re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]+"),
     re.compile(r"(sb_)[A-Za-z0-9_-]{20,}"),
 )
+# What each of the patterns starts with: one search for any of them is cheaper than three
+# substitutions, and almost no line (an access line never) holds one.
+_ANY_PATTERN = re.compile(r"(?i)bearer|basic|sb_")
 REDACTED = "[redacted]"
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators some viewers break on.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -38,7 +42,8 @@ def _escaped(match: re.Match[str]) -> str:
 
 def escape_controls(text: str) -> str:
     """``text`` with every control character written as a backslash escape (``\\x0a``)."""
-    return _CONTROL.sub(_escaped, text)
+    # Every character _CONTROL matches is unprintable (categories Cc, Zl, Zp).
+    return text if text.isprintable() else _CONTROL.sub(_escaped, text)
 
 
 class SecretScrubber(logging.Filter):
@@ -54,9 +59,11 @@ class SecretScrubber(logging.Filter):
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        for pattern in _PATTERNS:
-            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        if _ANY_PATTERN.search(text) is not None:
+            for pattern in _PATTERNS:
+                text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -91,6 +98,27 @@ class JsonFormatter(logging.Formatter):
 
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+class PlainFormatter(logging.Formatter):
+    """``PLAIN_FORMAT``, with the time of day formatted once per second rather than per line
+    (every request writes a line); the text is the standard formatter's."""
+
+    def __init__(self) -> None:
+        super().__init__(PLAIN_FORMAT)
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second, stamp = self._second  # one tuple: threads never see half an update
+        if second != int(record.created):
+            second = int(record.created)
+            stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (second, stamp)
+        return f"{stamp},{int(record.msecs):03d}"  # the standard default_msec_format
+
+
 _scrubber = SecretScrubber()
 
 
@@ -104,7 +132,7 @@ def configure_logging(fmt: str = "plain", level: str = "INFO", secrets: Iterable
         _scrubber.add(secret)
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_scrubber)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(PLAIN_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_scimbridge", False):

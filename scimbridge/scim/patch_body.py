@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from scim2_models import (
@@ -26,7 +27,14 @@ from scim2_models import (
     Path,
     User,
 )
-from scim2_models.path import CompareOperator, Comparison, FilterNode, LogicalExpr, LogicalOperator
+from scim2_models.path import (
+    AttributeBinding,
+    CompareOperator,
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    LogicalOperator,
+)
 
 from scimbridge.scim import dialect, roles
 from scimbridge.scim.extensions import ENTERPRISE_URN, GROUP_URN, ResourceModels
@@ -34,6 +42,8 @@ from scimbridge.scim.extensions import ENTERPRISE_URN, GROUP_URN, ResourceModels
 Kind = Literal["User", "Group"]
 _HEAD = re.compile(r"^[^.\[\s]*")
 _SUMMARY_LIMIT = 100
+# Paths longer than this are parsed each time rather than kept.
+_CACHED_PATH_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -170,7 +180,7 @@ def _path_steps(
         text = f"{ENTERPRISE_URN}:{text}"
     model = models.user_model if kind == "User" else models.group_model
     try:
-        path = Path.__class_getitem__(model)(text)
+        path = _parsed(model, text)
     except InvalidPathException:
         if pathless:
             return []
@@ -186,7 +196,7 @@ def _path_steps(
             if key.lower() != "schemas"
             for step in _path_steps(op, f"{text}:{key}", item, models, kind, pathless=True)
         ]
-    binding = path.resolve()
+    binding = path.binding()
     if binding is not None and binding.model is EnterpriseUser and binding.field_name == "manager":
         if binding.sub_field_name not in (None, "value"):
             return [ModelOperation(op, text, value)]
@@ -210,6 +220,43 @@ def _path_steps(
     if value is None and op != "remove":
         return [ModelOperation("remove", text)]
     return [ModelOperation(op, text, value)]
+
+
+class _ParsedPath:
+    """What a PATCH path says under one model: the model it designates (None: the resource's
+    own), its value filter, and its binding (resolved on first use, then kept)."""
+
+    _UNRESOLVED: Any = object()
+
+    def __init__(self, path: Path[Any]) -> None:
+        self.path = path
+        self.model = path.model
+        self.value_filter = path.value_filter
+        self._binding: Any = self._UNRESOLVED
+
+    def binding(self) -> AttributeBinding | None:
+        if self._binding is self._UNRESOLVED:
+            self._binding = self.path.resolve()
+        binding: AttributeBinding | None = self._binding
+        return binding
+
+
+@lru_cache(maxsize=512)
+def _parsed_cached(model: Any, text: str) -> _ParsedPath:
+    return _parse(model, text)
+
+
+def _parse(model: Any, text: str) -> _ParsedPath:
+    return _ParsedPath(Path.__class_getitem__(model)(text))
+
+
+def _parsed(model: Any, text: str) -> _ParsedPath:
+    """``text`` parsed as a path of ``model``. Entra sends the same few paths on every cycle,
+    and scim2-models parses and resolves them anew each time (a tenth of a PATCH's CPU), so
+    short ones are kept; a parse that fails raises each time (InvalidPathException)."""
+    if len(text) > _CACHED_PATH_LENGTH:
+        return _parse(model, text)
+    return _parsed_cached(model, text)
 
 
 def _undeclared_step(op: str, urn: str, attribute: str | None, value: Any) -> UndeclaredOperation:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from scimbridge.config.settings import Settings
 from scimbridge.scim.extensions import ResourceModels
-from scimbridge.scim.http import ListParams, etag, parse_etags
+from scimbridge.scim.http import ListParams, etag, parse_etags, request_base_url
 from scimbridge.scim.store_calls import StoreCalls
 from scimbridge.store.repository import Repository, StoredResource
 
@@ -29,8 +29,7 @@ def _iso(value: datetime) -> str:
 
 def base_url(request: Request) -> str:
     """The SCIM base URL a request came in under (mounted at /scim/v2, behind any proxy prefix)."""
-    root = request.scope.get("root_path", "")
-    return f"{request.url.scheme}://{request.url.netloc}{root}"
+    return request_base_url(request)
 
 
 class ResourceApi:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from scim2_models import NotFoundException, NotImplementedException, SCIMException
 from starlette.requests import Request
@@ -35,18 +34,29 @@ from scimbridge.store.repository import Repository
 
 log = logging.getLogger("scimbridge.scim")
 Handler = Callable[[Request, Principal], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class _CaselessRoute(Route):
-    """A route whose fixed path segments match in any case; path parameters keep their case.
+    """A route whose fixed path segments match in any case, with or without a trailing slash;
+    path parameters keep their case. It answers each of its methods with that method's handler.
 
     RFC 7644 §3.2 names the endpoints but no client needs two that differ only in case, and
-    Microsoft's Postman collection sends ``GET /users``.
+    Microsoft's Postman collection sends ``GET /users``. One route per path, not per method
+    and slash: Starlette tries routes in order, and every route tried costs a regex match.
     """
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], *, methods: list[str]) -> None:
-        super().__init__(path, endpoint, methods=methods)
-        self.path_regex = re.compile(self.path_regex.pattern, self.path_regex.flags | re.IGNORECASE)
+    def __init__(self, path: str, endpoints: dict[str, Endpoint]) -> None:
+        by_method = dict(endpoints)
+        if "GET" in by_method:
+            by_method.setdefault("HEAD", by_method["GET"])  # as Starlette allows HEAD with GET
+
+        async def endpoint(request: Request) -> Response:
+            return await by_method[request.method](request)
+
+        super().__init__(path, endpoint, methods=list(by_method))
+        pattern = self.path_regex.pattern.removesuffix("$") + "/?$"
+        self.path_regex = re.compile(pattern, self.path_regex.flags | re.IGNORECASE)
 
 
 class ScimApi:
@@ -68,36 +78,41 @@ class ScimApi:
     # -- plumbing ------------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, Handler, list[str]]] = [
-            ("/.search", self.search_everything, ["POST"]),
-            ("/Users/.search", self.users.search_users, ["POST"]),
-            ("/Groups/.search", self.groups.search_groups, ["POST"]),
-            ("/Users", self.users.list_users, ["GET"]),
-            ("/Users", self.users.create_user, ["POST"]),
-            ("/Users/{id}", self.users.get_user, ["GET"]),
-            ("/Users/{id}", self.users.replace_user, ["PUT"]),
-            ("/Users/{id}", self.users.patch_user, ["PATCH"]),
-            ("/Users/{id}", self.users.delete_user, ["DELETE"]),
-            ("/Groups", self.groups.list_groups, ["GET"]),
-            ("/Groups", self.groups.create_group, ["POST"]),
-            ("/Groups/{id}", self.groups.get_group, ["GET"]),
-            ("/Groups/{id}", self.groups.replace_group, ["PUT"]),
-            ("/Groups/{id}", self.groups.patch_group, ["PATCH"]),
-            ("/Groups/{id}", self.groups.delete_group, ["DELETE"]),
-            ("/ServiceProviderConfig", self.service_provider_config, ["GET"]),
-            ("/Schemas", self.schemas, ["GET"]),
-            ("/Schemas/{id}", self.schema, ["GET"]),
-            ("/ResourceTypes", self.resource_types, ["GET"]),
-            ("/ResourceTypes/{id}", self.resource_type, ["GET"]),
+        # Entra's paths first. A request whose path matches a route without its method goes on
+        # looking (POST /Users/.search is not a POST of user ".search"); a path matched by no
+        # route with its method is answered 405.
+        table: dict[str, dict[str, Handler]] = {
+            "/Users/{id}": {
+                "GET": self.users.get_user,
+                "PUT": self.users.replace_user,
+                "PATCH": self.users.patch_user,
+                "DELETE": self.users.delete_user,
+            },
+            "/Users": {"GET": self.users.list_users, "POST": self.users.create_user},
+            "/Groups/{id}": {
+                "GET": self.groups.get_group,
+                "PUT": self.groups.replace_group,
+                "PATCH": self.groups.patch_group,
+                "DELETE": self.groups.delete_group,
+            },
+            "/Groups": {"GET": self.groups.list_groups, "POST": self.groups.create_group},
+            "/.search": {"POST": self.search_everything},
+            "/Users/.search": {"POST": self.users.search_users},
+            "/Groups/.search": {"POST": self.groups.search_groups},
+            "/ServiceProviderConfig": {"GET": self.service_provider_config},
+            "/Schemas": {"GET": self.schemas},
+            "/Schemas/{id}": {"GET": self.schema},
+            "/ResourceTypes": {"GET": self.resource_types},
+            "/ResourceTypes/{id}": {"GET": self.resource_type},
+        }
+        return [
+            _CaselessRoute(
+                path, {method: self._guard(handler) for method, handler in handlers.items()}
+            )
+            for path, handlers in table.items()
         ]
-        routes: list[BaseRoute] = []
-        for path, handler, methods in table:
-            endpoint = self._guard(handler)
-            routes.append(_CaselessRoute(path, endpoint, methods=methods))
-            routes.append(_CaselessRoute(path + "/", endpoint, methods=methods))
-        return routes
 
-    def _guard(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def _guard(self, handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             # 401, or 429 while this address cools down; a cached token needs no thread hop.
             principal = await self.authenticator.admit(request)
