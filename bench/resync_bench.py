@@ -106,7 +106,7 @@ def main() -> None:
         mapping = runtime.mapping
         started = time.perf_counter()
         ids = [
-            runtime.repository.create_user(user_document(n), actor="bench").id
+            runtime.store.directory.create_user(user_document(n), actor="bench").id
             for n in range(args.workers)
         ]
         with engine.begin() as conn:
@@ -119,7 +119,7 @@ def main() -> None:
 
         def resync() -> Resync:
             worker = build_drainer(runtime)
-            return Resync(engine, runtime.repository, worker.reconciler)
+            return Resync(runtime.store, worker.reconciler)
 
         adopt = run("first resync: adopt every worker", fake, resync())
         drifted = max(4, int(args.workers * args.drift))
@@ -136,7 +136,7 @@ def main() -> None:
             elif kind == "renamed in Flex":
                 fake.state.update_worker(record.sid, friendly_name=f"old.{name}")
             else:
-                runtime.repository.update_user(
+                runtime.store.directory.update_user(
                     ids[n],
                     lambda doc: {**doc, "displayName": "Changed"},
                     actor="bench",

@@ -36,7 +36,6 @@ from sync_bench import machine, serving  # noqa: E402
 from scimbridge.app import create_app  # noqa: E402
 from scimbridge.config.settings import load_settings  # noqa: E402
 from scimbridge.runtime import build_drainer, build_runtime  # noqa: E402
-from scimbridge.store import outbox  # noqa: E402
 from scimbridge.store.database import create_db_engine, migrate  # noqa: E402
 from scimbridge.testing.fakeflex.server import FakeFlexServer  # noqa: E402
 
@@ -70,13 +69,14 @@ class Bench:
         assert self.settings.twilio is not None
         self.engine = create_db_engine(self.settings.database_url)
         self.runtime = build_runtime(self.settings, engine=self.engine, sync_threads=0)
+        self.store = self.runtime.store
         self.worker = build_drainer(self.runtime)
         self.app = create_app(self.runtime)
 
     def drain(self) -> Counter[str]:
         """Sync until the outbox is empty; the Twilio calls it took, by route."""
         self.fake.state.requests.clear()
-        while outbox.backlog(self.engine):
+        while self.store.outbox.backlog():
             self.worker.drain_once()
         return Counter(request.route for request in self.fake.state.requests.all())
 
@@ -125,7 +125,7 @@ def run(agents: int) -> list[str]:
                 attributes = {**json.loads(record.attributes), **SUPERVISOR}
                 fake.state.update_worker(record.sid, attributes=json.dumps(attributes))
             for user_id in ids:  # the sync sees the supervisors' edits once
-                outbox.enqueue_many(bench.engine, [user_id], "bench")
+                bench.store.outbox.enqueue_many([user_id], "bench")
             bench.drain()
             experts = group(scim, "Spanish Experts", ids)
             bench.drain()

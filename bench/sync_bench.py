@@ -55,8 +55,8 @@ from scimbridge.config.settings import load_settings  # noqa: E402
 from scimbridge.flex.sync.writes import PROBE_ETAG  # noqa: E402
 from scimbridge.ops.metrics import Metrics  # noqa: E402
 from scimbridge.runtime import build_drainer, build_runtime  # noqa: E402
-from scimbridge.store import links, outbox  # noqa: E402
-from scimbridge.store.database import create_db_engine, migrate  # noqa: E402
+from scimbridge.store.database import Database, create_db_engine, migrate  # noqa: E402
+from scimbridge.store.objects import Store  # noqa: E402
 from scimbridge.testing.fakeflex.server import FakeFlexServer  # noqa: E402
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -79,8 +79,8 @@ def user_name(number: int) -> str:
 class TimedMetrics(Metrics):
     """The application's metrics, plus the moment and endpoint of every Twilio request."""
 
-    def __init__(self, engine: Any) -> None:
-        super().__init__(engine)
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
         self.twilio_calls: list[tuple[float, str, int]] = []
 
     def twilio_request(self, endpoint: str, status: int) -> None:
@@ -180,10 +180,13 @@ class Bench:
         )
         assert self.settings.twilio is not None
         self.engine = create_db_engine(self.settings.database_url)
-        self.metrics = TimedMetrics(self.engine)
+        # The metrics' gauges read the same database through a store of their own: the
+        # runtime's is built after them.
+        self.metrics = TimedMetrics(Store.of(Database(self.engine)))
         self.runtime = build_runtime(
             self.settings, engine=self.engine, sync_threads=0, metrics=self.metrics
         )
+        self.store = self.runtime.store
         self.outcomes = Outcomes(self.metrics)
         self.worker = build_drainer(self.runtime, threads=args.threads, on_outcome=self.outcomes)
         self.app = create_app(self.runtime)
@@ -245,7 +248,7 @@ class Bench:
         deadline = time.monotonic() + timeout
         next_report = time.monotonic() + 30
         while True:
-            pending = outbox.backlog(self.engine)
+            pending = self.store.outbox.backlog()
             done = len(self.outcomes.seen)
             if pending == 0 and done >= expected_outcomes:
                 return
@@ -269,7 +272,7 @@ class Bench:
         wrong: list[str] = []
         for number, user_id in enumerate(self.user_ids):
             worker = by_name.get(user_name(number).casefold())
-            link = links.get(self.engine, user_id)
+            link = self.store.links.get(user_id)
             attributes = json.loads(worker.attributes) if worker else {}
             if (
                 worker is None
@@ -288,7 +291,7 @@ class Bench:
         for sample in range(samples):
             number = sample % count
             user_id = self.user_ids[number]
-            link = links.get(self.engine, user_id)
+            link = self.store.links.get(user_id)
             assert link is not None and link.worker_sid is not None
             wanted = f"Fresh {sample} of agent {number}"
             self.patch_display_name(scim, user_id, wanted)
@@ -303,7 +306,7 @@ class Bench:
                     raise RuntimeError(f"freshness: {wanted!r} never reached the fake")
                 time.sleep(POLL_SECONDS)
             # Idle between samples: the outbox row is settled and the bucket refilled.
-            while outbox.backlog(self.engine):
+            while self.store.outbox.backlog():
                 time.sleep(POLL_SECONDS)
             time.sleep(spacing)
         return latencies
@@ -480,7 +483,7 @@ def run(args: argparse.Namespace) -> Report:
                 bench.wait_drained("initial sync", users, budget)
                 initial = bench.phase("initial", started)
                 duplicates, unconverged = bench.converged(lambda n: f"Agent {n}")
-                dead = len(outbox.dead_letters(bench.engine))
+                dead = len(bench.store.outbox.dead_letters())
 
                 log.warning("steady change of %d users", users)
                 started = bench.reset_counters()

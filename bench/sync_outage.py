@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from scimbridge.ops.health import sync_stall
-from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 
@@ -140,10 +139,10 @@ def run_outage(
                 started = bench.reset_counters()
                 bench.worker.start()
                 time.sleep(args.outage_after)
-                synced = [u for u in bench.user_ids if links.get(bench.engine, u) is not None]
+                synced = [u for u in bench.user_ids if bench.store.links.get(u) is not None]
                 disabled = synced[: args.disable]
                 for user_id in disabled:
-                    link = links.get(bench.engine, user_id)
+                    link = bench.store.links.get(user_id)
                     assert link is not None and link.worker_sid
                     fake.state.update_worker(
                         link.worker_sid, activity_sid=fake.state.activity_sid("Available")
@@ -158,7 +157,7 @@ def run_outage(
                 for user_id in renamed:
                     _replace(scim, user_id, "displayName", "Renamed during the outage")
                 time.sleep(max(0.0, args.outage - (time.monotonic() - outage_started)))
-                stall = sync_stall(bench.engine)
+                stall = sync_stall(bench.store)
                 said = stall.describe() if stall else "nothing waiting"
                 outage_calls = len(bench.metrics.twilio_calls) - calls_before
                 fake.state.faults.remove(rule)
@@ -177,11 +176,11 @@ def run_outage(
                 duplicates, wrong = bench.converged(expected)
                 offline = fake.state.activity_sid("Offline")
                 for user_id in disabled:
-                    link = links.get(bench.engine, user_id)
+                    link = bench.store.links.get(user_id)
                     worker = fake.state.worker_named(link.friendly_name or "") if link else None
                     if worker is None or worker.activity_sid != offline:
                         wrong.append(f"disabled user {names[user_id]} not offline")
-                dead = len(outbox.dead_letters(bench.engine))
+                dead = len(bench.store.outbox.dead_letters())
         finally:
             bench.worker.stop()
             bench.engine.dispose()

@@ -16,8 +16,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -32,6 +30,7 @@ from scimbridge.scim.errors import database_unavailable, error_response
 from scimbridge.scim.openapi import PATH as OPENAPI_PATH
 from scimbridge.scim.openapi import openapi_endpoint
 from scimbridge.scim.token_endpoint import PATH as TOKEN_PATH
+from scimbridge.store.errors import DATABASE_UNREACHABLE
 
 log = logging.getLogger("scimbridge")
 
@@ -100,7 +99,7 @@ def create_app(
         return error_response(exc.status_code, str(exc.detail))
 
     async def store_unavailable(request: Request, exc: Exception) -> Response:
-        # Outside the repository (token lookup, pool exhausted): still "retry later", not a 500.
+        # Outside the directory (token lookup, pool exhausted): still "retry later", not a 500.
         log.warning(
             "database unavailable on %s %s: %s",
             request.method,
@@ -134,8 +133,7 @@ def create_app(
         ],
         exception_handlers={
             HTTPException: http_error,
-            OperationalError: store_unavailable,
-            PoolTimeout: store_unavailable,
+            **dict.fromkeys(DATABASE_UNREACHABLE, store_unavailable),
             Exception: server_error,
         },
         lifespan=lifespan,

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from scimbridge.config.settings import Settings, TwilioSettings
 from scimbridge.config.tables import Problems, toml_key
 from scimbridge.configuration import read_sections
@@ -26,9 +24,9 @@ from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.taskrouter import TaskRouter, encode_attributes
 from scimbridge.flex.twilio.transport import TwilioCalls
-from scimbridge.store.database import create_db_engine
-from scimbridge.store.repository import Repository, comparison_key
-from scimbridge.store.tables import users
+from scimbridge.store.database import Database
+from scimbridge.store.directory import Directory
+from scimbridge.store.errors import DATABASE_FAILURES
 
 
 @dataclass(frozen=True)
@@ -130,20 +128,18 @@ def _check_twilio(twilio: TwilioSettings, mapping: FlexMapping) -> list[str]:
 def _explain_user(
     settings: Settings, mapping: FlexMapping, user_name: str
 ) -> tuple[WorkerExplanation | None, list[str]]:
-    engine = create_db_engine(settings.database_url)
+    database = Database.open(settings.database_url)
     try:
-        repository = Repository(engine)
-        _total, found = repository.query_users(
-            users.c.user_name_key == comparison_key(user_name), None, 0, 1
-        )
-        if not found:
+        directory = Directory(database)
+        found = directory.user_by_name(user_name)
+        if found is None:
             return None, [f"no stored user has userName {user_name!r}"]
-        document = found[0].document
-        groups = [name for _group_id, name in repository.user_groups(found[0].id)]
-    except SQLAlchemyError as exc:
+        document = found.document
+        groups = [name for _group_id, name in directory.user_groups(found.id)]
+    except DATABASE_FAILURES as exc:
         return None, [f"database: {type(exc).__name__} (run `scimbridge migrate`?)"]
     finally:
-        engine.dispose()
+        database.dispose()
     rows = tuple(
         WorkerRow(target, value, origin)
         for target, value, origin in explain(document, groups, mapping)

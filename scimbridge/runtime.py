@@ -43,9 +43,9 @@ from scimbridge.scim.jwt_auth import EntraJwtVerifier, signing_keys
 from scimbridge.scim.routes import ScimApi
 from scimbridge.scim.throttle import FailureThrottle
 from scimbridge.scim.token_endpoint import TokenEndpoint
-from scimbridge.store.checkpoint import WalCheckpointer
-from scimbridge.store.database import create_db_engine, create_inline_engine
-from scimbridge.store.repository import Repository
+from scimbridge.store.database import Database, create_db_engine, create_inline_engine
+from scimbridge.store.objects import Store
+from scimbridge.store.tokens import Tokens
 
 if TYPE_CHECKING:
     from scimbridge.testing.fakeflex.server import FakeFlexServer
@@ -91,8 +91,7 @@ class Runtime:
     """
 
     settings: Settings
-    engine: Engine
-    repository: Repository
+    store: Store
     models: ResourceModels
     metrics: Metrics
     mapping: FlexMapping
@@ -108,13 +107,13 @@ class Runtime:
 
     def readiness(self) -> Report:
         """The report ``/readyz`` and ``scimbridge_readiness_check`` show."""
-        return readiness_report(self.settings, self.engine)
+        return readiness_report(self.settings, self.store)
 
 
-def readiness_report(settings: Settings, engine: Engine) -> Report:
-    """The readiness of the process ``settings`` describe, read from ``engine``."""
+def readiness_report(settings: Settings, store: Store) -> Report:
+    """The readiness of the process ``settings`` describe, read from ``store``."""
     return readiness(
-        engine,
+        store,
         sync_expected=settings.twilio is not None or settings.fake_flex,
         thresholds=settings.readiness,
     )
@@ -190,8 +189,7 @@ def sync_target(settings: Settings, mapping: FlexMapping, *, drain: bool) -> boo
 
 
 def build_reconciler(
-    runtime_engine: Engine,
-    repository: Repository,
+    store: Store,
     twilio: TwilioSettings,
     mapping: FlexMapping,
     metrics: Metrics,
@@ -205,7 +203,9 @@ def build_reconciler(
     calls = TwilioCalls(twilio, limiter=limiter, retry=retry, on_request=metrics.twilio_request)
     taskrouter = TaskRouter(calls)
     flex_users = FlexUsers(calls) if mapping.mode == "users_api" else None
-    return Reconciler(runtime_engine, repository, taskrouter, mapping, flex_users=flex_users)
+    return Reconciler(
+        store.directory, store.links, store.outbox, taskrouter, mapping, flex_users=flex_users
+    )
 
 
 def build_drainer(
@@ -223,8 +223,7 @@ def build_drainer(
     if runtime.twilio is None:
         raise ConfigError("the sync needs Twilio settings (TWILIO_ACCOUNT_SID…)")
     reconciler = build_reconciler(
-        runtime.engine,
-        runtime.repository,
+        runtime.store,
         runtime.twilio,
         runtime.mapping,
         runtime.metrics,
@@ -232,8 +231,7 @@ def build_drainer(
     )
     return SyncWorker(
         runtime.settings,
-        runtime.engine,
-        runtime.repository,
+        runtime.store,
         reconciler.taskrouter,
         runtime.mapping,
         owner=owner,
@@ -244,7 +242,7 @@ def build_drainer(
 
 
 def _authentication(
-    settings: Settings, engine: Engine, config: AuthConfig
+    settings: Settings, tokens: Tokens, config: AuthConfig
 ) -> tuple[Authenticator, TokenEndpoint | None]:
     throttle = FailureThrottle.from_config(config.throttle)
     entra_jwt = (
@@ -253,13 +251,13 @@ def _authentication(
         else None
     )
     authenticator = Authenticator(
-        engine, settings.bearer_token, entra_jwt=entra_jwt, throttle=throttle
+        tokens, settings.bearer_token, entra_jwt=entra_jwt, throttle=throttle
     )
     if not config.token_endpoint_enabled:
         return authenticator, None
     identity = config.workload_identity
     keys = signing_keys(identity.jwks) if identity else None
-    return authenticator, TokenEndpoint(engine, config, keys, throttle)
+    return authenticator, TokenEndpoint(tokens, config, keys, throttle)
 
 
 def build_runtime(
@@ -291,11 +289,12 @@ def build_runtime(
     auth = configuration.auth
     draining = not reconcile_only and sync_target(settings, mapping, drain=sync_threads > 0)
     engine = engine or create_db_engine(settings.database_url)
+    database = Database(engine, create_inline_engine(engine))
     services: list[BackgroundService] = []
-    inline = create_inline_engine(engine)
-    if inline is not None:
+    checkpointer = database.checkpointer()
+    if checkpointer is not None:
         # Commits on the event loop leave the WAL to this thread (see store.checkpoint).
-        services.append(WalCheckpointer(engine))
+        services.append(checkpointer)
     fake: FakeFlexServer | None = None
     twilio = settings.twilio
     if draining and twilio is None:
@@ -304,8 +303,7 @@ def build_runtime(
     try:
         return _assemble(
             settings,
-            engine,
-            inline,
+            database,
             mapping,
             auth,
             twilio,
@@ -324,8 +322,7 @@ def build_runtime(
 
 def _assemble(
     settings: Settings,
-    engine: Engine,
-    inline: Engine | None,
+    database: Database,
     mapping: FlexMapping,
     auth: AuthConfig,
     twilio: TwilioSettings | None,
@@ -337,30 +334,28 @@ def _assemble(
     retry: RetryPolicy | None,
     metrics: Metrics | None,
 ) -> Runtime:
-    # The drainer and the repository share its wake-up: a commit that queues a change wakes it.
+    # The drainer and the directory share its wake-up: a commit that queues a change wakes it.
     wake = threading.Event() if twilio is not None and sync_threads > 0 else None
-    repository = Repository(
-        engine,
-        inline_engine=inline,
+    store = Store.of(
+        database,
         # Queue membership changes whenever the mapping reads groups, even where no worker runs
         # in this process: a separate `scimbridge worker` drains the same outbox.
         sync_groups=reads_groups(mapping),
         on_enqueue=wake.set if wake is not None else None,
     )
     metrics = metrics or Metrics(
-        engine, collectors=[ReadinessCollector(lambda: readiness_report(settings, engine))]
+        store, collectors=[ReadinessCollector(lambda: readiness_report(settings, store))]
     )
     models = ResourceModels(settings.extensions)
-    authenticator, token_endpoint = _authentication(settings, engine, auth)
+    authenticator, token_endpoint = _authentication(settings, store.tokens, auth)
     reconciler: Reconciler | None = None
     drainer: SyncWorker | None = None
     if twilio is not None:
-        reconciler = build_reconciler(engine, repository, twilio, mapping, metrics, retry=retry)
+        reconciler = build_reconciler(store, twilio, mapping, metrics, retry=retry)
         if wake is not None:
             drainer = SyncWorker(
                 settings,
-                engine,
-                repository,
+                store,
                 reconciler.taskrouter,
                 mapping,
                 threads=sync_threads,
@@ -371,14 +366,13 @@ def _assemble(
             services.append(drainer)
     return Runtime(
         settings=settings,
-        engine=engine,
-        repository=repository,
+        store=store,
         models=models,
         metrics=metrics,
         mapping=mapping,
         auth=auth,
         authenticator=authenticator,
-        scim_api=ScimApi(settings, repository, models, authenticator),
+        scim_api=ScimApi(settings, store.directory, models, authenticator),
         token_endpoint=token_endpoint,
         twilio=twilio,
         reconciler=reconciler,

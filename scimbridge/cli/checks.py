@@ -80,10 +80,12 @@ def status(
     import json
 
     from scimbridge.ops.status import print_status, status_report
+    from scimbridge.store.database import Database
+    from scimbridge.store.objects import Store
 
     settings = command_settings()
     engine = command_database(settings, "status", create=False, require_head=False)
-    result = status_report(settings, engine)
+    result = status_report(settings, Store.of(Database(engine)))
     if as_json:
         print(json.dumps(result, default=str, indent=2))
     else:

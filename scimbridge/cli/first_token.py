@@ -16,22 +16,21 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from sqlalchemy import Engine
 
-from scimbridge.store import tokens
+from scimbridge.store.tokens import Tokens
 
 log = logging.getLogger("scimbridge")
 FIRST_TOKEN_NAME = "default"
 
 
 def hand_out_first_token(
-    engine: Engine, *, has_static: bool, token_file: Path, demo: bool, console: Console
+    tokens: Tokens, *, has_static: bool, token_file: Path, demo: bool, console: Console
 ) -> None:
     """Create and hand over the first token, if no token exists (see the module docstring)."""
-    if has_static or any(record.live for record in tokens.list_tokens(engine)):
+    if has_static or any(record.live for record in tokens.list_tokens()):
         return
     if demo or sys.stdout.isatty():
-        _, secret = tokens.create_token(engine, FIRST_TOKEN_NAME)
+        _, secret = tokens.create_token(FIRST_TOKEN_NAME)
         console.print(
             "No SCIM token existed, so one was created. Paste it into Entra's Secret Token; "
             "it is shown only this once:\n"
@@ -52,7 +51,7 @@ def hand_out_first_token(
         return
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT
-        _, secret = tokens.create_token(engine, FIRST_TOKEN_NAME)
+        _, secret = tokens.create_token(FIRST_TOKEN_NAME)
         handle.write(secret + "\n")
     log.warning(
         "no SCIM token existed, so one was created and written to %s (mode 0600): paste it "

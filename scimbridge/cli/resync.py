@@ -65,7 +65,7 @@ def resync(
             raise fail(str(exc)) from exc
     runtime = open_runtime(configuration, engine, mapping=mapping, reconcile_only=True)
     assert runtime.reconciler is not None  # settings.twilio is set
-    resyncer = Resync(runtime.engine, runtime.repository, runtime.reconciler)
+    resyncer = Resync(runtime.store, runtime.reconciler)
 
     def progress() -> Progress:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())

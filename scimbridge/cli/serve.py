@@ -124,7 +124,7 @@ def serve(
     runtime = open_runtime(settings, engine, sync_threads=max(0, threads))
     application = create_app(runtime, public_bind=not is_loopback(host), metrics_port=metrics_port)
     hand_out_first_token(
-        runtime.engine,
+        runtime.store.tokens,
         has_static=bool(settings.bearer_token),
         token_file=token_file,
         demo=settings.fake_flex,

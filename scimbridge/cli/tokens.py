@@ -15,7 +15,8 @@ from rich.table import Table
 
 from scimbridge.cli import context
 from scimbridge.cli.context import command_database, command_settings, fail
-from scimbridge.store import tokens
+from scimbridge.store.database import Database
+from scimbridge.store.tokens import TokenNameTaken, Tokens
 
 
 def token_create(
@@ -27,8 +28,8 @@ def token_create(
         settings, "token create", create=True, migrate_first=settings.is_sqlite
     )
     try:
-        _, secret = tokens.create_token(engine, name)
-    except tokens.TokenNameTaken as exc:
+        _, secret = Tokens(Database(engine)).create_token(name)
+    except TokenNameTaken as exc:
         raise fail(str(exc), 1) from exc
     context.err.print(
         f"token {escape(repr(name))} created; it is shown only this once:", highlight=False
@@ -41,7 +42,7 @@ def token_list() -> None:
     settings = command_settings()
     engine = command_database(settings, "token list", create=False)
     table = Table("name", "id", "created", "last used", "revoked")
-    for record in tokens.list_tokens(engine):
+    for record in Tokens(Database(engine)).list_tokens():
         table.add_row(
             escape(record.name),
             record.id,
@@ -56,6 +57,6 @@ def token_revoke(name: Annotated[str, typer.Argument(help="Token name or id.")])
     """Revoke a token; requests using it are refused within seconds."""
     settings = command_settings()
     engine = command_database(settings, "token revoke", create=False)
-    if not tokens.revoke_token(engine, name):
+    if not Tokens(Database(engine)).revoke_token(name):
         raise fail(f"no live token named {name!r}", 1)
     context.console.print(f"token {escape(repr(name))} revoked", highlight=False)

@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
-
 from scimbridge.config.settings import ReadinessThresholds
-from scimbridge.store import links, outbox
-from scimbridge.store.database import at_head
+from scimbridge.store.objects import Store
+from scimbridge.store.outbox import OUTAGE_CAUSES
 
 SCIM_COMPONENTS = ("database", "migrations")
 
@@ -37,7 +35,7 @@ class Stall:
     def describe(self) -> str:
         """``Twilio unreachable for 4 min, 37 changes waiting``."""
         cause = next(
-            (c for c in outbox.OUTAGE_CAUSES if (self.error or "").startswith(c)),
+            (c for c in OUTAGE_CAUSES if (self.error or "").startswith(c)),
             "no sync succeeded",
         )
         plural = "change" if self.waiting == 1 else "changes"
@@ -52,16 +50,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def sync_stall(engine: Engine, now: datetime | None = None) -> Stall | None:
+def sync_stall(store: Store, now: datetime | None = None) -> Stall | None:
     """How long the waiting changes have gone without any sync succeeding; None if none wait."""
     now = now or datetime.now(UTC)
-    waiting = outbox.backlog(engine)
-    oldest = outbox.oldest_pending_age(engine, now)
+    waiting = store.outbox.backlog()
+    oldest = store.outbox.oldest_pending_age(now)
     if not waiting or oldest is None:
         return None
-    last = links.read_state(engine, links.LAST_SUCCESSFUL_SYNC)
+    last = store.state.last_success()
     seconds = oldest if last is None else min(oldest, _age(last[1], now))
-    return Stall(seconds, waiting, outbox.latest_error(engine))
+    return Stall(seconds, waiting, store.outbox.latest_error())
 
 
 @dataclass
@@ -89,7 +87,7 @@ def _age(moment: datetime, now: datetime) -> float:
 
 
 def readiness(
-    engine: Engine,
+    store: Store,
     *,
     sync_expected: bool,
     thresholds: ReadinessThresholds,
@@ -99,7 +97,7 @@ def readiness(
     now = now or datetime.now(UTC)
     report = Report()
     try:
-        head = at_head(engine)
+        head = store.database.at_head()
     except Exception as exc:  # unreachable, wrong credentials, missing file: all "not ready"
         report.checks["database"] = {"ok": False, "error": type(exc).__name__}
         return report
@@ -109,20 +107,20 @@ def readiness(
         report.checks["migrations"]["error"] = "run `scimbridge migrate`"
         return report
 
-    backlog = outbox.backlog(engine)
-    dead = outbox.dead_count(engine)
+    backlog = store.outbox.backlog()
+    dead = store.outbox.dead_count()
     report.checks["backlog"] = {"ok": backlog <= thresholds.max_backlog, "value": backlog}
     report.checks["dead_letters"] = {"ok": dead <= thresholds.max_dead_letters, "value": dead}
     # The database says what runs: a worker that reported within the retention window is (or
     # was, if it went silent) part of the running system, whatever this process's settings say.
-    beats = links.heartbeats(engine)
+    beats = store.state.heartbeats()
     ages = (_age(seen, now) for seen in beats.values())
     recent = [age for age in ages if age <= thresholds.heartbeat_retention_seconds]
     if not sync_expected and not recent:
         report.checks["sync_worker"] = {"ok": True, "detail": "sync is off"}
         return report
 
-    stall = sync_stall(engine, now)
+    stall = sync_stall(store, now)
     stalled = stall is not None and stall.seconds > thresholds.stalled_sync_seconds
     progress: dict[str, Any] = {
         "ok": not stalled,
@@ -141,7 +139,7 @@ def readiness(
     }
     if len(recent) > len(fresh):
         report.checks["sync_worker"]["silent_workers"] = len(recent) - len(fresh)
-    verified = links.read_state(engine, links.TWILIO_VERIFIED)
+    verified = store.state.credential_check()
     verified_age = _age(verified[1], now) if verified else None
     report.checks["twilio_credentials"] = {
         "ok": verified_age is not None and verified_age <= thresholds.credentials_minutes * 60,

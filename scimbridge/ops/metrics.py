@@ -36,11 +36,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
 
 from scimbridge import __version__
 from scimbridge.ops.health import sync_stall
-from scimbridge.store import links, outbox
+from scimbridge.store.objects import Store
 
 log = logging.getLogger("scimbridge.metrics")
 SCIM_RESOURCES = frozenset(
@@ -62,8 +61,8 @@ def scim_resource(path: str) -> str:
 class StoreCollector(Collector):
     """Gauges computed from the shared database when scraped."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def collect(self) -> Iterator[Metric]:
         backlog = GaugeMetricFamily(
@@ -86,12 +85,12 @@ class StoreCollector(Collector):
             "outage once it passes [ops] stalled_sync_seconds.",
         )
         try:
-            backlog.add_metric([], outbox.backlog(self.engine))
-            dead.add_metric([], outbox.dead_count(self.engine))
-            problems.add_metric([], len(links.mapping_problems(self.engine)))
-            stall = sync_stall(self.engine)
+            backlog.add_metric([], self.store.outbox.backlog())
+            dead.add_metric([], self.store.outbox.dead_count())
+            problems.add_metric([], len(self.store.links.mapping_problems()))
+            stall = sync_stall(self.store)
             stalled.add_metric([], 0.0 if stall is None else stall.seconds)
-            state = links.read_state(self.engine, links.LAST_SUCCESSFUL_SYNC)
+            state = self.store.state.last_success()
             last.add_metric([], _timestamp(state[0]) if state and state[0] else 0.0)
         except Exception as exc:  # a scrape must not fail because the database is down
             log.warning("metrics could not read the database: %s", type(exc).__name__)
@@ -127,9 +126,7 @@ def _timestamp(iso: str) -> float:
 class Metrics:
     """The metrics of one application instance (its own registry; no global state)."""
 
-    def __init__(
-        self, engine: Engine | None = None, *, collectors: Sequence[Collector] = ()
-    ) -> None:
+    def __init__(self, store: Store | None = None, *, collectors: Sequence[Collector] = ()) -> None:
         # A process-wide switch of prometheus_client; only counters and histograms have them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
@@ -165,7 +162,7 @@ class Metrics:
             ["endpoint", "status"],
             registry=self.registry,
         )
-        self._store = StoreCollector(engine) if engine is not None else None
+        self._store = StoreCollector(store) if store is not None else None
         # Collectors every scrape reports besides the counted metrics (the store's gauges too).
         self._shared: list[Collector] = [BuildInfoCollector(), PLATFORM_COLLECTOR]
         if self._store is not None:

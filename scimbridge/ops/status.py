@@ -16,29 +16,28 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine
 
 from scimbridge.config.settings import Settings
 from scimbridge.ops.health import readiness
-from scimbridge.store import links, outbox, tokens
+from scimbridge.store.objects import Store
 
 
-def status_report(settings: Settings, engine: Engine) -> dict[str, Any]:
+def status_report(settings: Settings, store: Store) -> dict[str, Any]:
     # Whether the sync runs is read from the heartbeats in the database (readiness does), not
     # from this command's environment: `status` runs beside the server, rarely with its settings.
     report = readiness(
-        engine, sync_expected=settings.twilio is not None, thresholds=settings.readiness
+        store, sync_expected=settings.twilio is not None, thresholds=settings.readiness
     )
     result: dict[str, Any] = {"healthy": report.ok, "checks": report.checks}
     if not report.checks.get("migrations", {}).get("ok"):
         return result
-    last = links.read_state(engine, links.LAST_SUCCESSFUL_SYNC)
+    last = store.state.last_success()
     worker_check = report.checks.get("sync_worker", {})
     result["sync"] = {
         "enabled": "detail" not in worker_check,
         "workers": worker_check.get("workers", 0),
-        "backlog": outbox.backlog(engine),
-        "oldest_pending_seconds": outbox.oldest_pending_age(engine),
+        "backlog": store.outbox.backlog(),
+        "oldest_pending_seconds": store.outbox.oldest_pending_age(),
         "last_successful_sync": last[0] if last else None,
     }
     result["dead_letters"] = [
@@ -49,15 +48,15 @@ def status_report(settings: Settings, engine: Engine) -> dict[str, Any]:
             "reason": letter.last_error,
             "dead_since": letter.dead_at.isoformat(),
         }
-        for letter in outbox.dead_letters(engine)
+        for letter in store.outbox.dead_letters()
     ]
     result["mapping_problems"] = [
         {"user_name": user_name, "problems": list(problems)}
-        for user_name, problems in links.mapping_problems(engine)
+        for user_name, problems in store.links.mapping_problems()
     ]
     result["tokens"] = [
         {"name": record.name, "created": record.created_at.isoformat()}
-        for record in tokens.list_tokens(engine)
+        for record in store.tokens.list_tokens()
         if record.live
     ]
     result["static_token"] = settings.bearer_token is not None

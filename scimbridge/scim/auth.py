@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,7 +27,7 @@ from starlette.responses import Response
 from scimbridge.scim.errors import error_response
 from scimbridge.scim.jwt_auth import EntraJwtVerifier, looks_like_jwt
 from scimbridge.scim.throttle import FailureThrottle, client_key
-from scimbridge.store.tokens import find_live_token, token_hash
+from scimbridge.store.tokens import Tokens, token_hash
 
 log = logging.getLogger("scimbridge.auth")
 
@@ -63,14 +62,14 @@ class Authenticator:
 
     def __init__(
         self,
-        engine: Engine,
+        tokens: Tokens,
         static_token: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         *,
         entra_jwt: EntraJwtVerifier | None = None,
         throttle: FailureThrottle | None = None,
     ) -> None:
-        self._engine = engine
+        self._tokens = tokens
         self._static = static_token.encode() if static_token else None
         self._clock = clock
         self._cache: dict[str, tuple[float, Principal | None]] = {}
@@ -140,7 +139,7 @@ class Authenticator:
                 # Never remember a JWT past its own expiry.
                 lifetime = min(lifetime, max(0.0, caller.expires_at - time.time()))
         else:
-            name = find_live_token(self._engine, token)
+            name = self._tokens.find_live_token(token)
             principal = Principal(f"token:{name}") if name else None
         with self._lock:
             if len(self._cache) > 10_000:

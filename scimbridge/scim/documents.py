@@ -11,7 +11,7 @@ Does: validate POST/PUT/PATCH bodies after ``scim.dialect`` normalized them, app
 keeps its membership) and PATCH (atomic: any error raises, ``current`` is never touched): the
 everyday user create and PATCH by ``scim.fast_path``, the rest through scim2-models.
 Every refusal is a scim2-models ``SCIMException`` subclass carrying its ``scimType``.
-Does not: read or write the database, enforce uniqueness (the repository does), render
+Does not: read or write the database, enforce uniqueness (the directory does), render
 responses (``scim.rendering``), read PATCH bodies (``scim.patch_body``), or know HTTP.
 """
 
@@ -38,8 +38,12 @@ from scimbridge.scim.patch_body import (
     PatchStep,
     UndeclaredOperation,
 )
-from scimbridge.store.repository import MembershipChange, group_columns, user_columns
-from scimbridge.store.tables import group_members, groups, users
+from scimbridge.store.limits import (
+    GROUP_COLUMN_LENGTHS,
+    MEMBER_DISPLAY_LENGTH,
+    USER_COLUMN_LENGTHS,
+)
+from scimbridge.store.resources import MembershipChange, group_columns, user_columns
 
 R = TypeVar("R")
 _NOT_STORED = ("id", "meta", "password", "members")
@@ -132,11 +136,13 @@ _COLUMN_ATTRIBUTES = {
 def _check_columns(document: dict[str, Any], core: str) -> None:
     """Refuse (invalidValue) a value longer than its indexed column holds (PostgreSQL would fail
     the write; SQLite would keep it), measured as stored: case-folded keys can grow."""
-    table, columns = (
-        (users, user_columns(document)) if core == USER_URN else (groups, group_columns(document))
+    lengths, columns = (
+        (USER_COLUMN_LENGTHS, user_columns(document))
+        if core == USER_URN
+        else (GROUP_COLUMN_LENGTHS, group_columns(document))
     )
     for name, value in columns.items():
-        limit = getattr(table.c[name].type, "length", None)
+        limit = lengths.get(name)
         if isinstance(value, str) and limit is not None and len(value) > limit:
             attribute = _COLUMN_ATTRIBUTES.get(name, name)
             raise InvalidValueException(detail=f"{attribute} is longer than {limit} characters")
@@ -144,8 +150,8 @@ def _check_columns(document: dict[str, Any], core: str) -> None:
 
 def _membership(change: MembershipChange) -> MembershipChange:
     """``change``, refused (invalidValue) if a member display is longer than the column holds."""
-    limit = getattr(group_members.c.display.type, "length", None)
-    if limit is not None and any(len(display) > limit for display in change.displays.values()):
+    limit = MEMBER_DISPLAY_LENGTH
+    if any(len(display) > limit for display in change.displays.values()):
         raise InvalidValueException(detail=f"a member display is longer than {limit} characters")
     return change
 

@@ -1,12 +1,12 @@
 """The /Groups endpoints: create, read, replace, patch, delete, list and search groups.
 
 Does: hand bodies to ``scim.documents`` (PATCH bodies read once by ``scim.patch_body``) and
-documents and membership changes to the repository, render groups with their members only when
+documents and membership changes to the directory, render groups with their members only when
 asked for (``attributes``/``excludedAttributes``), and answer as Entra expects (201 + Location on
 POST, 204 on PATCH and DELETE, 304/412 for ETags). Every group call runs in the thread pool: a
 group's members are of any size.
 Does not: authenticate (``scim.routes`` does), parse the Entra dialect (``scim.dialect``), build
-SQL (``store.filters``), or call Twilio.
+SQL (``store.directory``), or call Twilio.
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from scimbridge.scim.http import (
     search_query,
 )
 from scimbridge.scim.resource_api import ResourceApi, base_url
-from scimbridge.store import filters
-from scimbridge.store.repository import StoredResource
+from scimbridge.store.resources import StoredResource
 
 
 class GroupApi(ResourceApi):
-    """The /Groups endpoints over one repository and one set of resource models."""
+    """The /Groups endpoints over one directory and one set of resource models."""
 
     def _wants_members(self, attributes: list[str] | None, excluded: list[str] | None) -> bool:
         if excluded and any(name.lower() == "members" for name in excluded):
@@ -50,7 +49,7 @@ class GroupApi(ResourceApi):
         excluded: list[str] | None,
     ) -> list[dict[str, Any]]:
         members = (
-            self.repository.group_members([row.id for row in rows])
+            self.directory.group_members([row.id for row in rows])
             if self._wants_members(attributes, excluded)
             else None
         )
@@ -72,7 +71,7 @@ class GroupApi(ResourceApi):
 
         def work() -> dict[str, Any]:
             document, membership = documents.create_group(body, self.models)
-            stored = self.repository.create_group(document, membership, actor=principal.name)
+            stored = self.directory.create_group(document, membership, actor=principal.name)
             return {"stored": stored, "body": self._render_groups(request, [stored], None, None)[0]}
 
         result = await self.calls.unbounded(work)
@@ -83,7 +82,7 @@ class GroupApi(ResourceApi):
         params = list_params(request.query_params, self.limits)
 
         def work() -> tuple[StoredResource, dict[str, Any]]:
-            stored = self.repository.get_group(request.path_params["id"])
+            stored = self.directory.get_group(request.path_params["id"])
             rendered = self._render_groups(
                 request, [stored], params.attributes, params.excluded_attributes
             )[0]
@@ -98,7 +97,7 @@ class GroupApi(ResourceApi):
         body = await read_json(request, self.limits)
 
         def work() -> tuple[StoredResource, dict[str, Any]]:
-            stored = self.repository.update_group(
+            stored = self.directory.update_group(
                 request.path_params["id"],
                 lambda current: documents.replace_group(body, current, self.models),
                 actor=principal.name,
@@ -116,7 +115,7 @@ class GroupApi(ResourceApi):
             body, self.models, "Group", max_operations=self.limits.max_patch_operations
         )
         stored = await self.calls.unbounded(
-            lambda: self.repository.update_group(
+            lambda: self.directory.update_group(
                 request.path_params["id"],
                 lambda current: documents.patch_group(patch, current, self.models),
                 actor=principal.name,
@@ -129,7 +128,7 @@ class GroupApi(ResourceApi):
 
     async def delete_group(self, request: Request, principal: Principal) -> Response:
         await self.calls.unbounded(
-            lambda: self.repository.delete_group(
+            lambda: self.directory.delete_group(
                 request.path_params["id"], actor=principal.name, if_match=self._if_match(request)
             )
         )
@@ -144,11 +143,11 @@ class GroupApi(ResourceApi):
 
     async def _list_groups(self, request: Request, query: Mapping[str, str]) -> Response:
         params = list_params(query, self.limits)
-        where, order = self._query(params, filters.group_filter, filters.group_sort_key, "Group")
+        selection = self._selection(params, "Group")
 
         def work() -> tuple[int, list[dict[str, Any]]]:
-            total, rows = self.repository.query_groups(
-                where, order, params.start_index - 1, params.count
+            total, rows = self.directory.query_groups(
+                selection, params.start_index - 1, params.count
             )
             return total, self._render_groups(
                 request, rows, params.attributes, params.excluded_attributes

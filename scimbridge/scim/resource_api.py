@@ -1,11 +1,11 @@
 """What the /Users and /Groups endpoints share: one resource's meta, ETags, and a list's query.
 
-Does: hold the settings, repository, store calls and resource models the resource endpoints use;
+Does: hold the settings, directory, store calls and resource models the resource endpoints use;
 build a resource's ``meta`` (location under the request's base URL, version as a weak ETag), read
-``If-Match``/``If-None-Match``, and turn a list request's ``filter`` and ``sortBy`` into the
-repository's query.
+``If-Match``/``If-None-Match``, and parse a list request's ``filter`` and ``sortBy`` into the
+directory's selection.
 Does not: answer requests itself (``scim.user_routes``, ``scim.group_routes``), or build SQL from
-a filter (``store.filters``).
+a filter (``store.directory`` does, from the parsed filter).
 """
 
 from __future__ import annotations
@@ -13,14 +13,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement
 from starlette.requests import Request
 
 from scimbridge.config.settings import Settings
 from scimbridge.scim.extensions import ResourceModels
 from scimbridge.scim.http import ListParams, etag, parse_etags, request_base_url
 from scimbridge.scim.store_calls import StoreCalls
-from scimbridge.store.repository import Repository, StoredResource
+from scimbridge.store.directory import Directory
+from scimbridge.store.listing import Selection
+from scimbridge.store.query.filters import parse_filter
+from scimbridge.store.query.sort_keys import parse_sort_by
+from scimbridge.store.resources import StoredResource
 
 
 def _iso(value: datetime) -> str:
@@ -35,12 +38,11 @@ def base_url(request: Request) -> str:
 class ResourceApi:
     """The parts of one resource type's endpoints that do not depend on the type."""
 
-    def __init__(self, settings: Settings, repository: Repository, models: ResourceModels) -> None:
+    def __init__(self, settings: Settings, directory: Directory, models: ResourceModels) -> None:
         self.limits = settings.limits
-        self.repository = repository
-        self.calls = StoreCalls(repository)
+        self.directory = directory
+        self.calls = StoreCalls(directory)
         self.models = models
-        self.dialect = repository.engine.dialect.name
 
     def _meta(self, request: Request, kind: str, stored: StoredResource) -> dict[str, Any]:
         endpoint = "Users" if kind == "User" else "Groups"
@@ -71,24 +73,18 @@ class ResourceApi:
             return True
         return wanted is not None and stored.version in wanted
 
-    def _query(
-        self, params: ListParams, to_where: Any, to_sort_key: Any, kind: str
-    ) -> tuple[ColumnElement[bool] | None, ColumnElement[Any] | None]:
-        """The SQL condition and ordering of a list request (``filter``, ``sortBy``)."""
-        model = self.models.user_model if kind == "User" else self.models.group_model
-        where = (
-            to_where(
+    def _selection(self, params: ListParams, kind: str) -> Selection:
+        """What a list request selects (``filter``, ``sortBy``), parsed and bounded."""
+        ast = (
+            parse_filter(
                 params.filter,
-                model,
-                self.dialect,
                 max_length=self.limits.max_filter_length,
                 max_terms=self.limits.max_filter_terms,
             )
             if params.filter
             else None
         )
-        if not params.sort_by:
-            return where, None
-        order = to_sort_key(params.sort_by, model, self.dialect)
-        # Resources without the attribute sort last on both engines (RFC 7644 §3.4.2.3).
-        return where, (order.desc() if params.descending else order.asc()).nulls_last()
+        sort_by = parse_sort_by(params.sort_by) if params.sort_by else None
+        select = self.directory.select_users if kind == "User" else self.directory.select_groups
+        model = self.models.user_model if kind == "User" else self.models.group_model
+        return select(ast, sort_by, model=model, descending=params.descending)

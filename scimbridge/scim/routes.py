@@ -6,7 +6,7 @@ test suites expect; ids, and the ``/scim/v2`` prefix, are matched as sent.
 Does: authenticate each request (401, or 429 while an address cools down), route it to the
 /Users (``scim.user_routes``) or /Groups (``scim.group_routes``) endpoints or answer discovery
 (``scim.discovery``), and turn every refusal into an RFC 7644 §3.12 body.
-Does not: read bodies or touch the repository itself, parse the Entra dialect, or call Twilio.
+Does not: read bodies or touch the directory itself, parse the Entra dialect, or call Twilio.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from scimbridge.scim.group_routes import GroupApi
 from scimbridge.scim.http import list_response, scim_response
 from scimbridge.scim.resource_api import base_url
 from scimbridge.scim.user_routes import UserApi
+from scimbridge.store.directory import Directory
 from scimbridge.store.errors import StoreError
-from scimbridge.store.repository import Repository
 
 log = logging.getLogger("scimbridge.scim")
 Handler = Callable[[Request, Principal], Awaitable[Response]]
@@ -60,20 +60,20 @@ class _CaselessRoute(Route):
 
 
 class ScimApi:
-    """The SCIM protocol over HTTP, bound to one repository and one set of resource models."""
+    """The SCIM protocol over HTTP, bound to one directory and one set of resource models."""
 
     def __init__(
         self,
         settings: Settings,
-        repository: Repository,
+        directory: Directory,
         models: ResourceModels,
         authenticator: Authenticator,
     ) -> None:
         self.settings = settings
         self.models = models
         self.authenticator = authenticator
-        self.users = UserApi(settings, repository, models)
-        self.groups = GroupApi(settings, repository, models)
+        self.users = UserApi(settings, directory, models)
+        self.groups = GroupApi(settings, directory, models)
 
     # -- plumbing ------------------------------------------------------------------------------
 

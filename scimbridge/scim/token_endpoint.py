@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qs, unquote_plus
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,8 +41,9 @@ from starlette.responses import Response
 from scimbridge.scim.auth_config import AuthConfig
 from scimbridge.scim.jwt_auth import ClaimRules, JwtRefused, SigningKeys, verify_jwt
 from scimbridge.scim.throttle import FailureThrottle, client_key
-from scimbridge.store import tokens
-from scimbridge.store.outbox import utcnow
+from scimbridge.store.clock import utcnow
+from scimbridge.store.errors import DATABASE_FAILURES
+from scimbridge.store.tokens import Tokens
 
 log = logging.getLogger("scimbridge.auth")
 
@@ -160,12 +159,12 @@ class TokenEndpoint:
 
     def __init__(
         self,
-        engine: Engine,
+        tokens: Tokens,
         config: AuthConfig,
         assertion_keys: SigningKeys | None,
         throttle: FailureThrottle | None,
     ) -> None:
-        self.engine = engine
+        self.tokens = tokens
         self.config = config
         self.assertion_keys = assertion_keys
         self.throttle = throttle
@@ -209,7 +208,7 @@ class TokenEndpoint:
             return _json(refusal.status, body, refusal.headers)
         try:
             secret = await run_in_threadpool(self._issue, client_id, lifetime)
-        except SQLAlchemyError:
+        except DATABASE_FAILURES:
             log.exception("could not store an access token for client %r", client_id)
             body = {"error": "temporarily_unavailable", "error_description": "try again later"}
             return _json(503, body, {"Retry-After": "5"})
@@ -254,12 +253,11 @@ class TokenEndpoint:
 
     def _issue(self, client_id: str, lifetime: int) -> str:
         prefix = f"{ISSUED_NAME_PREFIX}{client_id}:"
-        tokens.purge_expired_tokens(self.engine)
-        record, secret = tokens.create_token(
-            self.engine,
+        self.tokens.purge_expired_tokens()
+        record, secret = self.tokens.create_token(
             f"{prefix}{uuid.uuid4().hex[:12]}",
             expires_at=utcnow() + timedelta(seconds=lifetime),
         )
-        tokens.trim_expiring_tokens(self.engine, prefix, MAX_LIVE_TOKENS_PER_CLIENT)
+        self.tokens.trim_expiring_tokens(prefix, MAX_LIVE_TOKENS_PER_CLIENT)
         log.info("issued access token %s for %d s", record.name, lifetime)
         return secret

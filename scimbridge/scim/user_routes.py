@@ -1,11 +1,11 @@
 """The /Users endpoints: create, read, replace, patch, delete, list and search users.
 
 Does: hand bodies to ``scim.documents`` (PATCH bodies read once by ``scim.patch_body``) and
-documents to the repository, and answer as Entra expects (201 + Location on POST, 200 + body on
+documents to the directory, and answer as Entra expects (201 + Location on POST, 200 + body on
 PATCH, 204 on DELETE, 304/412 for ETags); run one user's store call on the event loop where it
 cannot wait (``scim.store_calls``), lists that may scan in the thread pool.
 Does not: authenticate (``scim.routes`` does, for every endpoint), parse the Entra dialect
-(``scim.dialect``), build SQL (``store.filters``), or call Twilio.
+(``scim.dialect``), build SQL (``store.directory``), or call Twilio.
 """
 
 from __future__ import annotations
@@ -27,13 +27,11 @@ from scimbridge.scim.http import (
     search_query,
 )
 from scimbridge.scim.resource_api import ResourceApi
-from scimbridge.store import filters
-from scimbridge.store.repository import StoredResource
-from scimbridge.store.tables import users
+from scimbridge.store.resources import StoredResource
 
 
 class UserApi(ResourceApi):
-    """The /Users endpoints over one repository and one set of resource models."""
+    """The /Users endpoints over one directory and one set of resource models."""
 
     def _render_user(
         self,
@@ -54,7 +52,7 @@ class UserApi(ResourceApi):
         body = await read_json(request, self.limits)
 
         def work() -> StoredResource:
-            return self.repository.create_user(
+            return self.directory.create_user(
                 documents.create_user(body, self.models), actor=principal.name
             )
 
@@ -67,7 +65,7 @@ class UserApi(ResourceApi):
 
     async def get_user(self, request: Request, principal: Principal) -> Response:
         user_id = request.path_params["id"]
-        stored = await self.calls.one_resource(lambda: self.repository.get_user(user_id))
+        stored = await self.calls.one_resource(lambda: self.directory.get_user(user_id))
         if self._not_modified(request, stored):
             return Response(status_code=304, headers={"ETag": etag(stored.version)})
         params = list_params(request.query_params, self.limits)
@@ -79,7 +77,7 @@ class UserApi(ResourceApi):
     async def replace_user(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
         stored = await self.calls.one_resource(
-            lambda: self.repository.update_user(
+            lambda: self.directory.update_user(
                 request.path_params["id"],
                 lambda current: documents.replace_user(body, current, self.models),
                 actor=principal.name,
@@ -97,7 +95,7 @@ class UserApi(ResourceApi):
             body, self.models, "User", max_operations=self.limits.max_patch_operations
         )
         stored = await self.calls.one_resource(
-            lambda: self.repository.update_user(
+            lambda: self.directory.update_user(
                 request.path_params["id"],
                 lambda current: documents.patch_user(patch, current, self.models),
                 actor=principal.name,
@@ -112,7 +110,7 @@ class UserApi(ResourceApi):
 
     async def delete_user(self, request: Request, principal: Principal) -> Response:
         await self.calls.one_resource(
-            lambda: self.repository.delete_user(
+            lambda: self.directory.delete_user(
                 request.path_params["id"], actor=principal.name, if_match=self._if_match(request)
             )
         )
@@ -127,14 +125,14 @@ class UserApi(ResourceApi):
 
     async def _list_users(self, request: Request, query: Mapping[str, str]) -> Response:
         params = list_params(query, self.limits)
-        where, order = self._query(params, filters.user_filter, filters.user_sort_key, "User")
+        selection = self._selection(params, "User")
 
         def work() -> tuple[int, list[StoredResource]]:
-            return self.repository.query_users(where, order, params.start_index - 1, params.count)
+            return self.directory.query_users(selection, params.start_index - 1, params.count)
 
         # Entra's `userName eq "…"` before every create is an index lookup: run it as one
         # user's call; any other filter may scan the table.
-        lookup = filters.is_index_lookup(where, users)
+        lookup = selection.index_lookup
         total, rows = await (self.calls.one_resource if lookup else self.calls.unbounded)(work)
         resources = [
             self._render_user(request, row, params.attributes, params.excluded_attributes)

@@ -1,9 +1,10 @@
-"""Engine creation and migrations.
+"""The database: its engines, its migrations, and whether its schema is new enough.
 
 Does: build the SQLAlchemy engine for a URL (SQLite in WAL mode with foreign keys on, its file
 created owner-only, 0600, whatever the umask; PostgreSQL through psycopg), run alembic
-migrations, and tell whether the schema is at head.
-Does not: define tables (``store.tables``) or write rows (``store.repository``).
+migrations, and tell whether the schema is at head; :class:`Database` owns the engines every
+store object (``Directory``, ``Outbox``, ``WorkerLinks``, ``Tokens``, ``ServiceState``) runs on.
+Does not: define tables (``store.tables``) or write rows (the store objects do).
 """
 
 from __future__ import annotations
@@ -21,6 +22,50 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import NullPool, SingletonThreadPool
+
+from scimbridge.store.checkpoint import WalCheckpointer
+
+
+class Database:
+    """One database, as every store object reaches it.
+
+    Holds the pooled engine and, for a SQLite file, the inline engine whose calls never wait for
+    a lock (:func:`create_inline_engine`). Built once by the composition root and handed to each
+    store object; nothing outside ``scimbridge.store`` and the composition root sees an engine.
+    ``dispose`` closes every pooled connection; the object can be used again afterwards (the
+    pools reconnect), as SQLAlchemy's engines can.
+    """
+
+    def __init__(self, engine: Engine, inline_engine: Engine | None = None) -> None:
+        self.engine = engine
+        self.inline_engine = inline_engine
+        self.is_postgres = engine.dialect.name == "postgresql"
+        self.dialect_name = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, inline: bool = False, **engine_options: Any) -> Database:
+        """The database at ``url`` (see :func:`create_db_engine` for ``engine_options``);
+        with ``inline``, also the inline engine where the database has one (a SQLite file)."""
+        engine = create_db_engine(url, **engine_options)
+        return cls(engine, create_inline_engine(engine) if inline else None)
+
+    @property
+    def url(self) -> str:
+        """The URL, password hidden: for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def at_head(self) -> bool:
+        """See :func:`at_head`."""
+        return at_head(self.engine)
+
+    def checkpointer(self, interval: float = 0.2) -> WalCheckpointer | None:
+        """The WAL checkpointer the inline engine needs (it never checkpoints), else None."""
+        return WalCheckpointer(self.engine, interval) if self.inline_engine is not None else None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.inline_engine is not None:
+            self.inline_engine.dispose()
 
 
 def _migrations_dir() -> Path:
@@ -72,7 +117,7 @@ def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> 
 
     ``lock_timeout`` (seconds) bounds how long a statement waits for a lock another connection
     holds (SQLite's busy timeout, PostgreSQL's ``lock_timeout``); past it the statement fails
-    with an ``OperationalError``, which the repository reports as ``StoreUnavailable``.
+    with an ``OperationalError``, which the directory reports as ``StoreUnavailable``.
     Bound parameters are left out of error messages: they carry user names, e-mail addresses
     and token hashes, and an error message ends up in a log.
     """
@@ -153,7 +198,7 @@ def _sqlite_engine(url: str, busy_ms: int, *, autocheckpoint: bool = True, **kwa
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy issue BEGIN itself (IMMEDIATE for writes, see repository).
+        # Let SQLAlchemy issue BEGIN itself (IMMEDIATE for writes, see store.transactions).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         # WAL is a property of the file; switching takes the write lock, asking does not.

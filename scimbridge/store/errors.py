@@ -1,10 +1,14 @@
 """What the store refuses, as exceptions the HTTP layer maps to SCIM errors.
 
-Does: name each refusal (not found, uniqueness, version mismatch, unknown member, unavailable).
+Does: name each refusal (not found, uniqueness, version mismatch, unknown member, unavailable),
+and the exceptions by which any store call says the database failed (``DATABASE_FAILURES``).
 Does not: know status codes or SCIM ``scimType`` values (``scim.errors`` maps them).
 """
 
 from __future__ import annotations
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
 class StoreError(Exception):
@@ -44,3 +48,13 @@ class StoreUnavailable(StoreError):
 class WouldBlock(Exception):
     """A call made unable to wait met a lock held elsewhere; nothing was written. Not a refusal
     of the request: the caller runs the call again where it may wait."""
+
+
+# What a store call raises when the database fails under it: the directory's own refusal, or the
+# errors of the driver as SQLAlchemy reports them (the other store objects pass those through).
+# Callers catch these rather than import SQLAlchemy.
+DATABASE_FAILURES: tuple[type[Exception], ...] = (SQLAlchemyError, StoreUnavailable)
+
+# What a call outside the directory (a token lookup, a pool with no connection left) raises when
+# the database cannot be reached or stays locked: "retry later" rather than a server error.
+DATABASE_UNREACHABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout)

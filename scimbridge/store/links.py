@@ -1,40 +1,35 @@
-"""What the sync remembers: worker links, and the sync's shared facts in ``service_state``.
+"""What the sync remembers of each user's worker: the worker links.
 
 Does: read and write ``worker_links`` rows (user → worker SID, friendly_name, Flex user SID, hash
 of the owned attributes last written, the worker snapshot ``etag``/``attributes``/``owned_keys``,
 activity state, last sync time, last error, mapping problems); hand a worker over from the link
-of a deleted user to a new one; list the users whose last sync left mapping problems; write the
-sync's heartbeats (and remove them on a clean stop or once long stale) and
-``last_successful_sync`` into ``service_state``.
-Does not: decide what a worker should look like or call Twilio (``flex.sync`` does), or touch
-users, groups or the outbox.
+of a deleted user to a new one; list the users whose last sync left mapping problems.
+Does not: decide what a worker should look like or call Twilio (``flex.sync`` does), touch
+users, groups or the outbox, or keep the sync's shared facts (``store.service_state`` does).
 
-A worker SID belongs to at most one link. :func:`upsert` takes a SID over from the link of a user
-that no longer exists (a deleted user whose worker was kept offline, re-created under a new id),
-and refuses with :class:`WorkerLinkConflict` when a live user's link holds it.
+A worker SID belongs to at most one link. :meth:`WorkerLinks.upsert` takes a SID over from the
+link of a user that no longer exists (a deleted user whose worker was kept offline, re-created
+under a new id), and refuses with :class:`WorkerLinkConflict` when a live user's link holds it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import RowMapping, delete, select, update
 
-from scimbridge.store.tables import service_state, users, worker_links
+from scimbridge.store.database import Database
+from scimbridge.store.resources import utc
+from scimbridge.store.tables import users, worker_links
+from scimbridge.store.transactions import upsert_statement, write_transaction
 
 ENABLED = "enabled"
 DISABLED = "disabled"
 RETIRED = "retired"
-LAST_SUCCESSFUL_SYNC = "last_successful_sync"
-HEARTBEAT_PREFIX = "worker:"
-# "ok" when Twilio last accepted the credentials, else the reason it refused them.
-TWILIO_VERIFIED = "twilio_verified"
 
 
 class WorkerLinkConflict(Exception):
@@ -75,12 +70,6 @@ class WorkerLink:
         return dataclasses.replace(self, **changes)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _link(row: RowMapping) -> WorkerLink:
     return WorkerLink(
         user_id=row["user_id"],
@@ -92,7 +81,7 @@ def _link(row: RowMapping) -> WorkerLink:
         etag=row["etag"],
         attributes=dict(row["attributes"]) if isinstance(row["attributes"], dict) else None,
         owned_keys=_texts(row["owned_keys"]),
-        last_synced_at=_utc(row["last_synced_at"]),
+        last_synced_at=utc(row["last_synced_at"]) if row["last_synced_at"] else None,
         last_error=row["last_error"],
         problems=_texts(row["problems"]),
     )
@@ -118,157 +107,94 @@ def _columns(link: WorkerLink) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _write(engine: Engine) -> Iterator[Connection]:
-    # SQLite: take the write lock up front, so a read-then-write never fails on lock upgrade.
-    options = {} if engine.dialect.name == "postgresql" else {"sqlite_begin": "IMMEDIATE"}
-    with engine.connect().execution_options(**options) as conn, conn.begin():
-        yield conn
+class WorkerLinks:
+    """What the sync remembers of each user's worker, in one database. Thread-safe.
 
+    Contract:
 
-def _upsert(engine: Engine, table: Any, key: str, values: dict[str, Any]) -> Any:
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values)
-    changed = {name: value for name, value in values.items() if name != key}
-    return statement.on_conflict_do_update(index_elements=[key], set_=changed)
+    - :meth:`get` and :meth:`get_by_worker` return the link, or None when there is none.
+    - :meth:`upsert` stores a link whole (insert or replace). A worker SID belongs to at most
+      one link: one held by the link of a user that no longer exists is taken over; one held
+      by a live user's link raises :class:`WorkerLinkConflict`, and nothing is written.
+    - :meth:`record_error` keeps the error on the link, creating a bare link if there is none.
+    - :meth:`delete_link` returns whether there was a link to forget.
+    - :meth:`mapping_problems` lists (userName, problems) of stored users only, by userName.
+    - Times come back aware (UTC). Database failures surface as SQLAlchemy errors
+      (``store.errors.DATABASE_FAILURES``).
+    """
 
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._engine = database.engine
 
-def get(engine: Engine, user_id: str) -> WorkerLink | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(worker_links).where(worker_links.c.user_id == user_id))
-        found = row.mappings().first()
-    return _link(found) if found is not None else None
+    def get(self, user_id: str) -> WorkerLink | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(worker_links).where(worker_links.c.user_id == user_id))
+            found = row.mappings().first()
+        return _link(found) if found is not None else None
 
+    def get_by_worker(self, worker_sid: str) -> WorkerLink | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(worker_links).where(worker_links.c.worker_sid == worker_sid))
+            found = row.mappings().first()
+        return _link(found) if found is not None else None
 
-def get_by_worker(engine: Engine, worker_sid: str) -> WorkerLink | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(worker_links).where(worker_links.c.worker_sid == worker_sid))
-        found = row.mappings().first()
-    return _link(found) if found is not None else None
+    def list_links(self) -> list[WorkerLink]:
+        """Every link, ordered by user id."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(worker_links).order_by(worker_links.c.user_id)).mappings()
+            return [_link(row) for row in rows]
 
-
-def list_links(engine: Engine) -> list[WorkerLink]:
-    """Every link, ordered by user id."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(worker_links).order_by(worker_links.c.user_id)).mappings()
-        return [_link(row) for row in rows]
-
-
-def upsert(engine: Engine, link: WorkerLink) -> None:
-    """Store ``link`` whole (insert or replace). Raises :class:`WorkerLinkConflict` when its
-    worker SID is linked to another user who still exists; a deleted user's link gives it up."""
-    with _write(engine) as conn:
-        if link.worker_sid is not None:
-            holder = conn.scalar(
-                select(worker_links.c.user_id).where(
-                    worker_links.c.worker_sid == link.worker_sid,
-                    worker_links.c.user_id != link.user_id,
+    def upsert(self, link: WorkerLink) -> None:
+        """Store ``link`` whole (insert or replace). Raises :class:`WorkerLinkConflict` when its
+        worker SID is linked to another user who still exists; a deleted user's link gives it up."""
+        with write_transaction(self._engine) as conn:
+            if link.worker_sid is not None:
+                holder = conn.scalar(
+                    select(worker_links.c.user_id).where(
+                        worker_links.c.worker_sid == link.worker_sid,
+                        worker_links.c.user_id != link.user_id,
+                    )
                 )
-            )
-            if holder is not None:
-                if conn.scalar(select(users.c.id).where(users.c.id == holder)) is not None:
-                    raise WorkerLinkConflict(link.worker_sid, holder)
-                conn.execute(delete(worker_links).where(worker_links.c.user_id == holder))
-        values = {"user_id": link.user_id, **_columns(link)}
-        conn.execute(_upsert(engine, worker_links, "user_id", values))
+                if holder is not None:
+                    if conn.scalar(select(users.c.id).where(users.c.id == holder)) is not None:
+                        raise WorkerLinkConflict(link.worker_sid, holder)
+                    conn.execute(delete(worker_links).where(worker_links.c.user_id == holder))
+            values = {"user_id": link.user_id, **_columns(link)}
+            conn.execute(upsert_statement(self._engine, worker_links, "user_id", values))
 
+    def mapping_problems(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(userName, problems) of every stored user whose last sync left mapping problems."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(users.c.user_name, worker_links.c.problems)
+                .join(users, users.c.id == worker_links.c.user_id)
+                .where(worker_links.c.problems.is_not(None))
+                .order_by(users.c.user_name)
+            ).all()
+        found = [(str(name), _texts(problems)) for name, problems in rows]
+        return [(name, problems) for name, problems in found if problems]
 
-def mapping_problems(engine: Engine) -> list[tuple[str, tuple[str, ...]]]:
-    """(userName, problems) of every stored user whose last sync left mapping problems."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(users.c.user_name, worker_links.c.problems)
-            .join(users, users.c.id == worker_links.c.user_id)
-            .where(worker_links.c.problems.is_not(None))
-            .order_by(users.c.user_name)
-        ).all()
-    found = [(str(name), _texts(problems)) for name, problems in rows]
-    return [(name, problems) for name, problems in found if problems]
-
-
-def record_error(engine: Engine, user_id: str, error: str) -> None:
-    """Remember why the last sync of ``user_id`` failed (creates a bare link if none exists)."""
-    with _write(engine) as conn:
-        done = conn.execute(
-            update(worker_links).where(worker_links.c.user_id == user_id).values(last_error=error)
-        ).rowcount
-        if not done:
-            conn.execute(
-                _upsert(
-                    engine,
-                    worker_links,
-                    "user_id",
-                    {"user_id": user_id, "last_error": error, "owned_keys": []},
+    def record_error(self, user_id: str, error: str) -> None:
+        """Remember why the last sync of ``user_id`` failed (creates a bare link if none exists)."""
+        with write_transaction(self._engine) as conn:
+            done = conn.execute(
+                update(worker_links)
+                .where(worker_links.c.user_id == user_id)
+                .values(last_error=error)
+            ).rowcount
+            if not done:
+                conn.execute(
+                    upsert_statement(
+                        self._engine,
+                        worker_links,
+                        "user_id",
+                        {"user_id": user_id, "last_error": error, "owned_keys": []},
+                    )
                 )
-            )
 
-
-def delete_link(engine: Engine, user_id: str) -> bool:
-    """Forget the link of ``user_id``; True if there was one."""
-    with _write(engine) as conn:
-        gone = conn.execute(delete(worker_links).where(worker_links.c.user_id == user_id))
-        return bool(gone.rowcount)
-
-
-# -- service_state: facts every process can read -------------------------------------------------
-
-
-def write_state(engine: Engine, name: str, value: str | None, now: datetime) -> None:
-    with _write(engine) as conn:
-        conn.execute(
-            _upsert(
-                engine, service_state, "name", {"name": name, "value": value, "updated_at": now}
-            )
-        )
-
-
-def read_state(engine: Engine, name: str) -> tuple[str | None, datetime] | None:
-    """(value, updated_at) of the fact ``name``, or None if it was never written."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(service_state.c.value, service_state.c.updated_at).where(
-                service_state.c.name == name
-            )
-        ).first()
-    if row is None:
-        return None
-    return row[0], _utc(row[1]) or row[1]
-
-
-def heartbeat(engine: Engine, owner: str, now: datetime) -> None:
-    """``worker:<owner>`` = now: this sync worker was alive at ``now``."""
-    write_state(engine, HEARTBEAT_PREFIX + owner, now.isoformat(), now)
-
-
-def record_success(engine: Engine, now: datetime) -> None:
-    """``last_successful_sync`` = now (ISO 8601)."""
-    write_state(engine, LAST_SUCCESSFUL_SYNC, now.isoformat(), now)
-
-
-def forget_heartbeat(engine: Engine, owner: str) -> None:
-    """Remove ``worker:<owner>``: that sync worker stopped cleanly and is not to be waited for."""
-    with _write(engine) as conn:
-        conn.execute(delete(service_state).where(service_state.c.name == HEARTBEAT_PREFIX + owner))
-
-
-def prune_heartbeats(engine: Engine, older_than: datetime) -> int:
-    """Remove heartbeats last written before ``older_than`` (workers long gone); how many."""
-    with _write(engine) as conn:
-        result = conn.execute(
-            delete(service_state).where(
-                service_state.c.name.startswith(HEARTBEAT_PREFIX),
-                service_state.c.updated_at < older_than,
-            )
-        )
-    return int(result.rowcount or 0)
-
-
-def heartbeats(engine: Engine) -> dict[str, datetime]:
-    """When each sync worker last beat, by owner."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(service_state.c.name, service_state.c.updated_at).where(
-                service_state.c.name.startswith(HEARTBEAT_PREFIX)
-            )
-        ).all()
-    return {name.removeprefix(HEARTBEAT_PREFIX): _utc(at) or at for name, at in rows}
+    def delete_link(self, user_id: str) -> bool:
+        """Forget the link of ``user_id``; True if there was one."""
+        with write_transaction(self._engine) as conn:
+            gone = conn.execute(delete(worker_links).where(worker_links.c.user_id == user_id))
+            return bool(gone.rowcount)

@@ -1,7 +1,7 @@
 """The sync outbox: who needs looking at, leased to one worker at a time.
 
-Does: enqueue a user in the same transaction as the change that concerns it (one row per user,
-later changes coalesce into it), lease due rows to a worker (``FOR UPDATE SKIP LOCKED`` on
+Does: queue users for a sync outside a directory write (``store.enqueue`` queues them inside
+one), lease due rows to a worker (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL; SQLite's single writer gives the same exclusion), finish, reschedule or dead-letter
 a claim, and report backlog and dead letters.
 Does not: decide what a user's worker should look like or call Twilio (``flex.sync`` does).
@@ -17,19 +17,17 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
-    Engine,
     and_,
-    bindparam,
     delete,
     func,
-    insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql
 
+from scimbridge.store.clock import utcnow
+from scimbridge.store.database import Database
+from scimbridge.store.enqueue import enqueue
 from scimbridge.store.tables import outbox, users, worker_links
 
 # How the sync starts the stored reason of a transient failure, so that ``status`` and ``/readyz``
@@ -38,10 +36,6 @@ TWILIO_UNREACHABLE = "Twilio unreachable"
 TWILIO_THROTTLING = "Twilio throttling"
 DATABASE_UNAVAILABLE = "database unavailable"
 OUTAGE_CAUSES = (TWILIO_UNREACHABLE, TWILIO_THROTTLING, DATABASE_UNAVAILABLE)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -70,339 +64,277 @@ class DeadLetter:
     user_name: str | None = None
 
 
-def enqueue(
-    conn: Connection,
-    user_id: str,
-    reason: str,
-    *,
-    now: datetime | None = None,
-    new_user: bool = False,
-) -> None:
-    """Queue ``user_id`` for a sync, inside the caller's transaction.
-
-    An existing row (pending, leased or dead) is revived: due now, attempts reset, generation
-    bumped. ``new_user`` (an id created in this transaction) skips looking for one.
-    """
-    now = now or utcnow()
-    row = {
-        "user_id": user_id,
-        "reason": reason,
-        "generation": 1,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
-    if new_user:
-        conn.execute(_INSERT, row)
-    elif conn.dialect.name == "postgresql":
-        # One statement (one round trip) whether or not a row is there; and a concurrent enqueue
-        # of the same user (a group's membership change beside a PATCH of the user) waits for
-        # the other's row instead of failing on the unique user_id.
-        conn.execute(_UPSERT, row)
-    elif not _revived(conn, user_id, reason, now):
-        conn.execute(_INSERT, row)
-
-
-def _revived(conn: Connection, user_id: str, reason: str, now: datetime) -> bool:
-    revived = conn.execute(
-        _REVIVE,
-        {
-            "by_user_id": user_id,
-            "reason": reason,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "dead_at": None,
-            "last_error": None,
-            "updated_at": now,
-        },
-    )
-    return bool(revived.rowcount)
-
-
-# Built once: enqueue runs in every SCIM write; building statements cost more than running them.
-_REVIVE = (
-    update(outbox)
-    .where(outbox.c.user_id == bindparam("by_user_id"))
-    .values(generation=outbox.c.generation + 1)
-)
-_INSERT = insert(outbox)
-_proposed = postgresql.insert(outbox)
-# What _REVIVE does to an existing row, as the conflict branch of an INSERT (PostgreSQL).
-_UPSERT = _proposed.on_conflict_do_update(
-    index_elements=[outbox.c.user_id],
-    set_={
-        "reason": _proposed.excluded.reason,
-        "generation": outbox.c.generation + 1,
-        "attempts": 0,
-        "next_attempt_at": _proposed.excluded.next_attempt_at,
-        "dead_at": None,
-        "last_error": None,
-        "updated_at": _proposed.excluded.updated_at,
-    },
-)
-
-
-def enqueue_many(engine: Engine, user_ids: list[str], reason: str) -> None:
-    with engine.begin() as conn:
-        for user_id in user_ids:
-            enqueue(conn, user_id, reason)
-
-
-def claim(
-    engine: Engine, owner: str, *, limit: int, lease_seconds: float, now: datetime | None = None
-) -> list[Claim]:
-    """Lease up to ``limit`` due rows to ``owner``. Expired leases are due again."""
-    now = now or utcnow()
-    expires = now + timedelta(seconds=lease_seconds)
-    due = and_(
-        outbox.c.dead_at.is_(None),
-        outbox.c.next_attempt_at <= now,
-        or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
-    )
-    query = select(outbox.c.id).where(due).order_by(outbox.c.next_attempt_at).limit(limit)
-    if engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-        options = {}
-    else:
-        options = {"sqlite_begin": "IMMEDIATE"}
-    with engine.connect().execution_options(**options) as conn, conn.begin():
-        ids = list(conn.scalars(query))
-        if not ids:
-            return []
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids))
-            .values(lease_owner=owner, lease_expires_at=expires, attempts=outbox.c.attempts + 1)
-        )
-        rows = conn.execute(select(outbox).where(outbox.c.id.in_(ids))).mappings().all()
-    return [
-        Claim(
-            id=row["id"],
-            user_id=row["user_id"],
-            reason=row["reason"],
-            generation=row["generation"],
-            attempts=row["attempts"],
-            owner=owner,
-            lease_expires_at=expires,
-        )
-        for row in rows
-    ]
-
-
 def _owned(c: Claim) -> ColumnElement[bool]:
     return and_(outbox.c.id == c.id, outbox.c.lease_owner == c.owner)
 
 
-def complete(engine: Engine, c: Claim) -> bool:
-    """Finish a claim. Returns False when a newer change arrived (the row stays, due now)."""
-    with engine.begin() as conn:
-        gone = conn.execute(
-            delete(outbox).where(_owned(c), outbox.c.generation == c.generation)
-        ).rowcount
-        if gone:
-            return True
-        conn.execute(
-            update(outbox)
-            .where(_owned(c))
-            .values(lease_owner=None, lease_expires_at=None, attempts=0)
-        )
-    return False
+class Outbox:
+    """The sync outbox of one database. Thread-safe; one per process is enough.
 
+    Contract:
 
-def reschedule(engine: Engine, c: Claim, error: str, next_attempt_at: datetime) -> None:
-    """Give the row back with its error, due again at ``next_attempt_at``."""
-    with engine.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(_owned(c))
-            .values(
-                lease_owner=None,
-                lease_expires_at=None,
-                last_error=error,
-                next_attempt_at=next_attempt_at,
-                updated_at=utcnow(),
-            )
-        )
-
-
-def dead_letter(engine: Engine, c: Claim, error: str) -> bool:
-    """Park the row with its reason; ``resync`` or a newer change revives it.
-
-    Returns False when a newer change arrived during the claim: that change may cure the problem,
-    so the row is not parked but released, due now, with its error.
+    - A user is queued by the directory's own writes (``store.enqueue``), in the transaction of
+      the change, or by :meth:`enqueue_many`; one row per user, later changes coalesce into it.
+    - :meth:`claim` leases up to ``limit`` due rows (not dead, due, lease free or expired) to one
+      owner; two owners never hold the same row. Each claim counts an attempt.
+    - :meth:`complete` deletes the row and returns True, unless a change arrived during the
+      claim: then the row stays, due now, its attempts reset, and it returns False.
+    - :meth:`dead_letter` parks the row (True), unless a change arrived during the claim: then
+      the row is released due now with its error (False). A newer change or
+      :meth:`revive_dead` brings a dead row back.
+    - :meth:`reschedule` and :meth:`release` give a claim back (later, with its error; or now,
+      its attempt uncounted). A claim whose lease another owner took meanwhile changes nothing.
+    - Counts and ages read the database as it is now; times are aware, UTC.
+    - Database failures surface as SQLAlchemy errors (``store.errors.DATABASE_FAILURES``).
     """
-    now = utcnow()
-    with engine.begin() as conn:
-        parked = conn.execute(
-            update(outbox)
-            .where(_owned(c), outbox.c.generation == c.generation)
-            .values(
-                lease_owner=None,
-                lease_expires_at=None,
-                last_error=error,
-                dead_at=now,
-                updated_at=now,
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._engine = database.engine
+
+    def enqueue_many(self, user_ids: list[str], reason: str) -> None:
+        with self._engine.begin() as conn:
+            for user_id in user_ids:
+                enqueue(conn, user_id, reason)
+
+    def claim(
+        self, owner: str, *, limit: int, lease_seconds: float, now: datetime | None = None
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due rows to ``owner``. Expired leases are due again."""
+        now = now or utcnow()
+        expires = now + timedelta(seconds=lease_seconds)
+        due = and_(
+            outbox.c.dead_at.is_(None),
+            outbox.c.next_attempt_at <= now,
+            or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
+        )
+        query = select(outbox.c.id).where(due).order_by(outbox.c.next_attempt_at).limit(limit)
+        if self._engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+            options = {}
+        else:
+            options = {"sqlite_begin": "IMMEDIATE"}
+        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+            ids = list(conn.scalars(query))
+            if not ids:
+                return []
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids))
+                .values(lease_owner=owner, lease_expires_at=expires, attempts=outbox.c.attempts + 1)
             )
-        ).rowcount
-        if parked:
-            return True
-        conn.execute(
-            update(outbox)
-            .where(_owned(c))
-            .values(
-                lease_owner=None,
-                lease_expires_at=None,
-                last_error=error,
-                next_attempt_at=now,
-                updated_at=now,
-            )
-        )
-    return False
-
-
-def release(engine: Engine, c: Claim) -> None:
-    """Give an unprocessed claim back untouched: due now, its attempt not counted."""
-    with engine.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(_owned(c))
-            .values(
-                lease_owner=None,
-                lease_expires_at=None,
-                attempts=func.max(outbox.c.attempts - 1, 0)
-                if engine.dialect.name == "sqlite"
-                else func.greatest(outbox.c.attempts - 1, 0),
-            )
-        )
-
-
-def backlog(engine: Engine) -> int:
-    with engine.connect() as conn:
-        count = conn.scalar(
-            select(func.count()).select_from(outbox).where(outbox.c.dead_at.is_(None))
-        )
-    return int(count or 0)
-
-
-def oldest_pending_age(engine: Engine, now: datetime | None = None) -> float | None:
-    now = now or utcnow()
-    with engine.connect() as conn:
-        oldest = conn.scalar(
-            select(func.min(outbox.c.created_at)).where(outbox.c.dead_at.is_(None))
-        )
-    if oldest is None:
-        return None
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
-    return max(0.0, float((now - oldest).total_seconds()))
-
-
-def dead_letters(engine: Engine) -> list[DeadLetter]:
-    query = (
-        select(outbox, users.c.user_name, worker_links.c.friendly_name)
-        .select_from(
-            outbox.outerjoin(users, users.c.id == outbox.c.user_id).outerjoin(
-                worker_links, worker_links.c.user_id == outbox.c.user_id
-            )
-        )
-        .where(outbox.c.dead_at.is_not(None))
-        .order_by(outbox.c.dead_at)
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(query).mappings()
+            rows = conn.execute(select(outbox).where(outbox.c.id.in_(ids))).mappings().all()
         return [
-            DeadLetter(
+            Claim(
+                id=row["id"],
                 user_id=row["user_id"],
                 reason=row["reason"],
+                generation=row["generation"],
                 attempts=row["attempts"],
-                last_error=row["last_error"],
-                dead_at=row["dead_at"],
-                user_name=row["user_name"] or row["friendly_name"],
+                owner=owner,
+                lease_expires_at=expires,
             )
             for row in rows
         ]
 
-
-def dead_count(engine: Engine) -> int:
-    with engine.connect() as conn:
-        count = conn.scalar(
-            select(func.count()).select_from(outbox).where(outbox.c.dead_at.is_not(None))
-        )
-    return int(count or 0)
-
-
-def latest_error(engine: Engine) -> str | None:
-    """The error of the most recently failed change still waiting (not dead), if any."""
-    with engine.connect() as conn:
-        return conn.scalar(
-            select(outbox.c.last_error)
-            .where(outbox.c.dead_at.is_(None), outbox.c.last_error.is_not(None))
-            .order_by(outbox.c.updated_at.desc())
-            .limit(1)
-        )
-
-
-def retry_waiting_now(engine: Engine, now: datetime | None = None) -> int:
-    """Make every change waiting on its backoff (not dead, not leased) due now."""
-    now = now or utcnow()
-    with engine.begin() as conn:
-        return int(
+    def complete(self, c: Claim) -> bool:
+        """Finish a claim. Returns False when a newer change arrived (the row stays, due now)."""
+        with self._engine.begin() as conn:
+            gone = conn.execute(
+                delete(outbox).where(_owned(c), outbox.c.generation == c.generation)
+            ).rowcount
+            if gone:
+                return True
             conn.execute(
                 update(outbox)
-                .where(
-                    outbox.c.dead_at.is_(None),
-                    outbox.c.next_attempt_at > now,
-                    or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
-                )
-                .values(next_attempt_at=now)
-            ).rowcount
-        )
+                .where(_owned(c))
+                .values(lease_owner=None, lease_expires_at=None, attempts=0)
+            )
+        return False
 
-
-def revive_dead(engine: Engine, user_ids: list[str] | None = None) -> int:
-    """Make dead-lettered rows due again (all, or those of ``user_ids``)."""
-    now = utcnow()
-    query = update(outbox).where(outbox.c.dead_at.is_not(None))
-    if user_ids is not None:
-        query = query.where(outbox.c.user_id.in_(user_ids))
-    with engine.begin() as conn:
-        return int(
+    def reschedule(self, c: Claim, error: str, next_attempt_at: datetime) -> None:
+        """Give the row back with its error, due again at ``next_attempt_at``."""
+        with self._engine.begin() as conn:
             conn.execute(
-                query.values(
-                    dead_at=None,
-                    attempts=0,
-                    next_attempt_at=now,
-                    generation=outbox.c.generation + 1,
+                update(outbox)
+                .where(_owned(c))
+                .values(
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=error,
+                    next_attempt_at=next_attempt_at,
+                    updated_at=utcnow(),
+                )
+            )
+
+    def dead_letter(self, c: Claim, error: str) -> bool:
+        """Park the row with its reason; ``resync`` or a newer change revives it.
+
+        Returns False when a newer change arrived during the claim: that change may cure the
+        problem, so the row is not parked but released, due now, with its error.
+        """
+        now = utcnow()
+        with self._engine.begin() as conn:
+            parked = conn.execute(
+                update(outbox)
+                .where(_owned(c), outbox.c.generation == c.generation)
+                .values(
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=error,
+                    dead_at=now,
                     updated_at=now,
                 )
             ).rowcount
-        )
-
-
-def is_pending(engine: Engine, user_id: str) -> bool:
-    """Whether a row of ``user_id`` waits to be synced (due, leased or backing off; not dead)."""
-    with engine.connect() as conn:
-        found = conn.scalar(
-            select(outbox.c.id).where(outbox.c.user_id == user_id, outbox.c.dead_at.is_(None))
-        )
-    return found is not None
-
-
-def retry_now_when_error_starts(engine: Engine, prefix: str) -> int:
-    """Make the rows backing off with an error starting ``prefix`` due now (not leased or dead
-    ones); returns how many."""
-    now = utcnow()
-    with engine.begin() as conn:
-        return int(
+            if parked:
+                return True
             conn.execute(
                 update(outbox)
-                .where(
-                    outbox.c.dead_at.is_(None),
-                    outbox.c.lease_owner.is_(None),
-                    outbox.c.next_attempt_at > now,
-                    outbox.c.last_error.startswith(prefix, autoescape=True),
+                .where(_owned(c))
+                .values(
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=error,
+                    next_attempt_at=now,
+                    updated_at=now,
                 )
-                .values(next_attempt_at=now)
-            ).rowcount
+            )
+        return False
+
+    def release(self, c: Claim) -> None:
+        """Give an unprocessed claim back untouched: due now, its attempt not counted."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(_owned(c))
+                .values(
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=func.max(outbox.c.attempts - 1, 0)
+                    if self._engine.dialect.name == "sqlite"
+                    else func.greatest(outbox.c.attempts - 1, 0),
+                )
+            )
+
+    def backlog(self) -> int:
+        with self._engine.connect() as conn:
+            count = conn.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.dead_at.is_(None))
+            )
+        return int(count or 0)
+
+    def oldest_pending_age(self, now: datetime | None = None) -> float | None:
+        now = now or utcnow()
+        with self._engine.connect() as conn:
+            oldest = conn.scalar(
+                select(func.min(outbox.c.created_at)).where(outbox.c.dead_at.is_(None))
+            )
+        if oldest is None:
+            return None
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        return max(0.0, float((now - oldest).total_seconds()))
+
+    def dead_letters(self) -> list[DeadLetter]:
+        query = (
+            select(outbox, users.c.user_name, worker_links.c.friendly_name)
+            .select_from(
+                outbox.outerjoin(users, users.c.id == outbox.c.user_id).outerjoin(
+                    worker_links, worker_links.c.user_id == outbox.c.user_id
+                )
+            )
+            .where(outbox.c.dead_at.is_not(None))
+            .order_by(outbox.c.dead_at)
         )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).mappings()
+            return [
+                DeadLetter(
+                    user_id=row["user_id"],
+                    reason=row["reason"],
+                    attempts=row["attempts"],
+                    last_error=row["last_error"],
+                    dead_at=row["dead_at"],
+                    user_name=row["user_name"] or row["friendly_name"],
+                )
+                for row in rows
+            ]
+
+    def dead_count(self) -> int:
+        with self._engine.connect() as conn:
+            count = conn.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.dead_at.is_not(None))
+            )
+        return int(count or 0)
+
+    def latest_error(self) -> str | None:
+        """The error of the most recently failed change still waiting (not dead), if any."""
+        with self._engine.connect() as conn:
+            return conn.scalar(
+                select(outbox.c.last_error)
+                .where(outbox.c.dead_at.is_(None), outbox.c.last_error.is_not(None))
+                .order_by(outbox.c.updated_at.desc())
+                .limit(1)
+            )
+
+    def retry_waiting_now(self, now: datetime | None = None) -> int:
+        """Make every change waiting on its backoff (not dead, not leased) due now."""
+        now = now or utcnow()
+        with self._engine.begin() as conn:
+            return int(
+                conn.execute(
+                    update(outbox)
+                    .where(
+                        outbox.c.dead_at.is_(None),
+                        outbox.c.next_attempt_at > now,
+                        or_(outbox.c.lease_expires_at.is_(None), outbox.c.lease_expires_at < now),
+                    )
+                    .values(next_attempt_at=now)
+                ).rowcount
+            )
+
+    def revive_dead(self, user_ids: list[str] | None = None) -> int:
+        """Make dead-lettered rows due again (all, or those of ``user_ids``)."""
+        now = utcnow()
+        query = update(outbox).where(outbox.c.dead_at.is_not(None))
+        if user_ids is not None:
+            query = query.where(outbox.c.user_id.in_(user_ids))
+        with self._engine.begin() as conn:
+            return int(
+                conn.execute(
+                    query.values(
+                        dead_at=None,
+                        attempts=0,
+                        next_attempt_at=now,
+                        generation=outbox.c.generation + 1,
+                        updated_at=now,
+                    )
+                ).rowcount
+            )
+
+    def is_pending(self, user_id: str) -> bool:
+        """Whether a row of ``user_id`` waits to be synced (due, leased or backing off; not
+        dead)."""
+        with self._engine.connect() as conn:
+            found = conn.scalar(
+                select(outbox.c.id).where(outbox.c.user_id == user_id, outbox.c.dead_at.is_(None))
+            )
+        return found is not None
+
+    def retry_now_when_error_starts(self, prefix: str) -> int:
+        """Make the rows backing off with an error starting ``prefix`` due now (not leased or dead
+        ones); returns how many."""
+        now = utcnow()
+        with self._engine.begin() as conn:
+            return int(
+                conn.execute(
+                    update(outbox)
+                    .where(
+                        outbox.c.dead_at.is_(None),
+                        outbox.c.lease_owner.is_(None),
+                        outbox.c.next_attempt_at > now,
+                        outbox.c.last_error.startswith(prefix, autoescape=True),
+                    )
+                    .values(next_attempt_at=now)
+                ).rowcount
+            )

@@ -1,7 +1,8 @@
 """The tables scimbridge keeps, as SQLAlchemy Core metadata.
 
 Does: declare every table, column, index and constraint; the alembic revisions mirror this file.
-Does not: read or write rows (``store.repository`` does), or know HTTP or Twilio.
+Does not: read or write rows (``store.directory`` and the other store objects do), or know HTTP
+or Twilio.
 
 Uniqueness that SCIM promises (``userName``, group ``displayName``, case-insensitively) is enforced
 here by unique indexes on comparison keys, so two concurrent POSTs cannot both win.

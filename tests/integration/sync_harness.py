@@ -25,7 +25,6 @@ from scimbridge.config.settings import TwilioSettings, load_settings
 from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.runtime import Runtime, build_drainer, build_runtime
-from scimbridge.store import outbox
 from scimbridge.store.database import create_db_engine
 from scimbridge.testing.fakeflex.records import WorkerRecord
 from scimbridge.testing.fakeflex.server import FakeFlexServer
@@ -95,8 +94,9 @@ class Harness:
         self.fake = fake
         self.settings = runtime.settings
         self.runtime = runtime
-        self.engine = runtime.engine
-        self.repository = runtime.repository
+        self.engine = runtime.store.database.engine
+        self.store = runtime.store
+        self.directory = runtime.store.directory
         self.scim = scim
         self.base_url = str(scim.base_url).rstrip("/").removesuffix("/scim/v2")
         self.outcomes: list[tuple[str, str]] = []
@@ -151,7 +151,7 @@ class Harness:
         return self.worker.drain_once()
 
     def resync(self, user_id: str) -> None:
-        outbox.enqueue_many(self.engine, [user_id], "test")
+        self.store.outbox.enqueue_many([user_id], "test")
         self.drain()
 
     def settle(self, rounds: int = 200, before: Callable[[], None] | None = None) -> None:
@@ -160,14 +160,14 @@ class Harness:
             if before is not None:
                 before()
             self.drain()
-            if outbox.backlog(self.engine) == 0:
+            if self.store.outbox.backlog() == 0:
                 return
             time.sleep(0.003)
-        raise AssertionError(f"outbox never drained: {outbox.backlog(self.engine)} pending")
+        raise AssertionError(f"outbox never drained: {self.store.outbox.backlog()} pending")
 
     def wait_drained(self, seconds: float = 60.0) -> None:
         """Wait while drainers ``in_background`` empty the outbox; fail if it is still not empty."""
-        wait_for(lambda: outbox.backlog(self.engine) == 0, seconds, "the outbox to drain")
+        wait_for(lambda: self.store.outbox.backlog() == 0, seconds, "the outbox to drain")
 
     # -- what Twilio holds ---------------------------------------------------------------------
 

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from scimbridge.app import create_app
 from scimbridge.config.settings import load_settings
 from scimbridge.runtime import build_runtime
-from scimbridge.store.database import create_db_engine
+from scimbridge.store.database import Database, create_db_engine
 from scimbridge.store.tables import api_tokens
-from scimbridge.store.tokens import create_token
+from scimbridge.store.tokens import Tokens
 from tests.support import serving
 from tests.unit.entra_keys import (
     OTHER_TENANT,
@@ -321,8 +321,8 @@ def test_a_wrong_secret_is_invalid_client_with_a_basic_challenge(serve: Serve) -
 def test_an_expired_issued_token_is_refused_and_purged(serve: Serve, sqlite_url: str) -> None:
     base = serve()
     db = create_db_engine(sqlite_url)
-    _, stale = create_token(
-        db, "oauth:secret-client:old", expires_at=datetime.now(UTC) - timedelta(seconds=1)
+    _, stale = Tokens(Database(db)).create_token(
+        "oauth:secret-client:old", expires_at=datetime.now(UTC) - timedelta(seconds=1)
     )
     assert scim_get(base, stale).status_code == 401
     request_token(base, {"client_id": "secret-client", "client_secret": SECRETS[0]})

@@ -158,12 +158,12 @@ def test_check_config_shows_expressions_and_names_as_they_are(tmp_path: Path) ->
     )
     env = {"SCIMBRIDGE_CONFIG": str(config), "SCIMBRIDGE_BEARER_TOKEN": TOKEN}
     assert run_cli(["migrate"], env, cwd=tmp_path).code == 0
-    from scimbridge.store.database import create_db_engine
-    from scimbridge.store.repository import Repository
+    from scimbridge.store.database import Database, create_db_engine
+    from scimbridge.store.directory import Directory
 
     engine = create_db_engine(f"sqlite:///{database}")
     user = {"schemas": [CORE], "userName": "bob@contoso.com", "displayName": "Bob [contractor] Ray"}
-    Repository(engine).create_user(user, actor="test")
+    Directory(Database(engine)).create_user(user, actor="test")
     engine.dispose()
     done = run_cli(["check-config", "--user", "bob@contoso.com"], env, cwd=tmp_path)
     assert done.code == 0, done.output

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy import func, select
 
-from scimbridge.store import outbox
 from scimbridge.store.tables import audit_log, users
 from scimbridge.store.tables import outbox as outbox_table
 from tests.integration.sync_harness import CORE, PATCH, TOKEN, Harness, in_background
@@ -199,7 +198,7 @@ def test_patches_while_the_worker_drains_end_synced(sync: Harness) -> None:
 
         together(sync, add_mine)
         sync.wait_drained()
-    assert outbox.backlog(sync.engine) == 0
+    assert sync.store.outbox.backlog() == 0
     assert sorted(w.friendly_name for w in sync.workers()) == user_names
     for index, name in enumerate(user_names):
         expected = {

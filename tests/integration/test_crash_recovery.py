@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from scimbridge.app import create_app
 from scimbridge.config.settings import load_settings
 from scimbridge.runtime import build_runtime
-from scimbridge.store import outbox
-from scimbridge.store.database import create_db_engine
+from scimbridge.store.database import Database, create_db_engine
+from scimbridge.store.outbox import Outbox
 from scimbridge.store.tables import outbox as outbox_table
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.server import FakeFlexServer
@@ -110,9 +110,10 @@ def leased_rows(url: str) -> int:
 
 def assert_converged_once(fake: FakeFlexServer, url: str) -> None:
     engine = create_db_engine(url)
+    queue = Outbox(Database(engine))
     try:
-        wait_for(lambda: outbox.backlog(engine) == 0, 60, "the outbox to drain after the restart")
-        assert outbox.dead_letters(engine) == []
+        wait_for(lambda: queue.backlog() == 0, 60, "the outbox to drain after the restart")
+        assert queue.dead_letters() == []
     finally:
         engine.dispose()
     names = sorted(worker.friendly_name for worker in fake.state.workers())

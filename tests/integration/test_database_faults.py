@@ -24,8 +24,8 @@ from sqlalchemy import Engine, create_engine, text
 from scimbridge.app import create_app
 from scimbridge.config.settings import load_settings
 from scimbridge.runtime import build_runtime
-from scimbridge.store.database import create_db_engine, migrate
-from scimbridge.store.tokens import create_token
+from scimbridge.store.database import Database, create_db_engine, migrate
+from scimbridge.store.tokens import Tokens
 from tests.conftest import _fresh_postgres_database, terminate_backends
 from tests.hostile.contract import Snapshot
 from tests.support import free_port, serving
@@ -246,7 +246,7 @@ def test_postgres_refusing_connections_is_503_then_recovers(postgres_url: str) -
     )
     try:
         with served(postgres_url) as s:
-            _, stored_token = create_token(s.engine, "entra")
+            _, stored_token = Tokens(Database(s.engine)).create_token("entra")
             before = Snapshot.take(s.engine)
             with admin.connect() as conn:
                 conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))

@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from scimbridge.store import outbox
-from scimbridge.store.database import create_db_engine, migrate
-from scimbridge.store.repository import Repository
+from scimbridge.store.clock import utcnow
+from scimbridge.store.database import Database, create_db_engine, migrate
+from scimbridge.store.directory import Directory
+from scimbridge.store.enqueue import enqueue
+from scimbridge.store.outbox import Outbox
 from scimbridge.store.tables import outbox as outbox_table
 from tests.conftest import _fresh_postgres_database, terminate_backends
 
@@ -40,28 +42,29 @@ def _rows(engine: Engine, user_id: str) -> list[Any]:
 
 def test_enqueue_revives_a_pending_leased_or_dead_row_in_place(migrated_url: str) -> None:
     engine = create_db_engine(migrated_url)
+    queue = Outbox(Database(engine))
     try:
         with engine.begin() as conn:
-            outbox.enqueue(conn, "u1", "created", new_user=True)
+            enqueue(conn, "u1", "created", new_user=True)
         with engine.begin() as conn:
-            outbox.enqueue(conn, "u1", "updated")
+            enqueue(conn, "u1", "updated")
         (row,) = _rows(engine, "u1")
         assert (row.reason, row.generation, row.attempts) == ("updated", 2, 0)
 
-        (claim,) = outbox.claim(engine, "worker-a", limit=10, lease_seconds=60)
+        (claim,) = queue.claim("worker-a", limit=10, lease_seconds=60)
         with engine.begin() as conn:
-            outbox.enqueue(conn, "u1", "membership")
+            enqueue(conn, "u1", "membership")
         (row,) = _rows(engine, "u1")
         # The lease stays with its owner; finishing it keeps the row, due again.
         assert (row.generation, row.attempts, row.lease_owner) == (3, 0, "worker-a")
-        assert outbox.complete(engine, claim) is False
+        assert queue.complete(claim) is False
         assert len(_rows(engine, "u1")) == 1
 
-        (claim,) = outbox.claim(engine, "worker-a", limit=10, lease_seconds=60)
-        assert outbox.dead_letter(engine, claim, "boom") is True
-        later = outbox.utcnow() + timedelta(seconds=5)
+        (claim,) = queue.claim("worker-a", limit=10, lease_seconds=60)
+        assert queue.dead_letter(claim, "boom") is True
+        later = utcnow() + timedelta(seconds=5)
         with engine.begin() as conn:
-            outbox.enqueue(conn, "u1", "updated", now=later)
+            enqueue(conn, "u1", "updated", now=later)
         (row,) = _rows(engine, "u1")
         assert row.dead_at is None and row.last_error is None
         assert (row.reason, row.generation, row.attempts) == ("updated", 4, 0)
@@ -79,12 +82,12 @@ def test_postgres_concurrent_enqueues_of_one_user_coalesce(postgres_url: str) ->
     try:
         first = engine.connect()
         first.begin()
-        outbox.enqueue(first, "u2", "updated")
+        enqueue(first, "u2", "updated")
 
         def second() -> None:
             try:
                 with engine.begin() as conn:
-                    outbox.enqueue(conn, "u2", "membership")
+                    enqueue(conn, "u2", "membership")
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
@@ -116,10 +119,10 @@ def test_postgres_checkout_pings_only_a_connection_the_server_closed(
 
     monkeypatch.setattr(engine.dialect, "do_ping", counting_ping)
     admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    repository = Repository(engine)
+    repository = Directory(Database(engine))
     try:
         for _ in range(5):
-            repository.query_users(None, None, 0, 10)
+            repository.query_users(repository.select_users(), 0, 10)
         assert not pings, "a healthy pooled connection was pinged"
 
         for round_ in range(3):
@@ -134,7 +137,7 @@ def test_postgres_checkout_pings_only_a_connection_the_server_closed(
         assert pings, "a terminated connection was not checked"
         # Nothing pinged since: the replacements are healthy.
         count = len(pings)
-        repository.query_users(None, None, 0, 10)
+        repository.query_users(repository.select_users(), 0, 10)
         assert len(pings) == count
     finally:
         admin.dispose()
@@ -146,10 +149,10 @@ def test_postgres_reads_leave_no_transaction_open_and_writes_still_roll_back(
     postgres_url: str,
 ) -> None:
     engine = create_db_engine(postgres_url)
-    repository = Repository(engine)
+    repository = Directory(Database(engine))
     try:
         user = repository.create_user({"schemas": [CORE], "userName": "r@contoso.com"}, actor="t")
-        repository.query_users(None, None, 0, 10)
+        repository.query_users(repository.select_users(), 0, 10)
         repository.get_user(user.id)
 
         def refuse(document: dict[str, Any]) -> dict[str, Any]:

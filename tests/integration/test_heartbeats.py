@@ -12,8 +12,9 @@ import httpx
 
 from scimbridge.config.settings import ReadinessThresholds
 from scimbridge.ops.health import readiness
-from scimbridge.store import links
-from scimbridge.store.database import at_head, create_db_engine
+from scimbridge.store.database import Database, at_head, create_db_engine
+from scimbridge.store.objects import Store
+from scimbridge.store.service_state import ServiceState
 from tests.integration.cli_process import Process, run_cli
 from tests.integration.sync_harness import TOKEN, wait_for
 from tests.support import free_port
@@ -71,11 +72,13 @@ def test_two_servers_on_a_fresh_file_then_one_stops(tmp_path: Path) -> None:
 
 def test_silent_workers_are_reported_then_forgotten(migrated_url: str) -> None:
     engine = create_db_engine(migrated_url)
+    state = ServiceState(Database(engine))
+    store = Store.of(Database(engine))
     now = datetime.now(UTC)
     thresholds = ReadinessThresholds(heartbeat_seconds=60)
-    links.heartbeat(engine, "crashed-a-minute-ago", now - timedelta(seconds=90))
-    links.heartbeat(engine, "gone-for-an-hour", now - timedelta(hours=1))
-    report = readiness(engine, sync_expected=False, thresholds=thresholds, now=now)
+    state.heartbeat("crashed-a-minute-ago", now - timedelta(seconds=90))
+    state.heartbeat("gone-for-an-hour", now - timedelta(hours=1))
+    report = readiness(store, sync_expected=False, thresholds=thresholds, now=now)
     # The one that went silent recently is a stalled sync, even with no Twilio settings here.
     assert report.checks["sync_worker"] == {
         "ok": False,
@@ -83,17 +86,17 @@ def test_silent_workers_are_reported_then_forgotten(migrated_url: str) -> None:
         "workers": 0,
         "silent_workers": 1,
     }
-    links.heartbeat(engine, "alive", now)
-    report = readiness(engine, sync_expected=False, thresholds=thresholds, now=now)
+    state.heartbeat("alive", now)
+    report = readiness(store, sync_expected=False, thresholds=thresholds, now=now)
     assert report.checks["sync_worker"]["ok"] is True
     assert report.checks["sync_worker"]["workers"] == 1
     later = now + timedelta(minutes=20)  # every heartbeat is now past the retention window
-    report = readiness(engine, sync_expected=False, thresholds=thresholds, now=later)
+    report = readiness(store, sync_expected=False, thresholds=thresholds, now=later)
     assert report.checks["sync_worker"] == {"ok": True, "detail": "sync is off"}
-    assert links.prune_heartbeats(engine, now - timedelta(minutes=10)) == 1
-    assert set(links.heartbeats(engine)) == {"crashed-a-minute-ago", "alive"}
-    links.forget_heartbeat(engine, "alive")
-    assert set(links.heartbeats(engine)) == {"crashed-a-minute-ago"}
+    assert state.prune_heartbeats(now - timedelta(minutes=10)) == 1
+    assert set(state.heartbeats()) == {"crashed-a-minute-ago", "alive"}
+    state.forget_heartbeat("alive")
+    assert set(state.heartbeats()) == {"crashed-a-minute-ago"}
     engine.dispose()
 
 

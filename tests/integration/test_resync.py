@@ -15,7 +15,6 @@ from typer.testing import CliRunner, Result
 from scimbridge.cli.main import app
 from scimbridge.flex.sync.resync import Resync
 from scimbridge.flex.sync.writes import PROBE_ETAG
-from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import Harness, running, twilio_env
 
@@ -39,7 +38,7 @@ def provisioned(sync: Harness, *names: str) -> dict[str, str]:
 def resync_of(sync: Harness, page_size: int = 1000) -> Resync:
     """A resync as its own process builds it: a fresh Twilio client and reconciler."""
     reconciler = sync.sync_worker().reconciler
-    return Resync(sync.engine, sync.repository, reconciler, page_size=page_size)
+    return Resync(sync.store, reconciler, page_size=page_size)
 
 
 def run_cli(sync: Harness, *args: str, answer: str | None = None) -> Result:
@@ -116,9 +115,9 @@ def test_resync_reports_each_drift_converges_it_and_then_finds_none(sync: Harnes
     assert sync.activity(email("eve")) == "Offline"
     assert sync.fake.state.worker_named(email("gus")) is None
     assert sync.fake.state.worker_named("stranger@contoso.com") is not None, "kept: no --prune"
-    ann_link = links.get(sync.engine, ids["ann"])
+    ann_link = sync.store.links.get(ids["ann"])
     assert ann_link is not None and ann_link.worker_sid == sync.worker_named(email("ann")).sid
-    assert links.get(sync.engine, ids["gus"]) is None
+    assert sync.store.links.get(ids["gus"]) is None
     again = resync.plan()
     assert again.counts() == {**dict.fromkeys(EXPECTED, 0), "unchanged": 6, "orphans": 1}
     assert again.drifted == []
@@ -137,7 +136,7 @@ def test_listing_follows_pages_and_costs_pages_plus_drifted(sync: Harness) -> No
     seen = routes(sync)
     assert seen["workers.list"] == 2, "4 workers, 2 a page"
     assert seen == {"workers.list": 2, "worker.update": 1, "workers.create": 1, "probe": 1}
-    assert {link.user_id for link in links.list_links(sync.engine)} == set(ids.values())
+    assert {link.user_id for link in sync.store.links.list_links()} == set(ids.values())
 
 
 def test_store_changes_cost_one_conditional_write_each_once_if_match_is_known(
@@ -188,7 +187,7 @@ def test_cli_prints_the_summary_converges_and_exits_zero(sync: Harness) -> None:
 def test_dry_run_writes_nothing(sync: Harness) -> None:
     drift(sync, provisioned(sync, *NAMES))
     before = {w.sid: (w.friendly_name, w.attributes, w.activity_sid) for w in sync.workers()}
-    links_before = links.list_links(sync.engine)
+    links_before = sync.store.links.list_links()
     result = run_cli(sync, "--dry-run", "--prune", "--yes")
     assert result.exit_code == 0, result.output
     assert "dry run" in result.stdout
@@ -196,7 +195,7 @@ def test_dry_run_writes_nothing(sync: Harness) -> None:
     assert writes == []
     after = {w.sid: (w.friendly_name, w.attributes, w.activity_sid) for w in sync.workers()}
     assert after == before
-    assert links.list_links(sync.engine) == links_before
+    assert sync.store.links.list_links() == links_before
 
 
 def test_prune_moves_the_orphan_offline_then_deletes_it_after_confirmation(
@@ -225,13 +224,13 @@ def test_dead_lettered_users_are_revived_and_converged(sync: Harness) -> None:
     ids = provisioned(sync, "ann")
     bob = sync.post_user(email("bob"), "Bob")
     # Refused once for a reason fixed since (an outage never dead-letters: it is waited out).
-    (claim,) = outbox.claim(sync.engine, "test", limit=5, lease_seconds=30)
-    outbox.dead_letter(sync.engine, claim, "workers.create: HTTP 400: refused")
-    assert [letter.user_id for letter in outbox.dead_letters(sync.engine)] == [bob]
+    (claim,) = sync.store.outbox.claim("test", limit=5, lease_seconds=30)
+    sync.store.outbox.dead_letter(claim, "workers.create: HTTP 400: refused")
+    assert [letter.user_id for letter in sync.store.outbox.dead_letters()] == [bob]
     long_name = "x" * 60 + "@contoso.com"  # past TaskRouter's 64 characters: cannot sync
     too_long = sync.post_user(long_name, "Long")
     sync.settle()
-    assert {letter.user_id for letter in outbox.dead_letters(sync.engine)} == {bob, too_long}
+    assert {letter.user_id for letter in sync.store.outbox.dead_letters()} == {bob, too_long}
     sync.calls()
     result = run_cli(sync)
     assert result.exit_code == 1, result.output
@@ -239,12 +238,12 @@ def test_dead_lettered_users_are_revived_and_converged(sync: Harness) -> None:
     assert f"dead-lettered user {too_long} retried: failed again" in result.stdout
     assert "64" in result.stderr and long_name in result.stderr
     assert sync.attributes(email("bob"))["full_name"] == "Bob"
-    link = links.get(sync.engine, too_long)
+    link = sync.store.links.get(too_long)
     assert link is not None and link.last_error and "64" in link.last_error
     # The failure is queued again, so the sync worker and `status` keep showing it.
     sync.settle()
-    assert [letter.user_id for letter in outbox.dead_letters(sync.engine)] == [too_long]
-    assert links.get(sync.engine, ids["ann"]) is not None
+    assert [letter.user_id for letter in sync.store.outbox.dead_letters()] == [too_long]
+    assert sync.store.links.get(ids["ann"]) is not None
 
 
 def test_user_option_looks_at_one_user_without_listing_everyone(sync: Harness) -> None:
@@ -263,8 +262,8 @@ def test_user_option_looks_at_one_user_without_listing_everyone(sync: Harness) -
     assert result.exit_code == 0, result.output
     lists = [r for r in sync.fake.state.requests.all() if r.route == "workers.list"]
     assert lists and all(r.query.get("FriendlyName") == email("bob") for r in lists)
-    assert links.get(sync.engine, ids["bob"]) is not None
-    assert sync.worker_named(email("bob")).sid == links.get(sync.engine, ids["bob"]).worker_sid  # type: ignore[union-attr]
+    assert sync.store.links.get(ids["bob"]) is not None
+    assert sync.worker_named(email("bob")).sid == sync.store.links.get(ids["bob"]).worker_sid  # type: ignore[union-attr]
     missing = run_cli(sync, "--user", "nobody@contoso.com")
     assert missing.exit_code == 1
     assert "nobody@contoso.com" in missing.stderr

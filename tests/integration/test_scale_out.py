@@ -24,8 +24,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from scimbridge.store import outbox
-from scimbridge.store.database import create_db_engine
+from scimbridge.store.database import Database, create_db_engine
+from scimbridge.store.outbox import Outbox
 from scimbridge.store.tables import worker_links
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, PATCH, TOKEN, twilio_env
@@ -267,13 +267,12 @@ def test_two_servers_on_one_database_lose_no_write_and_make_one_worker_per_user(
     live = range(180)
     wanted = {user_name(i).casefold(): i for i in live}
     engine = create_db_engine(database_url)
+    queue = Outbox(Database(engine))
     try:
 
         def converged() -> bool:
             workers = fake.state.workers()
-            if outbox.backlog(engine) or {w.friendly_name.casefold() for w in workers} != set(
-                wanted
-            ):
+            if queue.backlog() or {w.friendly_name.casefold() for w in workers} != set(wanted):
                 return False
             for worker in workers:
                 attributes = json.loads(worker.attributes)
@@ -288,11 +287,11 @@ def test_two_servers_on_one_database_lose_no_write_and_make_one_worker_per_user(
             converged,
             45,
             lambda: (
-                f"not converged: backlog {outbox.backlog(engine)}, "
-                f"{len(fake.state.workers())} workers, dead {outbox.dead_letters(engine)}"
+                f"not converged: backlog {queue.backlog()}, "
+                f"{len(fake.state.workers())} workers, dead {queue.dead_letters()}"
             ),
         )
-        assert outbox.dead_letters(engine) == []
+        assert queue.dead_letters() == []
         with engine.connect() as conn:
             rows = conn.execute(
                 select(

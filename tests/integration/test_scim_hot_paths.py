@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from scimbridge.scim.auth import Authenticator
-from scimbridge.store.database import create_db_engine
-from scimbridge.store.repository import Repository
-from scimbridge.store.tokens import create_token, revoke_token
+from scimbridge.store.database import Database, create_db_engine
+from scimbridge.store.directory import Directory
+from scimbridge.store.tokens import Tokens
 
 
 def _user(number: int) -> dict[str, object]:
@@ -21,8 +21,8 @@ def _user(number: int) -> dict[str, object]:
 
 
 @pytest.fixture
-def repository(migrated_url: str) -> Repository:
-    repository = Repository(create_db_engine(migrated_url))
+def repository(migrated_url: str) -> Directory:
+    repository = Directory(Database(create_db_engine(migrated_url)))
     for number in range(7):
         repository.create_user(_user(number), actor="test")
     return repository
@@ -42,23 +42,26 @@ def repository(migrated_url: str) -> Repository:
     ],
 )
 def test_totals_hold_on_every_page(
-    repository: Repository, offset: int, limit: int, total: int, page: int
+    repository: Directory, offset: int, limit: int, total: int, page: int
 ) -> None:
-    counted, rows = repository.query_users(None, None, offset, limit)
+    counted, rows = repository.query_users(repository.select_users(), offset, limit)
     assert (counted, len(rows)) == (total, page)
 
 
-def test_totals_of_a_filter_matching_nothing(repository: Repository) -> None:
-    from scimbridge.store.tables import users
+def test_totals_of_a_filter_matching_nothing(repository: Directory) -> None:
+    from scim2_models import User
 
-    nothing = users.c.user_name_key == "nobody@example.com"
-    assert repository.query_users(nothing, None, 0, 100) == (0, [])
-    assert repository.query_users(nothing, None, 5, 100) == (0, [])
+    from scimbridge.store.query.filters import parse_filter
+
+    nothing = repository.select_users(parse_filter('userName eq "nobody@example.com"'), model=User)
+    assert nothing.index_lookup
+    assert repository.query_users(nothing, 0, 100) == (0, [])
+    assert repository.query_users(nothing, 5, 100) == (0, [])
 
 
-def test_concurrent_writes_of_one_user_all_land(repository: Repository) -> None:
+def test_concurrent_writes_of_one_user_all_land(repository: Directory) -> None:
     """Sixteen threads PATCH one user at once: none is refused, none is lost."""
-    _, rows = repository.query_users(None, None, 0, 1)
+    _, rows = repository.query_users(repository.select_users(), 0, 1)
     user_id = rows[0].id
     barrier = threading.Barrier(16)
 
@@ -80,11 +83,12 @@ def test_concurrent_writes_of_one_user_all_land(repository: Repository) -> None:
 
 def test_memory_answers_static_and_cached_tokens_only(migrated_url: str) -> None:
     engine = create_db_engine(migrated_url)
+    tokens = Tokens(Database(engine))
     now = [0.0]
-    authenticator = Authenticator(engine, "static-secret-1234", clock=lambda: now[0])
+    authenticator = Authenticator(tokens, "static-secret-1234", clock=lambda: now[0])
     answered, static = authenticator.known("static-secret-1234")
     assert answered and static is not None and static.name == "static-token"
-    _, secret = create_token(engine, "entra")
+    _, secret = tokens.create_token("entra")
     assert authenticator.known(secret) == (False, None)  # only the database can tell yet
     principal = authenticator.authenticate(secret)
     assert principal is not None and principal.name == "token:entra"
@@ -92,7 +96,7 @@ def test_memory_answers_static_and_cached_tokens_only(migrated_url: str) -> None
     assert authenticator.known("never-issued") == (False, None)
     assert authenticator.authenticate("never-issued") is None
     assert authenticator.known("never-issued") == (True, None)  # refusals are cached too
-    revoke_token(engine, "entra")
+    tokens.revoke_token("entra")
     now[0] += 10  # past the cache: revocation shows
     assert authenticator.known(secret) == (False, None)
     assert authenticator.authenticate(secret) is None

@@ -11,8 +11,8 @@ import pytest
 from scimbridge.app import create_app
 from scimbridge.config.settings import load_settings
 from scimbridge.runtime import build_runtime
-from scimbridge.store.database import create_db_engine
-from scimbridge.store.tokens import create_token, revoke_token
+from scimbridge.store.database import Database, create_db_engine
+from scimbridge.store.tokens import Tokens
 from tests.support import serving
 
 TOKEN = "integration-static-token-42"
@@ -66,8 +66,9 @@ def test_missing_or_wrong_token_is_401_with_bearer_challenge(server: tuple[str, 
 def test_stored_tokens_rotate_and_revoke(server: tuple[str, str]) -> None:
     base, url = server
     engine = create_db_engine(url)
-    _, first = create_token(engine, "entra-2026")
-    _, second = create_token(engine, "entra-2027")
+    tokens = Tokens(Database(engine))
+    _, first = tokens.create_token("entra-2026")
+    _, second = tokens.create_token("entra-2027")
     for token in (first, second):
         assert (
             httpx.get(
@@ -75,9 +76,9 @@ def test_stored_tokens_rotate_and_revoke(server: tuple[str, str]) -> None:
             ).status_code
             == 200
         )
-    assert revoke_token(engine, "entra-2026")
+    assert tokens.revoke_token("entra-2026")
     # Revocation takes effect once the short cache entry expires; a fresh token is never cached.
-    _, third = create_token(engine, "entra-2028")
+    _, third = tokens.create_token("entra-2028")
     assert (
         httpx.get(base + "/scim/v2/Users", headers={"Authorization": f"Bearer {third}"}).status_code
         == 200

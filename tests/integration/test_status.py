@@ -8,9 +8,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from scimbridge.cli.main import app
-from scimbridge.store import outbox
-from scimbridge.store.database import create_db_engine
-from scimbridge.store.repository import Repository
+from scimbridge.store.database import Database, create_db_engine
+from scimbridge.store.directory import Directory
+from scimbridge.store.enqueue import enqueue
+from scimbridge.store.outbox import Outbox
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -42,10 +43,11 @@ def test_dead_letters_over_threshold_are_listed_with_reasons(
     migrated_url: str, tmp_path: Path
 ) -> None:
     engine = create_db_engine(migrated_url)
+    queue = Outbox(Database(engine))
     with engine.begin() as conn:
-        outbox.enqueue(conn, "user-1", "created")
-    claim = outbox.claim(engine, "test", limit=1, lease_seconds=30)[0]
-    outbox.dead_letter(engine, claim, "friendly_name is 72 characters; TaskRouter allows 64")
+        enqueue(conn, "user-1", "created")
+    claim = queue.claim("test", limit=1, lease_seconds=30)[0]
+    queue.dead_letter(claim, "friendly_name is 72 characters; TaskRouter allows 64")
     engine.dispose()
     config = tmp_path / "scimbridge.toml"
     config.write_text("[ops]\nmax_dead_letters = 0\n")
@@ -62,12 +64,13 @@ def test_dead_letters_over_threshold_are_listed_with_reasons(
 
 def test_a_dead_letter_shows_by_user_name_with_its_reason_intact(migrated_url: str) -> None:
     engine = create_db_engine(migrated_url)
-    user = Repository(engine).create_user(
+    queue = Outbox(Database(engine))
+    user = Directory(Database(engine)).create_user(
         {"schemas": [CORE], "userName": "ann.lee@contoso.com"}, actor="test"
     )
-    claim = outbox.claim(engine, "test", limit=1, lease_seconds=30)[0]
+    claim = queue.claim("test", limit=1, lease_seconds=30)[0]
     reason = "[flex.attributes.skill_level] type = int: 'three' is not a number"
-    outbox.dead_letter(engine, claim, reason)
+    queue.dead_letter(claim, reason)
     engine.dispose()
     env = {"SCIMBRIDGE_DATABASE_URL": migrated_url, "COLUMNS": "250"}
     code, out = run_status(env, "--json")

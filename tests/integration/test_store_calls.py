@@ -20,9 +20,9 @@ from sqlalchemy import create_engine
 from scimbridge.app import create_app
 from scimbridge.config.settings import load_settings
 from scimbridge.runtime import build_runtime
-from scimbridge.store.database import create_db_engine, create_inline_engine, migrate
+from scimbridge.store.database import Database, create_db_engine, create_inline_engine, migrate
+from scimbridge.store.directory import Directory
 from scimbridge.store.errors import WouldBlock
-from scimbridge.store.repository import Repository
 from tests.support import serving
 
 TOKEN = "store-calls-token-0123456789"
@@ -108,9 +108,9 @@ def test_a_patch_waits_out_a_foreign_lock_while_reads_answer_at_once(
 
 def test_a_call_that_cannot_wait_writes_nothing_and_says_so(sqlite_file: str) -> None:
     engine = create_db_engine(sqlite_file)
-    repository = Repository(engine, inline_engine=create_inline_engine(engine))
+    repository = Directory(Database(engine, create_inline_engine(engine)))
     assert repository.offers_calls_without_waiting
-    repository.ping()  # as `serve` does at start: the file is in WAL mode from here on
+    repository.query_users(repository.select_users(), 0, 1)  # the file is in WAL mode from here on
     document = {"schemas": [CORE], "userName": "first@contoso.com"}
     held = threading.Event()
     holder = threading.Thread(
@@ -122,12 +122,12 @@ def test_a_call_that_cannot_wait_writes_nothing_and_says_so(sqlite_file: str) ->
         repository.create_user(document, actor="test")
     # Reads never wait for a writer (WAL): this one runs without waiting even now.
     with repository.without_waiting():
-        assert repository.query_users(None, None, 0, 10)[0] == 0
+        assert repository.query_users(repository.select_users(), 0, 10)[0] == 0
     holder.join(5)
     with repository.without_waiting():
         stored = repository.create_user(document, actor="test")
     assert repository.get_user(stored.id).document["userName"] == "first@contoso.com"
-    assert repository.query_users(None, None, 0, 10)[0] == 1
+    assert repository.query_users(repository.select_users(), 0, 10)[0] == 1
     engine.dispose()
 
 
@@ -139,8 +139,8 @@ def test_postgres_and_in_memory_sqlite_never_run_on_the_loop(
     assert (inline is not None) == (engine.dialect.name == "sqlite")
     memory = create_engine("sqlite://")
     assert create_inline_engine(memory) is None
-    assert not Repository(memory).offers_calls_without_waiting
-    with pytest.raises(WouldBlock), Repository(memory).without_waiting():
+    assert not Directory(Database(memory)).offers_calls_without_waiting
+    with pytest.raises(WouldBlock), Directory(Database(memory)).without_waiting():
         pass
     engine.dispose()
     memory.dispose()

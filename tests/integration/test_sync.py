@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from scimbridge.flex.sync.writes import PROBE_ETAG
-from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, Harness, in_background, running, wait_for
 
@@ -49,7 +48,7 @@ def test_post_creates_the_worker_after_the_response_and_records_the_link(sync: H
     assert sync.attributes(ANN) == ANN_ATTRIBUTES
     assert sync.activity(ANN) == "Offline"
     assert sync.outcomes == [("created", user_id)]
-    link = links.get(sync.engine, user_id)
+    link = sync.store.links.get(user_id)
     assert link is not None
     assert (link.worker_sid, link.friendly_name, link.activity_state) == (
         worker.sid,
@@ -57,9 +56,9 @@ def test_post_creates_the_worker_after_the_response_and_records_the_link(sync: H
         "enabled",
     )
     assert link.attributes_hash and link.last_synced_at and link.last_error is None
-    assert links.read_state(sync.engine, "last_successful_sync") is not None
-    assert sync.worker.owner in links.heartbeats(sync.engine)
-    assert outbox.backlog(sync.engine) == 0
+    assert sync.store.state.read("last_successful_sync") is not None
+    assert sync.worker.owner in sync.store.state.heartbeats()
+    assert sync.store.outbox.backlog() == 0
 
 
 def test_creating_a_worker_costs_a_lookup_and_a_create(sync: Harness) -> None:
@@ -175,7 +174,7 @@ def test_rename_renames_the_same_worker(sync: Harness) -> None:
     assert attributes["contact_uri"] == "client:ann_2Ebrown_40contoso_2Ecom"
     assert attributes["routing"] == ROUTING["routing"]
     assert sync.outcomes == [("renamed", user_id)]
-    link = links.get(sync.engine, user_id)
+    link = sync.store.links.get(user_id)
     assert link is not None and link.friendly_name == "ann.brown@contoso.com"
 
 
@@ -244,10 +243,10 @@ def test_delete_moves_offline_then_deletes_the_worker(fake: FakeFlexServer, sync
     routes = [route for route, _ in sync.calls()]
     assert routes[-2:] == ["worker.update", "worker.delete"]
     assert sync.outcomes == [("deleted", user_id)]
-    assert links.get(sync.engine, user_id) is None
+    assert sync.store.links.get(user_id) is None
     sync.resync(user_id)  # converging a deleted user again is harmless
     assert sync.outcomes[-1] == ("deleted", user_id)
-    assert outbox.dead_letters(sync.engine) == []
+    assert sync.store.outbox.dead_letters() == []
 
 
 def test_delete_of_a_worker_already_gone_is_fine(sync: Harness) -> None:
@@ -256,7 +255,7 @@ def test_delete_of_a_worker_already_gone_is_fine(sync: Harness) -> None:
     sync.delete(user_id)
     sync.drain()
     assert sync.outcomes == [("deleted", user_id)]
-    assert outbox.dead_letters(sync.engine) == []
+    assert sync.store.outbox.dead_letters() == []
 
 
 def test_keep_offline_policy_keeps_the_worker_and_a_returning_user_adopts_it(
@@ -269,14 +268,14 @@ def test_keep_offline_policy_keeps_the_worker_and_a_returning_user_adopts_it(
         sync.delete(user_id)
         sync.drain()
         assert sync.activity(ANN) == "Offline"
-        link = links.get(sync.engine, user_id)
+        link = sync.store.links.get(user_id)
         assert link is not None and link.activity_state == "retired"
         returning = sync.post_user(ANN)
         sync.drain()
         assert [w.sid for w in sync.workers()] == [sid]
-        adopted = links.get(sync.engine, returning)
+        adopted = sync.store.links.get(returning)
         assert adopted is not None and adopted.worker_sid == sid
-        assert links.get(sync.engine, user_id) is None
+        assert sync.store.links.get(user_id) is None
 
 
 def test_existing_worker_is_adopted_by_friendly_name(sync: Harness) -> None:
@@ -290,7 +289,7 @@ def test_existing_worker_is_adopted_by_friendly_name(sync: Harness) -> None:
     assert sync.attributes(ANN) == {**ANN_ATTRIBUTES, "routing": {"skills": ["sales"]}}
     lookups = [r for r in sync.fake.state.requests.all() if r.route == "workers.list"]
     assert lookups and all("TargetWorkersExpression" not in r.query for r in lookups)
-    link = links.get(sync.engine, user_id)
+    link = sync.store.links.get(user_id)
     assert link is not None and link.worker_sid == existing.sid
 
 
@@ -371,7 +370,7 @@ def test_two_sync_workers_draining_together_converge_each_user_once(sync: Harnes
     ids = {sync.post_user(name, name.split("@")[0]) for name in names}
     with in_background(sync.sync_worker(threads=2), sync.sync_worker(threads=2)):
         sync.wait_drained()
-    assert outbox.backlog(sync.engine) == 0
+    assert sync.store.outbox.backlog() == 0
     assert sorted(w.friendly_name for w in sync.workers()) == names
     creates = [r for r in sync.fake.state.requests.all() if r.route == "workers.create"]
     assert len(creates) == len(names)
@@ -400,7 +399,7 @@ def test_users_api_mode_provisions_and_deprovisions_flex_users(
         assert flex_user is not None and not flex_user.deactivated
         assert flex_user.worker_sid == sync.worker_named(ANN).sid
         assert sync.attributes(ANN) == ANN_ATTRIBUTES
-        link = links.get(sync.engine, user_id)
+        link = sync.store.links.get(user_id)
         assert link is not None and link.flex_user_sid == flex_user.sid
         sync.set_worker(ANN, attributes={**sync.attributes(ANN), **ROUTING})
         sync.replace(user_id, "displayName", "Ann B. Lee")

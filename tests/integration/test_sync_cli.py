@@ -16,8 +16,8 @@ from scimbridge.config.settings import load_settings
 from scimbridge.config_check import ConfigReport, check_configuration
 from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.runtime import FakeFlexService, build_runtime
-from scimbridge.store.database import create_db_engine
-from scimbridge.store.repository import Repository
+from scimbridge.store.database import Database, create_db_engine
+from scimbridge.store.directory import Directory
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.cli_process import Process
 from tests.integration.sync_harness import CORE, TOKEN, twilio_env, wait_for
@@ -75,7 +75,7 @@ def test_fake_flex_services_warn_loudly_and_sync_into_the_fake(
             service.start()
     try:
         assert "fake, in-memory Flex" in caplog.text and "NOT to Twilio" in caplog.text
-        Repository(engine).create_user(dict(ANN_DOCUMENT), actor="test")
+        Directory(Database(engine)).create_user(dict(ANN_DOCUMENT), actor="test")
         wait_for(lambda: fake_service.server.state.worker_named(ANN) is not None)
     finally:
         for service in reversed(services):
@@ -115,7 +115,7 @@ def test_worker_command_drains_alone_and_stops_on_sigterm(
     fake: FakeFlexServer, sqlite_url: str
 ) -> None:
     engine = create_db_engine(sqlite_url)
-    Repository(engine).create_user(dict(ANN_DOCUMENT), actor="test")
+    Directory(Database(engine)).create_user(dict(ANN_DOCUMENT), actor="test")
     engine.dispose()
     worker = Process(["worker"], twilio_env(fake, sqlite_url))
     try:
@@ -152,7 +152,7 @@ def test_check_config_validates_mapping_account_and_explains_a_user(
     good = load_settings(env=twilio_env(fake, sqlite_url))
     assert check_configuration(good) == ConfigReport()
     engine = create_db_engine(sqlite_url)
-    Repository(engine).create_user(dict(ANN_DOCUMENT), actor="test")
+    Directory(Database(engine)).create_user(dict(ANN_DOCUMENT), actor="test")
     engine.dispose()
     explained = check_configuration(good, ANN)
     assert explained.valid and explained.worker is not None

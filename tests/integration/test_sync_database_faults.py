@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from scimbridge.store import outbox
 from scimbridge.store.database import migrate
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.conftest import _fresh_postgres_database, terminate_backends
@@ -57,7 +56,7 @@ def test_a_postgres_restart_mid_batch_keeps_the_claims_and_carries_on(
                 # Well within the 60 s lease: the claims were not left to expire.
                 sync.wait_drained(seconds=30)
                 assert time.monotonic() - restarted < 30
-            assert outbox.dead_letters(sync.engine) == []
+            assert sync.store.outbox.dead_letters() == []
             assert sorted(w.friendly_name for w in fake.state.workers()) == USERS
             outcomes = [outcome for outcome, _ in sync.outcomes]
             assert outcomes.count("created") == len(USERS)

@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import CORE, Harness, running, wait_for
@@ -33,7 +32,7 @@ def test_429_storm_ends_with_every_user_converged_once(sync: Harness) -> None:
     sync.settle()
     assert names(sync) == sorted(users)
     assert {outcome for outcome, _ in sync.outcomes} >= {"created", "retry"}
-    assert outbox.dead_letters(sync.engine) == []
+    assert sync.store.outbox.dead_letters() == []
 
 
 def test_503s_delay_but_do_not_lose_a_change(sync: Harness) -> None:
@@ -57,7 +56,7 @@ def test_flex_down_for_a_while_then_back(migrated_url: str) -> None:
         for _ in range(2):
             sync.drain()
             time.sleep(0.005)
-        assert outbox.backlog(sync.engine) == 3, "nothing is lost while Flex is unreachable"
+        assert sync.store.outbox.backlog() == 3, "nothing is lost while Flex is unreachable"
         assert any(outcome == "retry" for outcome, _ in sync.outcomes)
         back = FakeFlexServer(port=port, state=state).start()
         try:
@@ -79,7 +78,7 @@ def test_create_applied_but_answered_with_an_error_makes_no_duplicate(
     assert names(sync) == [ANN]
     creates = [r for r in sync.fake.state.requests.all() if r.route == "workers.create"]
     assert len(creates) == 1
-    link = links.get(sync.engine, user_id)
+    link = sync.store.links.get(user_id)
     assert link is not None and link.worker_sid == sync.worker_named(ANN).sid
 
 
@@ -97,18 +96,18 @@ def test_repeated_412_is_resolved_by_fetching_and_merging(sync: Harness) -> None
 def test_attributes_over_4096_are_dead_lettered_never_truncated(sync: Harness) -> None:
     user_id = sync.post_user(ANN, schemas=[CORE, SITE], extra={SITE: {"site": "x" * 4200}})
     sync.drain()
-    dead = outbox.dead_letters(sync.engine)
+    dead = sync.store.outbox.dead_letters()
     assert [d.user_id for d in dead] == [user_id]
     assert dead[0].last_error is not None and "4096" in dead[0].last_error
     assert sync.workers() == []
     assert ("dead", user_id) in sync.outcomes
-    link = links.get(sync.engine, user_id)
+    link = sync.store.links.get(user_id)
     assert link is not None and link.last_error == dead[0].last_error
     # Fixing the user queues it again by itself.
     sync.replace(user_id, f"{SITE}:site", "London")
     sync.drain()
     assert sync.attributes(ANN)["site"] == "London"
-    assert outbox.dead_letters(sync.engine) == []
+    assert sync.store.outbox.dead_letters() == []
 
 
 def test_someone_elses_keys_pushing_past_4096_dead_letter_until_revived(sync: Harness) -> None:
@@ -118,10 +117,10 @@ def test_someone_elses_keys_pushing_past_4096_dead_letter_until_revived(sync: Ha
     sync.set_worker(ANN, attributes=bulky)
     sync.replace(user_id, "displayName", "Ann Lee-Brown " + "y" * 120)
     sync.drain()
-    assert [d.user_id for d in outbox.dead_letters(sync.engine)] == [user_id]
+    assert [d.user_id for d in sync.store.outbox.dead_letters()] == [user_id]
     assert sync.attributes(ANN) == bulky, "nothing was written, nothing truncated"
     sync.set_worker(ANN, attributes={**bulky, "routing": {"skills": ["sales"]}})
-    assert outbox.revive_dead(sync.engine) == 1
+    assert sync.store.outbox.revive_dead() == 1
     sync.drain()
     assert sync.attributes(ANN)["full_name"].startswith("Ann Lee-Brown")
     assert sync.attributes(ANN)["routing"] == {"skills": ["sales"]}
@@ -134,7 +133,7 @@ def test_friendly_name_over_64_characters_is_dead_lettered_without_calling_twili
     with caplog.at_level(logging.ERROR, logger="scimbridge.sync"):
         user_id = sync.post_user(long_name)
         sync.drain()
-    dead = outbox.dead_letters(sync.engine)
+    dead = sync.store.outbox.dead_letters()
     assert [d.user_id for d in dead] == [user_id]
     assert dead[0].last_error is not None and "64" in dead[0].last_error
     assert sync.calls() == []
@@ -153,7 +152,7 @@ def test_bad_credentials_dead_letter_at_once_and_leak_nothing(
         with caplog.at_level(logging.DEBUG):
             user_id = sync.post_user(ANN)
             sync.drain()
-        dead = outbox.dead_letters(sync.engine)
+        dead = sync.store.outbox.dead_letters()
         assert [(d.user_id, d.attempts) for d in dead] == [(user_id, 1)]
         assert dead[0].last_error is not None and "credentials" in dead[0].last_error
         assert wrong not in dead[0].last_error
@@ -167,10 +166,10 @@ def test_503s_outlasting_max_attempts_never_dead_letter(
     user_id = sync.post_user(ANN)
     with caplog.at_level(logging.WARNING, logger="scimbridge.sync"):
         for _ in range(3 * sync.settings.sync.max_attempts):
-            outbox.retry_waiting_now(sync.engine)  # skip the backoff, keep the attempts
+            sync.store.outbox.retry_waiting_now()  # skip the backoff, keep the attempts
             sync.drain()
-    assert outbox.dead_letters(sync.engine) == []
-    assert outbox.backlog(sync.engine) == 1
+    assert sync.store.outbox.dead_letters() == []
+    assert sync.store.outbox.backlog() == 1
     assert {o for o, _ in sync.outcomes} == {"retry"}
     assert len(sync.outcomes) == 3 * sync.settings.sync.max_attempts
     assert "Twilio unreachable" in caplog.text
@@ -194,12 +193,12 @@ def test_a_failure_that_is_not_transient_stops_after_max_attempts_and_revive_res
         sync.delete(user_id)
         sync.settle()
     assert [o for o, _ in sync.outcomes[1:]] == ["retry", "retry", "retry", "dead"]
-    dead = outbox.dead_letters(sync.engine)
+    dead = sync.store.outbox.dead_letters()
     assert [(d.user_name, d.attempts) for d in dead] == [(ANN, 4)]
     assert dead[0].last_error is not None and "pending reservations" in dead[0].last_error
     assert any(r.levelno == logging.ERROR and user_id in r.getMessage() for r in caplog.records)
     sync.fake.faults.remove(rule)
-    assert outbox.revive_dead(sync.engine, [user_id]) == 1
+    assert sync.store.outbox.revive_dead([user_id]) == 1
     sync.drain()
     assert names(sync) == []
     assert sync.outcomes[-1] == ("deleted", user_id)
@@ -215,7 +214,7 @@ def test_a_change_arriving_during_a_sync_is_synced_too(sync: Harness) -> None:
     drainer.join(30)
     assert sync.attributes(ANN)["full_name"] == "Ann B. Lee"
     assert [o for o, _ in sync.outcomes] == ["created", "updated"]
-    assert outbox.backlog(sync.engine) == 0
+    assert sync.store.outbox.backlog() == 0
 
 
 def test_stop_returns_without_waiting_for_a_slow_twilio_call(sync: Harness) -> None:
@@ -227,5 +226,5 @@ def test_stop_returns_without_waiting_for_a_slow_twilio_call(sync: Harness) -> N
     worker.stop()
     assert sync.fake.state.worker_named(ANN) is None, "stop() did not wait for the slow call"
     # The convergence in flight still finishes and completes its claim.
-    wait_for(lambda: outbox.backlog(sync.engine) == 0)
+    wait_for(lambda: sync.store.outbox.backlog() == 0)
     assert names(sync) == [ANN]

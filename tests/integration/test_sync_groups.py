@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from scimbridge.store import outbox
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import Harness, running
 
@@ -80,7 +79,7 @@ def test_renaming_the_admin_group_takes_admin_away_from_its_members(
     assert roles(groups, ANN) == roles(groups, BOB) == ["admin", "wfo.full_access"]
     operation, flag = RENAMES[shape]
     patch_group(groups, group_id, operation, flag=flag)
-    assert outbox.backlog(groups.engine) == 2, "the rename queued both members with it"
+    assert groups.store.outbox.backlog() == 2, "the rename queued both members with it"
     groups.settle()
     assert roles(groups, ANN) == roles(groups, BOB) == ["agent"]
 
@@ -122,7 +121,7 @@ def test_put_that_keeps_the_name_leaves_members_alone(groups: Harness) -> None:
         },
     )
     assert response.status_code == 200, response.text
-    assert outbox.backlog(groups.engine) == 0, "nothing a worker reads changed"
+    assert groups.store.outbox.backlog() == 0, "nothing a worker reads changed"
     assert roles(groups, ANN) == ["admin", "wfo.full_access"]
 
 
@@ -130,7 +129,7 @@ def test_deleting_the_admin_group_takes_admin_away(groups: Harness) -> None:
     ann, bob = groups.post_user(ANN), groups.post_user(BOB, "Bob Ng")
     group_id = admins_with(groups, ann, bob)
     assert groups.scim.delete(f"/Groups/{group_id}").status_code == 204
-    assert outbox.backlog(groups.engine) == 2
+    assert groups.store.outbox.backlog() == 2
     groups.settle()
     assert roles(groups, ANN) == roles(groups, BOB) == ["agent"]
 
@@ -150,5 +149,5 @@ def test_group_changes_queue_nothing_when_the_mapping_reads_no_groups(sync: Harn
     group_id = admins_with(sync, ann)
     patch_group(sync, group_id, {"op": "Replace", "path": "displayName", "value": "Flex Alumni"})
     assert sync.scim.delete(f"/Groups/{group_id}").status_code == 204
-    assert outbox.backlog(sync.engine) == 0
+    assert sync.store.outbox.backlog() == 0
     assert roles(sync, ANN) == ["agent"]

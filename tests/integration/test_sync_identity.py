@@ -17,7 +17,6 @@ import requests
 from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 
 from scimbridge.flex.sync.resync import Resync
-from scimbridge.store import links, outbox
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import Harness, running
@@ -69,7 +68,7 @@ def test_upn_change_after_an_sso_login_under_the_new_name_ends_with_one_worker(
         change_upn(sync, user_id, NEW, "Ann Ruiz")
         sync.drain()
 
-        assert outbox.dead_letters(sync.engine) == [] and outbox.backlog(sync.engine) == 0
+        assert sync.store.outbox.dead_letters() == [] and sync.store.outbox.backlog() == 0
         assert sync.outcomes == [("renamed", user_id)]
         assert sync.worker_named(NEW).sid == jit["sid"], "the worker the agent is signed in to"
         attributes = sync.attributes(NEW)
@@ -77,7 +76,7 @@ def test_upn_change_after_an_sso_login_under_the_new_name_ends_with_one_worker(
         assert attributes["email"] == NEW and attributes["full_name"] == "Ann Ruiz"
         assert attributes["contact_uri"] == "client:ann_2Eruiz_40contoso_2Ecom"
         assert attributes["team_name"] == "London", "what the login wrote stays"
-        link = links.get(sync.engine, user_id)
+        link = sync.store.links.get(user_id)
         assert link is not None and (link.worker_sid, link.friendly_name) == (jit["sid"], NEW)
         others = [w for w in sync.workers() if w.sid != jit["sid"]]
         if on_delete == "delete":
@@ -85,7 +84,7 @@ def test_upn_change_after_an_sso_login_under_the_new_name_ends_with_one_worker(
         else:
             assert [w.sid for w in others] == [old_sid]
             assert sync.activity(OLD) == "Offline"
-        assert links.get_by_worker(sync.engine, old_sid) is None
+        assert sync.store.links.get_by_worker(old_sid) is None
 
         sync.outcomes.clear()
         sync.resync(user_id)
@@ -103,7 +102,7 @@ def test_an_sso_worker_a_disabled_user_adopts_is_made_unavailable(sync: Harness)
     sync.drain()
     assert [w.friendly_name for w in sync.workers()] == [NEW]
     assert sync.activity(NEW) == "Offline"
-    assert outbox.dead_letters(sync.engine) == []
+    assert sync.store.outbox.dead_letters() == []
 
 
 def test_a_worker_another_live_user_holds_is_never_adopted(
@@ -119,7 +118,7 @@ def test_a_worker_another_live_user_holds_is_never_adopted(
         bob_sid = sync.worker_named("bob@contoso.com").sid
         sync.replace(ann, 'emails[type eq "work"].value', "bob@contoso.com")
         sync.drain()
-        dead = outbox.dead_letters(sync.engine)
+        dead = sync.store.outbox.dead_letters()
         assert [letter.user_id for letter in dead] == [ann]
         assert "two users map to one friendly_name" in (dead[0].last_error or "")
         assert "'bob.ng@contoso.com'" in (dead[0].last_error or "")
@@ -145,10 +144,10 @@ def test_a_upn_reused_during_its_old_owners_rename_gets_its_worker_once_the_name
     for _ in range(10):  # longer than max_attempts: waiting for a name is never a dead letter
         sync.drain()
         time.sleep(0.005)
-    assert second not in {letter.user_id for letter in outbox.dead_letters(sync.engine)}
+    assert second not in {letter.user_id for letter in sync.store.outbox.dead_letters()}
     assert ("dead", second) not in sync.outcomes
     assert [w.sid for w in sync.workers()] == [first_sid], "nobody took the first user's worker"
-    plan = Resync(sync.engine, sync.repository, sync.sync_worker().reconciler).plan()
+    plan = Resync(sync.store, sync.sync_worker().reconciler).plan()
     assert [(f.user_id, f.reason.split(":")[0]) for f in plan.failures] == [
         (second, "waiting for friendly_name 'sam.lee@contoso.com'")
     ]
@@ -156,7 +155,7 @@ def test_a_upn_reused_during_its_old_owners_rename_gets_its_worker_once_the_name
     sync.fake.faults.remove(outage)
     sync.settle()
 
-    assert outbox.dead_letters(sync.engine) == []
+    assert sync.store.outbox.dead_letters() == []
     assert sync.worker_named(Z).sid == first_sid
     assert ROUTING.items() <= sync.attributes(Z).items()
     assert sync.worker_named(X).sid != first_sid
@@ -181,7 +180,7 @@ def test_the_rename_that_frees_a_name_wakes_the_user_waiting_for_it(
         sync.fake.faults.remove(outage)
         sync.resync(first)  # one pass: the rename lands and the waiting user is due at once
         assert {w.friendly_name for w in sync.workers()} == {X, Z}
-        assert outbox.backlog(sync.engine) == 0
+        assert sync.store.outbox.backlog() == 0
         assert ("created", second) in sync.outcomes
 
 
@@ -192,7 +191,7 @@ def test_resync_adopts_the_sso_worker_the_same_way(sync: Harness, ws: WorkspaceC
     ws.workers(old_sid).update(attributes=json.dumps({**sync.attributes(OLD), **ROUTING}))
     jit = sso_login(sync.fake, NEW, CLAIMS)
     change_upn(sync, user_id, NEW, "Ann Ruiz")  # its sync has not run yet
-    resync = Resync(sync.engine, sync.repository, sync.sync_worker().reconciler)
+    resync = Resync(sync.store, sync.sync_worker().reconciler)
     plan = resync.plan()
     assert plan.orphans == [], "the login's worker is the user's, not an orphan"
     outcome = resync.apply(plan)
@@ -200,7 +199,7 @@ def test_resync_adopts_the_sso_worker_the_same_way(sync: Harness, ws: WorkspaceC
     assert [w.sid for w in sync.workers()] == [jit["sid"]]
     assert ROUTING.items() <= sync.attributes(NEW).items()
     sync.settle()
-    assert outbox.dead_letters(sync.engine) == []
+    assert sync.store.outbox.dead_letters() == []
 
 
 def test_users_api_mode_hands_the_user_over_to_the_login_made_flex_user(
@@ -216,7 +215,7 @@ def test_users_api_mode_hands_the_user_over_to_the_login_made_flex_user(
         jit = sso_login(fake, NEW, CLAIMS)
         change_upn(sync, user_id, NEW, "Ann Ruiz")
         sync.drain()
-        assert outbox.dead_letters(sync.engine) == [] and outbox.backlog(sync.engine) == 0
+        assert sync.store.outbox.dead_letters() == [] and sync.store.outbox.backlog() == 0
         assert [w.sid for w in sync.workers()] == [jit["sid"]]
         attributes = sync.attributes(NEW)
         assert ROUTING.items() <= attributes.items()
@@ -225,5 +224,5 @@ def test_users_api_mode_hands_the_user_over_to_the_login_made_flex_user(
         assert new_user is not None and new_user.worker_sid == jit["sid"]
         retired = fake.state.users.by_username(OLD)
         assert retired is not None and retired.deactivated
-        link = links.get(sync.engine, user_id)
+        link = sync.store.links.get(user_id)
         assert link is not None and link.flex_user_sid == new_user.sid

@@ -62,7 +62,7 @@ def test_a_value_that_cannot_be_converted_keeps_the_last_good_one_until_fixed(
     assert attributes["skill_level"] == 3, "the last good value stays"
     assert attributes["full_name"] == "Ann Lee-Ruiz", "the rest of the change is written"
     assert sync.outcomes == [("partial", user_id)], "not reported as plain 'updated'"
-    report = status_report(sync.settings, sync.engine)
+    report = status_report(sync.settings, sync.store)
     assert report["mapping_problems"] == [
         {
             "user_name": ANN,
@@ -83,7 +83,7 @@ def test_a_value_that_cannot_be_converted_keeps_the_last_good_one_until_fixed(
     sync.replace(user_id, f"{AGENT}:skillLevel", "4")
     sync.drain()
     assert sync.attributes(ANN)["skill_level"] == 4
-    assert status_report(sync.settings, sync.engine)["mapping_problems"] == []
+    assert status_report(sync.settings, sync.store)["mapping_problems"] == []
     assert metric(sync, "scimbridge_sync_mapping_problems") == 0
 
 
@@ -93,7 +93,7 @@ def test_a_bad_value_on_a_new_worker_leaves_the_key_off_and_is_reported(levels: 
     assert "skill_level" not in levels.attributes(ANN)
     assert levels.outcomes == [("partial", user_id)]
     assert [
-        p["user_name"] for p in status_report(levels.settings, levels.engine)["mapping_problems"]
+        p["user_name"] for p in status_report(levels.settings, levels.store)["mapping_problems"]
     ] == [ANN]
 
 
@@ -102,7 +102,7 @@ def test_a_deleted_user_leaves_no_mapping_problem_behind(levels: Harness) -> Non
     levels.drain()
     levels.delete(user_id)
     levels.drain()
-    assert status_report(levels.settings, levels.engine)["mapping_problems"] == []
+    assert status_report(levels.settings, levels.store)["mapping_problems"] == []
 
 
 SSO_KEYS = {

@@ -30,7 +30,6 @@ from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.taskrouter import TaskRouter
 from scimbridge.flex.twilio.transport import TwilioCalls, real_http_client
-from scimbridge.store import outbox
 from scimbridge.store.tables import outbox as outbox_table
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.server import FakeFlexServer
@@ -66,8 +65,7 @@ def drainer(sync: Harness, *, http_timeout: float) -> SyncWorker:
     taskrouter = TaskRouter(calls)
     return SyncWorker(
         sync.settings,
-        sync.engine,
-        sync.repository,
+        sync.store,
         taskrouter,
         parse_mapping(sync.settings.flex),
         threads=2,
@@ -96,8 +94,8 @@ def test_outage_and_mixed_faults_lose_nothing_and_duplicate_nothing(sync: Harnes
         for n, user_id in enumerate(ids[::2]):
             sync.replace(user_id, "displayName", f"Agent {2 * n} (final)")
         sync.wait_drained()
-    assert outbox.backlog(sync.engine) == 0, "a change was lost in the outbox"
-    assert outbox.dead_letters(sync.engine) == []
+    assert sync.store.outbox.backlog() == 0, "a change was lost in the outbox"
+    assert sync.store.outbox.dead_letters() == []
     assert sorted(w.friendly_name for w in sync.workers()) == USERS, "one worker per user"
     for n, name in enumerate(USERS):
         expected = f"Agent {n} (final)" if n % 2 == 0 else f"Agent {n} (moved)"
@@ -155,10 +153,10 @@ def test_an_outage_longer_than_max_attempts_converges_alone_and_shows_while_it_l
         metrics = httpx.get(sync.base_url + "/metrics", timeout=10).text
         stalled = re.search(r"^scimbridge_sync_stalled_seconds (\S+)$", metrics, re.M)
         assert stalled is not None and float(stalled.group(1)) > 1
-        assert outbox.dead_letters(sync.engine) == []
+        assert sync.store.outbox.dead_letters() == []
         fake.faults.remove(outage)
         sync.wait_drained()
-        assert outbox.dead_letters(sync.engine) == []
+        assert sync.store.outbox.dead_letters() == []
         names = sorted(w.friendly_name for w in sync.workers())
         assert names == sorted(n for n in USERS[:8] if n != USERS[4]), "one worker per user"
         assert sync.attributes(USERS[0])["full_name"] == "Agent 0 (moved)"

@@ -6,7 +6,6 @@ Runs on SQLite only: the behaviour is the reconciler's, not the database's.
 from __future__ import annotations
 
 from scimbridge.flex.sync.writes import PROBE_ETAG
-from scimbridge.store import outbox
 from scimbridge.testing.fakeflex.server import FakeFlexServer
 from tests.integration.sync_harness import in_background, running
 
@@ -23,7 +22,7 @@ def test_threads_creating_workers_at_once_send_one_if_match_probe(sqlite_url: st
             worker = sync.sync_worker(threads=4)
             with in_background(worker):
                 sync.wait_drained(30)
-            assert outbox.backlog(sync.engine) == 0
+            assert sync.store.outbox.backlog() == 0
             assert sorted(w.friendly_name for w in sync.workers()) == names
             probes = [r for r in fake.state.requests.all() if r.if_match == PROBE_ETAG]
             assert len(probes) == 1

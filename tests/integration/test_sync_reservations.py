@@ -8,7 +8,6 @@ from sqlalchemy import delete
 from typer.testing import CliRunner
 
 from scimbridge.cli.main import app
-from scimbridge.store import outbox
 from scimbridge.store.tables import outbox as outbox_table
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.server import FakeFlexServer
@@ -30,7 +29,7 @@ def test_an_offline_leaver_with_a_pending_reservation_is_deleted(sync: Harness) 
     sync.delete(user_id)
     sync.drain()
     assert sync.workers() == []
-    assert outbox.dead_letters(sync.engine) == [] and outbox.backlog(sync.engine) == 0
+    assert sync.store.outbox.dead_letters() == [] and sync.store.outbox.backlog() == 0
     routes = [route for route, _ in sync.calls()]
     assert routes.index("reservation.update") < routes.index("worker.delete")
     assert sync.outcomes[-1] == ("deleted", user_id)
@@ -58,7 +57,7 @@ def test_a_reservation_arriving_just_before_the_delete_is_waited_out(sync: Harne
     assert sync.workers() != []
     sync.settle()
     assert sync.workers() == []
-    assert outbox.dead_letters(sync.engine) == []
+    assert sync.store.outbox.dead_letters() == []
     assert [o for o, _ in sync.outcomes[1:]] == ["retry", "retry", "deleted"]
 
 
@@ -72,7 +71,7 @@ def test_a_disabled_user_under_on_disable_delete_is_removed_despite_reservations
         harness.replace(user_id, "active", False)
         harness.drain()
         assert harness.workers() == []
-        assert outbox.dead_letters(harness.engine) == []
+        assert harness.store.outbox.dead_letters() == []
 
 
 def test_resync_deletes_a_leaver_whose_offline_worker_has_a_pending_reservation(
@@ -88,4 +87,4 @@ def test_resync_deletes_a_leaver_whose_offline_worker_has_a_pending_reservation(
     result = CliRunner().invoke(app, ["resync"], env=env)
     assert result.exit_code == 0, result.output
     assert sync.workers() == []
-    assert outbox.dead_letters(sync.engine) == []
+    assert sync.store.outbox.dead_letters() == []

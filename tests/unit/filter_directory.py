@@ -15,9 +15,9 @@ import pytest
 from scim2_models import URN, EnterpriseUser, Extension, Group, User
 from sqlalchemy import Engine, create_engine, insert, select
 
-from scimbridge.store import filters
 from scimbridge.store.database import create_db_engine
-from scimbridge.store.repository import group_columns, user_columns
+from scimbridge.store.query import filters
+from scimbridge.store.resources import group_columns, user_columns
 from scimbridge.store.tables import group_members, groups, metadata, users
 from tests.conftest import _fresh_postgres_database
 

@@ -19,7 +19,7 @@ from scim2_models import (
 from scimbridge.config.settings import ExtensionAttribute, ExtensionSchema
 from scimbridge.scim import documents, patch_body, rendering
 from scimbridge.scim.extensions import ENTERPRISE_URN, GROUP_URN, USER_URN, ResourceModels
-from scimbridge.store.repository import MembershipChange
+from scimbridge.store.resources import MembershipChange
 from tests.unit.scim_samples import ENTRA_TUTORIAL_POST
 
 ACME = "urn:ietf:params:scim:schemas:extension:Acme:2.0:User"

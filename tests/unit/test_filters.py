@@ -14,8 +14,8 @@ import pytest
 from scim2_models import Group, InvalidFilterException, InvalidValueException
 from sqlalchemy import ColumnElement, Engine, select
 
-from scimbridge.store import filters
 from scimbridge.store.database import create_db_engine
+from scimbridge.store.query import filters
 from scimbridge.store.tables import groups, users
 from tests.unit.filter_directory import (
     ALL,

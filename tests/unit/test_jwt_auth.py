@@ -26,6 +26,8 @@ from scimbridge.scim.jwt_auth import (
     signing_keys,
     verify_jwt,
 )
+from scimbridge.store.database import Database
+from scimbridge.store.tokens import Tokens
 from tests.unit.entra_keys import (
     NON_GALLERY_AUDIENCE,
     OTHER_TENANT,
@@ -320,7 +322,8 @@ def test_the_v2_issuer_is_accepted_only_when_configured(tmp_path: Path) -> None:
 
 def test_the_authenticator_accepts_an_entra_jwt_and_remembers_it_briefly(tmp_path: Path) -> None:
     engine = create_engine("sqlite://")
-    authenticator = Authenticator(engine, "static-secret", entra_jwt=entra_verifier(tmp_path))
+    tokens = Tokens(Database(engine))
+    authenticator = Authenticator(tokens, "static-secret", entra_jwt=entra_verifier(tmp_path))
     token = key("tenant").sign(entra_claims())
     assert authenticator.known(token) == (False, None)
     principal = authenticator.authenticate(token)

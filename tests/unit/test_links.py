@@ -25,15 +25,20 @@ from scimbridge.flex.twilio.errors import (
 )
 from scimbridge.store import links, outbox
 from scimbridge.store.database import (
+    Database,
     alembic_config,
     create_db_engine,
     current_revision,
     head_revision,
     migrate,
 )
+from scimbridge.store.directory import Directory
+from scimbridge.store.enqueue import enqueue
 from scimbridge.store.errors import StoreUnavailable
-from scimbridge.store.links import WorkerLink, WorkerLinkConflict
-from scimbridge.store.repository import Repository
+from scimbridge.store.links import WorkerLink, WorkerLinkConflict, WorkerLinks
+from scimbridge.store.objects import Store
+from scimbridge.store.outbox import Outbox
+from scimbridge.store.service_state import LAST_SUCCESSFUL_SYNC, ServiceState
 
 SID_A = "WK" + "a" * 32
 SID_B = "WK" + "b" * 32
@@ -60,93 +65,99 @@ def test_upsert_get_list_delete_round_trip(engine: Engine) -> None:
         owned_keys=("roles", "email"),
         last_synced_at=now,
     )
-    links.upsert(engine, link)
-    stored = links.get(engine, "u1")
+    WorkerLinks(Database(engine)).upsert(link)
+    stored = WorkerLinks(Database(engine)).get("u1")
     assert stored == link.replace(owned_keys=("email", "roles"))
-    links.upsert(engine, link.replace(etag='"4"', last_error="boom"))
-    assert [(lk.user_id, lk.etag, lk.last_error) for lk in links.list_links(engine)] == [
-        ("u1", '"4"', "boom")
-    ]
-    assert links.get_by_worker(engine, SID_A) is not None
-    assert links.delete_link(engine, "u1") is True
-    assert links.get(engine, "u1") is None
-    assert links.delete_link(engine, "u1") is False
+    WorkerLinks(Database(engine)).upsert(link.replace(etag='"4"', last_error="boom"))
+    assert [
+        (lk.user_id, lk.etag, lk.last_error) for lk in WorkerLinks(Database(engine)).list_links()
+    ] == [("u1", '"4"', "boom")]
+    assert WorkerLinks(Database(engine)).get_by_worker(SID_A) is not None
+    assert WorkerLinks(Database(engine)).delete_link("u1") is True
+    assert WorkerLinks(Database(engine)).get("u1") is None
+    assert WorkerLinks(Database(engine)).delete_link("u1") is False
 
 
 def test_a_worker_passes_from_a_deleted_users_link_but_not_from_a_live_one(engine: Engine) -> None:
-    repository = Repository(engine)
+    repository = Directory(Database(engine))
     live = repository.create_user(dict(USER), actor="test").id
-    links.upsert(engine, WorkerLink("gone-user", worker_sid=SID_A))
-    links.upsert(engine, WorkerLink("new-user", worker_sid=SID_A))
-    assert links.get(engine, "gone-user") is None
-    assert links.get_by_worker(engine, SID_A) == WorkerLink("new-user", worker_sid=SID_A)
-    links.upsert(engine, WorkerLink(live, worker_sid=SID_B))
+    WorkerLinks(Database(engine)).upsert(WorkerLink("gone-user", worker_sid=SID_A))
+    WorkerLinks(Database(engine)).upsert(WorkerLink("new-user", worker_sid=SID_A))
+    assert WorkerLinks(Database(engine)).get("gone-user") is None
+    assert WorkerLinks(Database(engine)).get_by_worker(SID_A) == WorkerLink(
+        "new-user", worker_sid=SID_A
+    )
+    WorkerLinks(Database(engine)).upsert(WorkerLink(live, worker_sid=SID_B))
     with pytest.raises(WorkerLinkConflict):
-        links.upsert(engine, WorkerLink("other", worker_sid=SID_B))
-    assert links.get_by_worker(engine, SID_B) == WorkerLink(live, worker_sid=SID_B)
+        WorkerLinks(Database(engine)).upsert(WorkerLink("other", worker_sid=SID_B))
+    assert WorkerLinks(Database(engine)).get_by_worker(SID_B) == WorkerLink(live, worker_sid=SID_B)
 
 
 def test_record_error_keeps_the_link_or_starts_one(engine: Engine) -> None:
-    links.upsert(engine, WorkerLink("u1", worker_sid=SID_A))
-    links.record_error(engine, "u1", "HTTP 503")
-    links.record_error(engine, "u2", "friendly_name too long")
-    assert links.get(engine, "u1") == WorkerLink("u1", worker_sid=SID_A, last_error="HTTP 503")
-    assert links.get(engine, "u2") == WorkerLink("u2", last_error="friendly_name too long")
+    WorkerLinks(Database(engine)).upsert(WorkerLink("u1", worker_sid=SID_A))
+    WorkerLinks(Database(engine)).record_error("u1", "HTTP 503")
+    WorkerLinks(Database(engine)).record_error("u2", "friendly_name too long")
+    assert WorkerLinks(Database(engine)).get("u1") == WorkerLink(
+        "u1", worker_sid=SID_A, last_error="HTTP 503"
+    )
+    assert WorkerLinks(Database(engine)).get("u2") == WorkerLink(
+        "u2", last_error="friendly_name too long"
+    )
 
 
 def test_heartbeats_and_last_successful_sync(engine: Engine) -> None:
     first = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-    links.heartbeat(engine, "host:1:abc", first)
-    links.heartbeat(engine, "host:1:abc", first + timedelta(seconds=5))
-    links.heartbeat(engine, "host:2:def", first)
-    links.record_success(engine, first)
-    assert links.heartbeats(engine) == {
+    ServiceState(Database(engine)).heartbeat("host:1:abc", first)
+    ServiceState(Database(engine)).heartbeat("host:1:abc", first + timedelta(seconds=5))
+    ServiceState(Database(engine)).heartbeat("host:2:def", first)
+    ServiceState(Database(engine)).record_success(first)
+    assert ServiceState(Database(engine)).heartbeats() == {
         "host:1:abc": first + timedelta(seconds=5),
         "host:2:def": first,
     }
-    assert links.read_state(engine, links.LAST_SUCCESSFUL_SYNC) == (first.isoformat(), first)
-    assert links.read_state(engine, "nothing") is None
+    assert ServiceState(Database(engine)).read(LAST_SUCCESSFUL_SYNC) == (first.isoformat(), first)
+    assert ServiceState(Database(engine)).read("nothing") is None
 
 
 def _claim(engine: Engine, user_id: str) -> outbox.Claim:
     with engine.begin() as conn:
-        outbox.enqueue(conn, user_id, "created")
-    (claim,) = outbox.claim(engine, "owner/0", limit=5, lease_seconds=60)
+        enqueue(conn, user_id, "created")
+    (claim,) = Outbox(Database(engine)).claim("owner/0", limit=5, lease_seconds=60)
     return claim
 
 
 def test_dead_letter_parks_the_row_with_its_reason(engine: Engine) -> None:
     claim = _claim(engine, "u1")
-    assert outbox.dead_letter(engine, claim, "friendly_name too long") is True
-    dead = outbox.dead_letters(engine)
+    assert Outbox(Database(engine)).dead_letter(claim, "friendly_name too long") is True
+    dead = Outbox(Database(engine)).dead_letters()
     assert [(d.user_id, d.last_error, d.attempts) for d in dead] == [
         ("u1", "friendly_name too long", 1)
     ]
-    assert outbox.backlog(engine) == 0
-    assert outbox.revive_dead(engine) == 1
-    assert outbox.backlog(engine) == 1
+    assert Outbox(Database(engine)).backlog() == 0
+    assert Outbox(Database(engine)).revive_dead() == 1
+    assert Outbox(Database(engine)).backlog() == 1
 
 
 def test_dead_letter_after_a_newer_change_keeps_the_row_due(engine: Engine) -> None:
     claim = _claim(engine, "u1")
     with engine.begin() as conn:
-        outbox.enqueue(conn, "u1", "updated")  # e.g. Entra fixed the userName meanwhile
-    assert outbox.dead_letter(engine, claim, "friendly_name too long") is False
-    assert outbox.dead_letters(engine) == []
-    (again,) = outbox.claim(engine, "owner/1", limit=5, lease_seconds=60)
+        enqueue(conn, "u1", "updated")  # e.g. Entra fixed the userName meanwhile
+    assert Outbox(Database(engine)).dead_letter(claim, "friendly_name too long") is False
+    assert Outbox(Database(engine)).dead_letters() == []
+    (again,) = Outbox(Database(engine)).claim("owner/1", limit=5, lease_seconds=60)
     assert again.user_id == "u1" and again.generation == claim.generation + 1
 
 
 def test_release_gives_the_claim_back_without_counting_the_attempt(engine: Engine) -> None:
     claim = _claim(engine, "u1")
-    outbox.release(engine, claim)
-    (again,) = outbox.claim(engine, "owner/1", limit=5, lease_seconds=60)
+    Outbox(Database(engine)).release(claim)
+    (again,) = Outbox(Database(engine)).claim("owner/1", limit=5, lease_seconds=60)
     assert (again.user_id, again.attempts) == ("u1", 1)
 
 
 def test_a_leased_row_is_not_claimed_twice(engine: Engine) -> None:
     _claim(engine, "u1")
-    assert outbox.claim(engine, "owner/2", limit=5, lease_seconds=60) == []
+    assert Outbox(Database(engine)).claim("owner/2", limit=5, lease_seconds=60) == []
 
 
 @pytest.mark.parametrize(
@@ -192,11 +203,11 @@ def test_backoff_is_full_jitter_capped_and_respects_retry_after(sqlite_url: str)
         document={"sync": {"backoff_base": 2, "backoff_cap": 60}},
     )
     engine = create_db_engine(sqlite_url)
+    store = Store.of(Database(engine))
     rolls = iter([1.0, 1.0, 1.0, 0.0, 0.5])
     worker = SyncWorker(
         settings,
-        engine,
-        Repository(engine),
+        store,
         None,
         parse_mapping({}),  # type: ignore[arg-type]
         jitter=lambda: next(rolls),

@@ -16,8 +16,8 @@ from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.taskrouter import TaskRouter
 from scimbridge.flex.twilio.transport import TwilioCalls
-from scimbridge.store.database import create_db_engine
-from scimbridge.store.repository import Repository
+from scimbridge.store.database import Database, create_db_engine
+from scimbridge.store.objects import Store
 from scimbridge.testing.fakeflex.account import FakeFlexState
 from scimbridge.testing.fakeflex.faults import Fault, FaultKind
 from scimbridge.testing.fakeflex.inprocess import InProcessTransport
@@ -151,14 +151,17 @@ def test_pages_are_followed_on_the_address_the_client_used(transport: InProcessT
 @pytest.fixture
 def reconciler(transport: InProcessTransport, sqlite_url: str) -> Iterator[Reconciler]:
     engine = create_db_engine(sqlite_url)
-    yield Reconciler(engine, Repository(engine), taskrouter_for(transport), parse_mapping({}))
+    store = Store.of(Database(engine))
+    yield Reconciler(
+        store.directory, store.links, store.outbox, taskrouter_for(transport), parse_mapping({})
+    )
     engine.dispose()
 
 
 def test_the_reconciler_creates_updates_and_deletes_a_users_worker_in_process(
     transport: InProcessTransport, reconciler: Reconciler
 ) -> None:
-    repository = reconciler.repository
+    repository = reconciler.directory
     user = repository.create_user(dict(USER), actor="test").id
 
     reconciler.converge(user)

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from scimbridge.store.database import create_db_engine
+from scimbridge.store.database import Database, create_db_engine
 from scimbridge.store.tables import api_tokens
-from scimbridge.store.tokens import create_token, find_live_token, list_tokens
+from scimbridge.store.tokens import Tokens
 
 
 def last_used(engine: object, name: str) -> datetime | None:
-    (record,) = [r for r in list_tokens(engine) if r.name == name]  # type: ignore[arg-type]
+    (record,) = [r for r in Tokens(Database(engine)).list_tokens() if r.name == name]  # type: ignore[arg-type]
     value = record.last_used_at
     return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -21,14 +21,15 @@ def test_a_token_in_use_shows_when_within_a_minute_and_is_not_rewritten_each_tim
     migrated_url: str,
 ) -> None:
     engine = create_db_engine(migrated_url)
-    _, secret = create_token(engine, "entra")
-    create_token(engine, "idle")
+    tokens = Tokens(Database(engine))
+    _, secret = tokens.create_token("entra")
+    tokens.create_token("idle")
     assert last_used(engine, "entra") is None
     before = datetime.now(UTC)
-    assert find_live_token(engine, secret) == "entra"
+    assert tokens.find_live_token(secret) == "entra"
     first = last_used(engine, "entra")
     assert first is not None and first >= before - timedelta(seconds=1)
-    assert find_live_token(engine, secret) == "entra"
+    assert tokens.find_live_token(secret) == "entra"
     assert last_used(engine, "entra") == first, "rewritten within the minute"
     # A minute later the next use is noted again.
     with engine.begin() as conn:
@@ -37,7 +38,7 @@ def test_a_token_in_use_shows_when_within_a_minute_and_is_not_rewritten_each_tim
             .where(api_tokens.c.name == "entra")
             .values(last_used_at=first - timedelta(minutes=2))
         )
-    assert find_live_token(engine, secret) == "entra"
+    assert tokens.find_live_token(secret) == "entra"
     again = last_used(engine, "entra")
     assert again is not None and again >= first
     assert last_used(engine, "idle") is None

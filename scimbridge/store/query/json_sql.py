@@ -2,10 +2,11 @@
 
 Does: name a value inside a stored document (or inside a row of an array or object being
 iterated), declare what an engine must offer to read it (:class:`JsonDialect`, implemented in
-``store.json_engines``), and build on it the comparison of a value with a filter operand, as
+``store.query.json_engines``), and build on it the comparison of a value with a filter operand, as
 JSON types compare, and RFC 7644 presence. Every predicate built here is two-valued (never SQL
 NULL), so ``NOT`` is exact.
-Does not: parse filters or know SCIM attribute names (``store.filter_sql`` does), or load rows.
+Does not: parse filters or know SCIM attribute names (``store.query.filter_sql`` does), or load
+rows.
 
 Strings are folded with SQL ``lower()``: SQLite folds ASCII letters only, PostgreSQL follows the
 database's ``LC_CTYPE``. The hot attributes (``userName``, ``displayName``, ``id``,
@@ -48,7 +49,7 @@ PATTERNS = frozenset({CompareOperator.co, CompareOperator.sw, CompareOperator.ew
 
 
 @dataclass(frozen=True)
-class Node:
+class JsonNode:
     """A JSON value in SQL: document ``doc`` at ``keys``.
 
     ``item_type`` is set on SQLite for a row of ``json_each``: its ``value`` column is the item
@@ -59,8 +60,8 @@ class Node:
     keys: tuple[str, ...] = ()
     item_type: ColumnElement[Any] | None = None
 
-    def child(self, *keys: str) -> Node:
-        return Node(self.doc, (*self.keys, *keys), self.item_type)
+    def child(self, *keys: str) -> JsonNode:
+        return JsonNode(self.doc, (*self.keys, *keys), self.item_type)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Items:
     """A correlated iteration over an array (or an object's members) inside a document."""
 
     source: FromClause
-    node: Node
+    node: JsonNode
     position: ColumnElement[Any]
     guard: ColumnElement[bool]
 
@@ -83,15 +84,15 @@ class JsonDialect(ABC):
     """How one engine reads JSON. Use :func:`json_dialect` to get one."""
 
     @abstractmethod
-    def kind_is(self, node: Node, *kinds: Kind) -> ColumnElement[bool]:
+    def kind_is(self, node: JsonNode, *kinds: Kind) -> ColumnElement[bool]:
         """Whether the value is of one of ``kinds`` (``absent``: JSON null or missing)."""
 
     @abstractmethod
-    def text(self, node: Node) -> ColumnElement[Any]:
+    def text(self, node: JsonNode) -> ColumnElement[Any]:
         """The value as SQL: the text of a string, the number of a number (guard with kind_is)."""
 
     @abstractmethod
-    def number(self, node: Node) -> ColumnElement[Any]:
+    def number(self, node: JsonNode) -> ColumnElement[Any]:
         """The numeric value of a JSON number (guard with kind_is)."""
 
     @abstractmethod
@@ -99,15 +100,15 @@ class JsonDialect(ABC):
         """A comparable form of an RFC 3339 string, SQL NULL when it is not one."""
 
     @abstractmethod
-    def timestamp_guard(self, node: Node) -> ColumnElement[bool]:
+    def timestamp_guard(self, node: JsonNode) -> ColumnElement[bool]:
         """Whether the value is a string :meth:`timestamp` can read without an error."""
 
     @abstractmethod
-    def elements(self, node: Node) -> Items:
+    def elements(self, node: JsonNode) -> Items:
         """The elements of the array at ``node`` (none when it is not an array)."""
 
     @abstractmethod
-    def members(self, node: Node) -> tuple[Items, ColumnElement[Any]]:
+    def members(self, node: JsonNode) -> tuple[Items, ColumnElement[Any]]:
         """The members of the object at ``node`` and the column holding their names."""
 
     @abstractmethod
@@ -117,7 +118,7 @@ class JsonDialect(ABC):
         """``co``/``sw``/``ew`` as a case-sensitive match; wildcards in ``value`` are literal."""
 
     @abstractmethod
-    def nonempty_container(self, node: Node) -> ColumnElement[bool]:
+    def nonempty_container(self, node: JsonNode) -> ColumnElement[bool]:
         """Whether the value is an array or object with something in it."""
 
     def ordered(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -146,7 +147,7 @@ def compare_strings(
 
 
 def compare(
-    d: JsonDialect, node: Node, op: CompareOperator, operand: Any, *, case_exact: bool
+    d: JsonDialect, node: JsonNode, op: CompareOperator, operand: Any, *, case_exact: bool
 ) -> ColumnElement[bool]:
     """Whether the JSON value at ``node`` satisfies ``op operand``, comparing as JSON types.
 
@@ -188,7 +189,7 @@ def compare(
     return false()
 
 
-def present(d: JsonDialect, node: Node) -> ColumnElement[bool]:
+def present(d: JsonDialect, node: JsonNode) -> ColumnElement[bool]:
     """RFC 7644 ``pr`` for a simple value: not null, not an empty string or container."""
     return or_(
         d.kind_is(node, "number", "boolean"),
@@ -197,7 +198,7 @@ def present(d: JsonDialect, node: Node) -> ColumnElement[bool]:
     )
 
 
-def present_object(d: JsonDialect, node: Node) -> ColumnElement[bool]:
+def present_object(d: JsonDialect, node: JsonNode) -> ColumnElement[bool]:
     """``pr`` for a complex value: some sub-attribute is present."""
     items, _ = d.members(node)
     return items.exists(present(d, items.node))

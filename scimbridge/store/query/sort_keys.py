@@ -4,7 +4,7 @@ Does: bind the sortBy attribute to the model (Entra's names as filters take them
 its column, by its JSON value typed as the attribute is (strings folded unless caseExact, by
 code point on both engines), or for a multi-valued attribute by its primary value, else its
 first.
-Does not: add the direction, NULL placement or tie-breakers (the repository does), or filter.
+Does not: add the direction, NULL placement or tie-breakers (``store.listing`` does), or filter.
 """
 
 from __future__ import annotations
@@ -17,16 +17,24 @@ from scim2_models import InvalidValueException, Resource
 from scim2_models.path import AttrPath
 from sqlalchemy import ColumnElement, String, Table, case, func, select
 
-from scimbridge.store.filter_columns import ALWAYS_PRESENT, GROUP_TARGETS, USER_TARGETS, Targets
-from scimbridge.store.filter_names import entra_path, known_schemas, model_binder
-from scimbridge.store.filter_sql import Scope, is_complex, json_keys
-from scimbridge.store.json_engines import json_dialect
-from scimbridge.store.json_sql import JsonDialect, Node
+from scimbridge.store.query.filter_columns import (
+    ALWAYS_PRESENT,
+    GROUP_TARGETS,
+    USER_TARGETS,
+    Targets,
+)
+from scimbridge.store.query.filter_names import entra_path, known_schemas, model_binder
+from scimbridge.store.query.filter_sql import Scope, is_complex, json_keys
+from scimbridge.store.query.json_engines import json_dialect
+from scimbridge.store.query.json_sql import JsonDialect, JsonNode
 from scimbridge.store.tables import groups, users
 
 
-def _sort_path(sort_by: str) -> AttrPath:
-    """``[urn:…:]attr[.sub]`` as RFC 7644 writes an attribute; nothing else (no value filter)."""
+def parse_sort_by(sort_by: str) -> AttrPath:
+    """``[urn:…:]attr[.sub]`` as RFC 7644 writes an attribute; nothing else (no value filter).
+
+    :raises InvalidValueException: anything else.
+    """
     raw, uri = sort_by.strip(), None
     if raw.lower().startswith("urn:"):
         uri, _, raw = raw.rpartition(":")
@@ -38,7 +46,7 @@ def _sort_path(sort_by: str) -> AttrPath:
 
 
 def _sort_value(
-    d: JsonDialect, node: Node, target_type: Any, case_exact: bool
+    d: JsonDialect, node: JsonNode, target_type: Any, case_exact: bool
 ) -> ColumnElement[Any]:
     """The value to order by: typed as the attribute is, NULL when the JSON type differs."""
     if target_type is bool:
@@ -52,12 +60,17 @@ def _sort_value(
 
 
 def _sort_key(
-    sort_by: str, model: type[Resource[Any]], dialect_name: str, table: Table, targets: Targets
+    sort_by: str | AttrPath,
+    model: type[Resource[Any]],
+    dialect_name: str,
+    table: Table,
+    targets: Targets,
 ) -> ColumnElement[Any]:
     d = json_dialect(dialect_name)
     binder = model_binder(model)
-    path = entra_path(_sort_path(sort_by), binder, comparison=True)
-    document = Node(table.c.resource)
+    parsed = parse_sort_by(sort_by) if isinstance(sort_by, str) else sort_by
+    path = entra_path(parsed, binder, comparison=True)
+    document = JsonNode(table.c.resource)
     scope = Scope(d, binder, document, targets, row=document, known_schemas=known_schemas(model))
     if scope.is_undeclared(path):
         rows, member = scope.undeclared_rows(path, refuse=InvalidValueException)
@@ -102,9 +115,11 @@ def _sort_key(
 
 
 def user_sort_key(
-    sort_by: str, user_model: type[Resource[Any]], dialect_name: str
+    sort_by: str | AttrPath, user_model: type[Resource[Any]], dialect_name: str
 ) -> ColumnElement[Any]:
     """The ORDER BY expression for ``sortBy`` on users (ascending; ``.desc()`` for descending).
+
+    ``sort_by`` is the attribute as sent or as :func:`parse_sort_by` read it.
 
     NULLs (users without the attribute) sort where the database puts them.
 
@@ -115,7 +130,7 @@ def user_sort_key(
 
 
 def group_sort_key(
-    sort_by: str, group_model: type[Resource[Any]], dialect_name: str
+    sort_by: str | AttrPath, group_model: type[Resource[Any]], dialect_name: str
 ) -> ColumnElement[Any]:
     """The ORDER BY expression for ``sortBy`` on groups (see user_sort_key)."""
     return _sort_key(sort_by, group_model, dialect_name, groups, GROUP_TARGETS)

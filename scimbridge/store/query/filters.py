@@ -2,7 +2,7 @@
 
 Does: parse a filter with scim2-models, bound its size, accept Entra's legacy forms, bind it to
 the resource model (names resolve case-insensitively, values are checked and typed), and return
-one boolean for the repository's WHERE; ``sortBy`` likewise as an ORDER BY expression. Filtering
+one boolean for the directory's WHERE; ``sortBy`` likewise as an ORDER BY expression. Filtering
 happens in the database, with bound parameters only, on SQLite and PostgreSQL alike.
 Does not: run queries or load rows, URL-decode (the HTTP layer hands over the decoded string),
 or build the models (``scim.extensions`` does).
@@ -43,12 +43,12 @@ from scim2_models.path import FilterNode, LogicalExpr, Not, ValuePath
 from sqlalchemy import BinaryExpression, BooleanClauseList, ColumnElement, Table
 from sqlalchemy.sql import operators
 
-from scimbridge.store.filter_columns import GROUP_TARGETS, USER_TARGETS, Targets
-from scimbridge.store.filter_names import entra_paths, known_schemas, model_binder
-from scimbridge.store.filter_sql import Scope, SqlVisitor, bound_filter
-from scimbridge.store.json_engines import json_dialect
-from scimbridge.store.json_sql import Node
-from scimbridge.store.sort_keys import group_sort_key, user_sort_key
+from scimbridge.store.query.filter_columns import GROUP_TARGETS, USER_TARGETS, Targets
+from scimbridge.store.query.filter_names import entra_paths, known_schemas, model_binder
+from scimbridge.store.query.filter_sql import Scope, SqlVisitor, bound_filter
+from scimbridge.store.query.json_engines import json_dialect
+from scimbridge.store.query.json_sql import JsonNode
+from scimbridge.store.query.sort_keys import group_sort_key, user_sort_key
 from scimbridge.store.tables import groups, users
 
 __all__ = [
@@ -119,7 +119,7 @@ def _count_terms(node: FilterNode) -> int:
 
 
 def _filter(
-    expression: str,
+    expression: str | FilterNode,
     model: type[Resource[Any]],
     dialect_name: str,
     table: Table,
@@ -129,17 +129,20 @@ def _filter(
     max_terms: int,
 ) -> ColumnElement[bool]:
     d = json_dialect(dialect_name)
-    ast = entra_paths(
-        parse_filter(expression, max_length=max_length, max_terms=max_terms), model_binder(model)
+    parsed = (
+        parse_filter(expression, max_length=max_length, max_terms=max_terms)
+        if isinstance(expression, str)
+        else expression
     )
+    ast = entra_paths(parsed, model_binder(model))
     bound = bound_filter(model, ast)
-    document = Node(table.c.resource)
+    document = JsonNode(table.c.resource)
     scope = Scope(d, bound, document, targets, row=document, known_schemas=known_schemas(model))
     return SqlVisitor(scope).visit(bound.ast)
 
 
 def user_filter(
-    expression: str,
+    expression: str | FilterNode,
     user_model: type[Resource[Any]],
     dialect_name: str,
     *,
@@ -147,6 +150,9 @@ def user_filter(
     max_terms: int = 50,
 ) -> ColumnElement[bool]:
     """A WHERE clause on ``users`` selecting the users ``expression`` matches.
+
+    ``expression`` is the filter's text (parsed here, bounded by ``max_length`` and
+    ``max_terms``) or the tree :func:`parse_filter` made of it.
 
     :raises InvalidFilterException: bad syntax, an unknown attribute, an operator or a value the
         attribute cannot take, a filter too long or with too many comparisons.
@@ -163,7 +169,7 @@ def user_filter(
 
 
 def group_filter(
-    expression: str,
+    expression: str | FilterNode,
     group_model: type[Resource[Any]],
     dialect_name: str,
     *,

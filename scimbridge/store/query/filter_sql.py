@@ -5,8 +5,8 @@ the store keeps it: an indexed column, the group membership table, or the JSON d
 correlated ``EXISTS`` for multi-valued attributes and value selections. Meanings follow
 ``ScimFilter.match`` (scim2-models' ``_Evaluator``): ``ne`` is ``NOT eq`` (on a multi-valued
 attribute: no value equals), values of another type never match, ``pr`` per RFC 7644.
-Does not: parse or bound filters, apply Entra's leniencies (``store.filters`` does), or know
-which columns a table has (``store.filter_columns`` does).
+Does not: parse or bound filters, apply Entra's leniencies (``store.query.filters`` does), or know
+which columns a table has (``store.query.filter_columns`` does).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 
 from scimbridge.config.settings import CUSTOM_EXTENSION_PREFIX
-from scimbridge.store.filter_columns import (
+from scimbridge.store.query.filter_columns import (
     ColumnTarget,
     Relation,
     Targets,
@@ -52,7 +52,7 @@ from scimbridge.store.filter_columns import (
     fold,
     present_column,
 )
-from scimbridge.store.json_sql import JsonDialect, Node, compare, present, present_object
+from scimbridge.store.query.json_sql import JsonDialect, JsonNode, compare, present, present_object
 
 # Operators whose string operand every matching value contains.
 _HINTED = frozenset(
@@ -103,10 +103,10 @@ class Scope:
         self,
         d: JsonDialect,
         bound: ScimFilter[Any],
-        root: Node | None,
+        root: JsonNode | None,
         targets: Targets,
         *,
-        row: Node | None = None,
+        row: JsonNode | None = None,
         known_schemas: frozenset[str] = frozenset(),
     ) -> None:
         self.d, self.bound, self.root, self.targets = d, bound, root, targets
@@ -137,7 +137,7 @@ class Scope:
             return None
         return self.targets.relations.get(binding.field_name)
 
-    def _document(self, binding: AttributeBinding) -> tuple[Node, str | None]:
+    def _document(self, binding: AttributeBinding) -> tuple[JsonNode, str | None]:
         if self.root is None:
             raise InvalidFilterException(detail=f"'{binding.urn}' cannot be filtered on")
         keys, sub = json_keys(binding)
@@ -259,7 +259,7 @@ class Scope:
 
     def undeclared_rows(
         self, attr_path: AttrPath, *, refuse: type[SCIMException] = InvalidFilterException
-    ) -> tuple[Select[Any], Node]:
+    ) -> tuple[Select[Any], JsonNode]:
         """Rows of each member ``attr`` of each object ``uri`` in the document (any case)."""
         if attr_path.sub_attr is not None or self.row is None:
             raise refuse(detail=f"'{attr_path}' is not declared; only its own value can be used")
@@ -306,7 +306,7 @@ def _required_strings(bound: ScimFilter[Any], val_filter: FilterNode) -> list[st
 class _ScalarScope:
     """The values of a multi-valued attribute that is not complex: ``value`` is the item itself."""
 
-    def __init__(self, d: JsonDialect, item: Node, binding: AttributeBinding) -> None:
+    def __init__(self, d: JsonDialect, item: JsonNode, binding: AttributeBinding) -> None:
         self.d, self.item, self.binding = d, item, binding
 
     def _targets_item(self, attr_path: AttrPath) -> bool:

@@ -3,7 +3,7 @@
 Does: qualify a name the core schema lacks with the declared extension that has it (Entra's
 ``manager eq "<id>"``), make a comparison on a single-valued complex attribute with a ``value``
 (enterprise ``manager``) compare that ``value``, and list the schemas a model declares.
-Does not: parse filters (``store.filters``) or build SQL (``store.filter_sql``).
+Does not: parse filters (``store.query.filters``) or build SQL (``store.query.filter_sql``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from scim2_models.path import (
     ValuePath,
 )
 
-from scimbridge.store.filter_sql import bound_filter
+from scimbridge.store.query.filter_sql import bound_filter
 
 
 def model_binder(model: type[Resource[Any]]) -> ScimFilter[Any]:

@@ -1,9 +1,9 @@
-"""The two engines' JSON functions behind :class:`~scimbridge.store.json_sql.JsonDialect`.
+"""The two engines' JSON functions behind :class:`~scimbridge.store.query.json_sql.JsonDialect`.
 
 Does: SQLite through JSON1 (``json_type``, ``json_extract``, ``json_each``, GLOB for patterns)
 and PostgreSQL through JSONB (``jsonb_typeof``, ``jsonb_extract_path``, ``jsonb_array_elements``,
 ``jsonb_each``, LIKE and ``COLLATE "C"``), each guarded so that no stored value can raise.
-Does not: decide what a comparison means (``store.json_sql`` does).
+Does not: decide what a comparison means (``store.query.json_sql`` does).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TIMESTAMP
 
-from scimbridge.store.json_sql import Items, JsonDialect, Kind, Node
+from scimbridge.store.query.json_sql import Items, JsonDialect, JsonNode, Kind
 
 
 class _Sqlite(JsonDialect):
@@ -55,51 +55,51 @@ class _Sqlite(JsonDialect):
             raise ValueError(f"unsupported JSON key in {keys!r}")
         return "$" + "".join(f'."{key}"' for key in keys)
 
-    def _doc(self, node: Node, container: str = "object") -> ColumnElement[Any]:
+    def _doc(self, node: JsonNode, container: str = "object") -> ColumnElement[Any]:
         """The JSON text to read from; an iterated scalar is not JSON text, so it reads as NULL."""
         if node.item_type is None:
             return node.doc
         return case((node.item_type == (container if not node.keys else "object"), node.doc))
 
-    def _raw_kind(self, node: Node) -> ColumnElement[Any]:
+    def _raw_kind(self, node: JsonNode) -> ColumnElement[Any]:
         if node.item_type is not None and not node.keys:
             return node.item_type
         return func.json_type(self._doc(node), self._path(node.keys))
 
-    def kind_is(self, node: Node, *kinds: Kind) -> ColumnElement[bool]:
+    def kind_is(self, node: JsonNode, *kinds: Kind) -> ColumnElement[bool]:
         names = [name for kind in kinds for name in self._TYPES[kind]]
         return func.coalesce(self._raw_kind(node), "missing").in_(names)
 
-    def text(self, node: Node) -> ColumnElement[Any]:
+    def text(self, node: JsonNode) -> ColumnElement[Any]:
         if node.item_type is not None and not node.keys:
             return node.doc
         return func.json_extract(self._doc(node), self._path(node.keys))
 
-    def number(self, node: Node) -> ColumnElement[Any]:
+    def number(self, node: JsonNode) -> ColumnElement[Any]:
         return self.text(node)
 
     def timestamp(self, value: ColumnElement[Any] | str) -> ColumnElement[Any]:
         return func.strftime(self._TIME_FORMAT, value)
 
-    def timestamp_guard(self, node: Node) -> ColumnElement[bool]:
+    def timestamp_guard(self, node: JsonNode) -> ColumnElement[bool]:
         return self.kind_is(node, "string")
 
-    def _iterate(self, node: Node, container: Literal["array", "object"]) -> Items:
+    def _iterate(self, node: JsonNode, container: Literal["array", "object"]) -> Items:
         args: list[Any] = [self._doc(node, container)]
         if node.keys:
             args.append(self._path(node.keys))
         rows = func.json_each(*args).table_valued("key", "value", "type").alias()
         return Items(
             source=rows,
-            node=Node(rows.c.value, item_type=rows.c.type),
+            node=JsonNode(rows.c.value, item_type=rows.c.type),
             position=rows.c.key,
             guard=self.kind_is(node, container),
         )
 
-    def elements(self, node: Node) -> Items:
+    def elements(self, node: JsonNode) -> Items:
         return self._iterate(node, "array")
 
-    def members(self, node: Node) -> tuple[Items, ColumnElement[Any]]:
+    def members(self, node: JsonNode) -> tuple[Items, ColumnElement[Any]]:
         items = self._iterate(node, "object")
         return items, items.position
 
@@ -118,7 +118,7 @@ class _Sqlite(JsonDialect):
             return None
         return func.lower(type_coerce(document, Text)).contains(value.lower(), autoescape=True)
 
-    def nonempty_container(self, node: Node) -> ColumnElement[bool]:
+    def nonempty_container(self, node: JsonNode) -> ColumnElement[bool]:
         return and_(
             self.kind_is(node, "array", "object"),
             func.coalesce(self.text(node), "[]").not_in(["[]", "{}"]),
@@ -138,14 +138,14 @@ class _Postgres(JsonDialect):
     _RFC3339 = r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
 
     @staticmethod
-    def _expr(node: Node) -> ColumnElement[Any]:
+    def _expr(node: JsonNode) -> ColumnElement[Any]:
         if not node.keys:
             return node.doc
         return func.jsonb_extract_path(
             node.doc, *[literal(key, Text) for key in node.keys], type_=JSONB
         )
 
-    def kind_is(self, node: Node, *kinds: Kind) -> ColumnElement[bool]:
+    def kind_is(self, node: JsonNode, *kinds: Kind) -> ColumnElement[bool]:
         raw = func.coalesce(func.jsonb_typeof(self._expr(node)), "missing")
         tests: list[ColumnElement[bool]] = []
         for kind in kinds:
@@ -155,14 +155,14 @@ class _Postgres(JsonDialect):
                 tests.append(raw.in_(self._TYPES[kind]))
         return or_(*tests) if len(tests) > 1 else tests[0]
 
-    def text(self, node: Node) -> ColumnElement[Any]:
+    def text(self, node: JsonNode) -> ColumnElement[Any]:
         if node.keys:
             return func.jsonb_extract_path_text(
                 node.doc, *[literal(key, Text) for key in node.keys], type_=Text
             )
         return node.doc.op("#>>", return_type=Text)(literal_column("'{}'"))
 
-    def number(self, node: Node) -> ColumnElement[Any]:
+    def number(self, node: JsonNode) -> ColumnElement[Any]:
         return cast(self.text(node), Numeric)
 
     def timestamp(self, value: ColumnElement[Any] | str) -> ColumnElement[Any]:
@@ -170,7 +170,7 @@ class _Postgres(JsonDialect):
             return literal(datetime.fromisoformat(value), TIMESTAMP(timezone=True))
         return cast(value, TIMESTAMP(timezone=True))
 
-    def timestamp_guard(self, node: Node) -> ColumnElement[bool]:
+    def timestamp_guard(self, node: JsonNode) -> ColumnElement[bool]:
         return case(
             (
                 self.kind_is(node, "string"),
@@ -179,7 +179,7 @@ class _Postgres(JsonDialect):
             else_=false(),
         )
 
-    def _iterate(self, node: Node, function: str, empty: str, *names: str) -> FromClause:
+    def _iterate(self, node: JsonNode, function: str, empty: str, *names: str) -> FromClause:
         guarded = case(
             (
                 self.kind_is(node, "array" if function.endswith("elements") else "object"),
@@ -196,13 +196,13 @@ class _Postgres(JsonDialect):
         )
         return rows
 
-    def elements(self, node: Node) -> Items:
+    def elements(self, node: JsonNode) -> Items:
         rows = self._iterate(node, "jsonb_array_elements", "[]", "value")
-        return Items(rows, Node(rows.c.value), rows.c.ordinality, true())
+        return Items(rows, JsonNode(rows.c.value), rows.c.ordinality, true())
 
-    def members(self, node: Node) -> tuple[Items, ColumnElement[Any]]:
+    def members(self, node: JsonNode) -> tuple[Items, ColumnElement[Any]]:
         rows = self._iterate(node, "jsonb_each", "{}", "key", "value")
-        return Items(rows, Node(rows.c.value), rows.c.key, true()), rows.c.key
+        return Items(rows, JsonNode(rows.c.value), rows.c.key, true()), rows.c.key
 
     def pattern(
         self, left: ColumnElement[Any], op: CompareOperator, value: str
@@ -213,7 +213,7 @@ class _Postgres(JsonDialect):
             return left.startswith(value, autoescape=True)
         return left.endswith(value, autoescape=True)
 
-    def nonempty_container(self, node: Node) -> ColumnElement[bool]:
+    def nonempty_container(self, node: JsonNode) -> ColumnElement[bool]:
         return case(
             (
                 self.kind_is(node, "array", "object"),

@@ -2,9 +2,9 @@
 
 Does: map the attributes the store keeps in columns (``id``, ``externalId``, ``userName``,
 ``displayName``, ``active``, ``meta.*``) and in the membership table (group ``members``, user
-``groups``) to SQL, and compare or test them with the meaning ``store.json_sql`` gives JSON values:
-two-valued, values of another type never match, strings already in comparison form.
-Does not: resolve attribute names (``store.filter_sql``) or read JSON.
+``groups``) to SQL, and compare or test them with the meaning ``store.query.json_sql`` gives
+JSON values: two-valued, values of another type never match, strings already in comparison form.
+Does not: resolve attribute names (``store.query.filter_sql``) or read JSON.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from scim2_models.path import CompareOperator
 from sqlalchemy import ColumnElement, String, Table, and_, false, literal_column, true
 from sqlalchemy import cast as sql_cast
 
-from scimbridge.store.json_sql import PATTERNS, JsonDialect, compare_strings, order
+from scimbridge.store.query.json_sql import PATTERNS, JsonDialect, compare_strings, order
 from scimbridge.store.tables import group_members, groups, users
 
 
