@@ -73,9 +73,9 @@ def adoptable(ops: WorkerOps, name: str, old: Worker, user_id: str) -> Worker:
     held = ops.taskrouter.find_by_friendly_name(name)
     if held is None or held.sid == old.sid:
         raise WaitingForName(f"{WAITING_FOR_NAME} {name!r}: it was taken and is free again")
-    holder = holder_of(ops.engine, ops.repository, ops.mapping, held, user_id)
+    holder = holder_of(ops.links, ops.directory, ops.mapping, held, user_id)
     if holder.kind == "renaming":
-        raise wait_for(ops.engine, name, holder)
+        raise wait_for(ops.outbox, name, holder)
     if holder.kind == "clash":
         raise PermanentSyncError(clash_reason(held, holder))
     return held

@@ -39,9 +39,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
-
 from scimbridge.config.settings import Settings
 from scimbridge.flex.mapping.config import FlexMapping
 from scimbridge.flex.sync.failures import classify, is_database_error
@@ -50,8 +47,9 @@ from scimbridge.flex.sync.retries import Retries
 from scimbridge.flex.twilio.errors import FlexApiError, Unauthorized
 from scimbridge.flex.twilio.taskrouter import TaskRouter
 from scimbridge.flex.twilio.users_api import FlexUsers
-from scimbridge.store import links, outbox
-from scimbridge.store.repository import Repository
+from scimbridge.store.errors import DATABASE_FAILURES
+from scimbridge.store.objects import Store
+from scimbridge.store.outbox import Claim
 
 log = logging.getLogger("scimbridge.sync")
 
@@ -85,8 +83,7 @@ class SyncWorker:
     def __init__(
         self,
         settings: Settings,
-        engine: Engine,
-        repository: Repository,
+        store: Store,
         taskrouter: TaskRouter,
         mapping: FlexMapping,
         *,
@@ -102,16 +99,17 @@ class SyncWorker:
             raise ValueError("threads must be at least 1")
         self.sync = settings.sync
         self.retention_seconds = settings.readiness.heartbeat_retention_seconds
-        self.engine = engine
+        self.outbox = store.outbox
+        self.state = store.state
         self.owner = (owner or default_owner())[:56]
         self.threads = threads
         self.on_outcome = on_outcome
         self.reconciler = reconciler or Reconciler(
-            engine, repository, taskrouter, mapping, flex_users=flex_users
+            store.directory, store.links, store.outbox, taskrouter, mapping, flex_users=flex_users
         )
-        self.retries = Retries(settings.sync, engine, self._report, jitter)
+        self.retries = Retries(settings.sync, store.outbox, store.links, self._report, jitter)
         self._stop = threading.Event()
-        # Shared with whoever enqueues (the repository's ``on_enqueue``), so a change wakes the
+        # Shared with whoever enqueues (the directory's ``on_enqueue``), so a change wakes the
         # drainer at once rather than at the next poll.
         self._wake = wake or threading.Event()
         self._threads: list[threading.Thread] = []
@@ -147,8 +145,8 @@ class SyncWorker:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
         try:
-            links.forget_heartbeat(self.engine, self.owner)
-        except SQLAlchemyError as exc:
+            self.state.forget_heartbeat(self.owner)
+        except DATABASE_FAILURES as exc:
             log.warning("sync heartbeat not removed: %s", type(exc).__name__)
         log.info("sync worker %s stopped", self.owner)
 
@@ -179,7 +177,7 @@ class SyncWorker:
 
     def _run(self, lease_owner: str) -> None:
         while not self._stop.is_set():
-            batch: list[outbox.Claim] = []
+            batch: list[Claim] = []
             try:
                 self._heartbeat()
                 self._maybe_verify_credentials()
@@ -192,7 +190,7 @@ class SyncWorker:
             if not batch and self._wake.wait(self.sync.poll_interval):
                 self._wake.clear()
 
-    def _work_through(self, batch: list[outbox.Claim]) -> None:
+    def _work_through(self, batch: list[Claim]) -> None:
         """Process the claims in order. When the database fails, stop there and keep every
         claim (failing each within milliseconds would only strand them under their leases);
         carry on with the same claim once the database answers."""
@@ -212,9 +210,8 @@ class SyncWorker:
         delay = 0.05
         while not self._stop.is_set():
             try:
-                with self.engine.connect() as conn:
-                    conn.execute(text("SELECT 1"))
-            except SQLAlchemyError:
+                self.state.ping()
+            except DATABASE_FAILURES:
                 self._stop.wait(delay)
                 delay = min(delay * 2, DATABASE_WAIT_CAP)
             else:
@@ -230,16 +227,16 @@ class SyncWorker:
         if not due:
             return
         try:
-            links.heartbeat(self.engine, self.owner, datetime.now(UTC))
-        except SQLAlchemyError as exc:
+            self.state.heartbeat(self.owner, datetime.now(UTC))
+        except DATABASE_FAILURES as exc:
             log.warning("sync heartbeat not written: %s", type(exc).__name__)
 
     def _prune_heartbeats(self) -> None:
         """Remove heartbeats of workers gone for longer than readiness remembers them."""
         cutoff = datetime.now(UTC) - timedelta(seconds=self.retention_seconds)
         try:
-            links.prune_heartbeats(self.engine, cutoff)
-        except SQLAlchemyError as exc:
+            self.state.prune_heartbeats(cutoff)
+        except DATABASE_FAILURES as exc:
             log.warning("old sync heartbeats not removed: %s", type(exc).__name__)
 
     def _maybe_verify_credentials(self) -> None:
@@ -263,30 +260,29 @@ class SyncWorker:
             log.warning("credentials not verified this time: %s", type(exc).__name__)
             return
         try:
-            links.write_state(self.engine, links.TWILIO_VERIFIED, verdict, datetime.now(UTC))
-        except SQLAlchemyError as exc:
+            self.state.record_credential_check(verdict, datetime.now(UTC))
+        except DATABASE_FAILURES as exc:
             log.warning("credential check not recorded: %s", type(exc).__name__)
 
-    def _claim(self, lease_owner: str) -> list[outbox.Claim]:
+    def _claim(self, lease_owner: str) -> list[Claim]:
         try:
-            return outbox.claim(
-                self.engine,
+            return self.outbox.claim(
                 lease_owner,
                 limit=self.sync.batch_size,
                 lease_seconds=self.sync.lease_seconds,
             )
-        except SQLAlchemyError as exc:
+        except DATABASE_FAILURES as exc:
             log.warning("outbox not readable: %s", type(exc).__name__)
             self._stop.wait(self.sync.poll_interval)
             return []
 
-    def _release(self, claims: list[outbox.Claim]) -> None:
+    def _release(self, claims: list[Claim]) -> None:
         for claim in claims:
             # On failure the lease simply expires.
-            with contextlib.suppress(SQLAlchemyError):
-                outbox.release(self.engine, claim)
+            with contextlib.suppress(*DATABASE_FAILURES):
+                self.outbox.release(claim)
 
-    def _process(self, claim: outbox.Claim, *, wait_for_database: bool) -> str:
+    def _process(self, claim: Claim, *, wait_for_database: bool) -> str:
         """Converge the claimed user and settle the claim: :data:`SETTLED`, :data:`FAILED`, or
         :data:`DATABASE_DOWN` (with ``wait_for_database``: the claim was left as it is, for the
         caller to process again once the database answers)."""
@@ -316,15 +312,15 @@ class SyncWorker:
         )
         return SETTLED
 
-    def _complete(self, claim: outbox.Claim, *, wait_for_database: bool) -> None:
+    def _complete(self, claim: Claim, *, wait_for_database: bool) -> None:
         """Finish the claim and record the success; with ``wait_for_database`` a database
         failure is waited out once (else the row would sit under its lease)."""
         for last_try in (not wait_for_database, True):
             try:
-                outbox.complete(self.engine, claim)
-                links.record_success(self.engine, datetime.now(UTC))
+                self.outbox.complete(claim)
+                self.state.record_success(datetime.now(UTC))
                 return
-            except SQLAlchemyError as exc:
+            except DATABASE_FAILURES as exc:
                 # The worker converged; the row stays and the next pass finds nothing to do.
                 log.warning("sync of user %s not recorded: %s", claim.user_id, type(exc).__name__)
                 if last_try:

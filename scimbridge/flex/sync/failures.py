@@ -11,8 +11,6 @@ Does not: retry, back off or dead-letter anything (``flex.sync.retries`` does).
 
 from __future__ import annotations
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from scimbridge.flex.sync.name_conflicts import WaitingForName
 from scimbridge.flex.sync.outcome import PermanentSyncError
 from scimbridge.flex.twilio.errors import (
@@ -26,13 +24,13 @@ from scimbridge.flex.twilio.errors import (
     WorkerBusy,
     WorkerNotFound,
 )
-from scimbridge.store.errors import StoreUnavailable
+from scimbridge.store.errors import DATABASE_FAILURES
 from scimbridge.store.outbox import DATABASE_UNAVAILABLE, TWILIO_THROTTLING, TWILIO_UNREACHABLE
 
 
 def is_database_error(error: Exception) -> bool:
     """The database failed (went away, timed out, refused): nothing about the user is wrong."""
-    return isinstance(error, SQLAlchemyError | StoreUnavailable)
+    return isinstance(error, DATABASE_FAILURES)
 
 
 def is_transient(error: Exception) -> bool:

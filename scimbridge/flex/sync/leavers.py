@@ -16,7 +16,6 @@ from scimbridge.flex.sync.name_conflicts import holder_of, wake_waiting
 from scimbridge.flex.sync.outcome import SyncResult
 from scimbridge.flex.sync.worker_ops import Seen, WorkerOps
 from scimbridge.flex.twilio.taskrouter import Worker
-from scimbridge.store import links
 from scimbridge.store.links import RETIRED, WorkerLink
 
 
@@ -25,14 +24,14 @@ def retire(ops: WorkerOps, link: WorkerLink, seen: Seen | None = None) -> SyncRe
     if ops.policy.on_delete == "offline":
         worker = locate(ops, link, seen)
         if worker is None:
-            links.delete_link(ops.engine, link.user_id)
+            ops.links.delete_link(link.user_id)
         else:
             ops.offline(worker)
             # Keep only what a returning user needs to adopt the worker, no attribute values.
             ops.save(_forgotten(ops, link, worker_sid=worker.sid, activity_state=RETIRED))
     else:
         remove(ops, link, link.friendly_name, seen)
-        links.delete_link(ops.engine, link.user_id)
+        ops.links.delete_link(link.user_id)
     return SyncResult("deleted", link.user_id, link.friendly_name, link.worker_sid)
 
 
@@ -50,7 +49,7 @@ def remove(
     if worker is not None and not deprovisioned:
         ops.taskrouter.delete(worker.sid)
     if worker is not None:
-        wake_waiting(ops.engine)  # its name may be the one someone waits for
+        wake_waiting(ops.outbox)  # its name may be the one someone waits for
     return _forgotten(ops, link, worker_sid=None, flex_user_sid=None)
 
 
@@ -64,7 +63,7 @@ def locate(ops: WorkerOps, link: WorkerLink, seen: Seen | None = None) -> Worker
     if worker is None and link.friendly_name:
         worker = ops.taskrouter.find_by_friendly_name(link.friendly_name)
         if worker is not None:
-            holder = holder_of(ops.engine, ops.repository, ops.mapping, worker, link.user_id)
+            holder = holder_of(ops.links, ops.directory, ops.mapping, worker, link.user_id)
             if holder.kind != "free":
                 return None  # the name went to a live user's worker: not ours to touch
     return worker

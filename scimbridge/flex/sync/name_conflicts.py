@@ -18,15 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine
-
 from scimbridge.flex.mapping.attributes import is_foreign_key
 from scimbridge.flex.mapping.config import FlexMapping
 from scimbridge.flex.mapping.identity import IdentityError, select_friendly_name
 from scimbridge.flex.twilio.taskrouter import Worker
-from scimbridge.store import links, outbox
+from scimbridge.store.directory import Directory
 from scimbridge.store.errors import NotFound
-from scimbridge.store.repository import Repository
+from scimbridge.store.links import WorkerLinks
+from scimbridge.store.outbox import Outbox
 
 # How the outbox error of a waiting user starts: a rename or delete that frees a name wakes them.
 WAITING_FOR_NAME = "waiting for friendly_name"
@@ -59,14 +58,14 @@ class Holder:
 
 
 def holder_of(
-    engine: Engine, repository: Repository, mapping: FlexMapping, worker: Worker, user_id: str
+    links: WorkerLinks, directory: Directory, mapping: FlexMapping, worker: Worker, user_id: str
 ) -> Holder:
     """Judge the holder of ``worker``, which the user ``user_id`` found under a name it needs."""
-    link = links.get_by_worker(engine, worker.sid)
+    link = links.get_by_worker(worker.sid)
     if link is None or link.user_id == user_id:
         return Holder("free")
     try:
-        stored = repository.get_user(link.user_id)
+        stored = directory.get_user(link.user_id)
     except NotFound:
         return Holder("free")  # a deleted user's kept worker
     user_name = str(stored.document.get("userName") or link.user_id)
@@ -79,11 +78,11 @@ def holder_of(
     return Holder("renaming", link.user_id, user_name)
 
 
-def wait_for(engine: Engine, name: str, holder: Holder) -> WaitingForName:
+def wait_for(outbox: Outbox, name: str, holder: Holder) -> WaitingForName:
     """The error that parks a user until ``holder``'s rename frees ``name``. The holder is queued
     if nothing is queued for it (its rename dead-lettered, say), so the wait always ends."""
-    if holder.user_id is not None and not outbox.is_pending(engine, holder.user_id):
-        outbox.enqueue_many(engine, [holder.user_id], "name wanted")
+    if holder.user_id is not None and not outbox.is_pending(holder.user_id):
+        outbox.enqueue_many([holder.user_id], "name wanted")
     return WaitingForName(
         f"{WAITING_FOR_NAME} {name!r}: the worker of user {holder.user_name!r} still has it "
         "until that user's rename lands"
@@ -97,9 +96,9 @@ def clash_reason(worker: Worker, holder: Holder) -> str:
     )
 
 
-def wake_waiting(engine: Engine) -> int:
+def wake_waiting(outbox: Outbox) -> int:
     """A name may have been freed: every user waiting for a name is due now."""
-    return outbox.retry_now_when_error_starts(engine, WAITING_FOR_NAME)
+    return outbox.retry_now_when_error_starts(WAITING_FOR_NAME)
 
 
 def carried_attributes(old: Mapping[str, Any], adopted: Mapping[str, Any]) -> dict[str, Any]:

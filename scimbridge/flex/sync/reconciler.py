@@ -28,8 +28,6 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
-
 from scimbridge.flex.mapping.attributes import DesiredWorker
 from scimbridge.flex.mapping.config import FlexMapping
 from scimbridge.flex.mapping.desired import desired_worker, problem_notes
@@ -48,10 +46,10 @@ from scimbridge.flex.sync.writes import (
 )
 from scimbridge.flex.twilio.taskrouter import TaskRouter, Worker
 from scimbridge.flex.twilio.users_api import FlexUsers
-from scimbridge.store import links
+from scimbridge.store.directory import Directory
 from scimbridge.store.errors import NotFound
-from scimbridge.store.links import DISABLED, ENABLED, RETIRED, WorkerLink
-from scimbridge.store.repository import Repository
+from scimbridge.store.links import DISABLED, ENABLED, RETIRED, WorkerLink, WorkerLinks
+from scimbridge.store.outbox import Outbox
 
 log = logging.getLogger("scimbridge.sync")
 
@@ -70,8 +68,9 @@ class Reconciler:
 
     def __init__(
         self,
-        engine: Engine,
-        repository: Repository,
+        directory: Directory,
+        links: WorkerLinks,
+        outbox: Outbox,
         taskrouter: TaskRouter,
         mapping: FlexMapping,
         *,
@@ -82,8 +81,9 @@ class Reconciler:
         if mapping.mode == "users_api" and flex_users is None:
             raise ValueError("mode users_api needs the Flex Users API client")
         self.ops = WorkerOps(
-            engine,
-            repository,
+            directory,
+            links,
+            outbox,
             taskrouter,
             mapping,
             flex_users if mapping.mode == "users_api" else None,
@@ -92,8 +92,8 @@ class Reconciler:
         self.if_match = IfMatchProbe(conditional_writes)
 
     @property
-    def repository(self) -> Repository:
-        return self.ops.repository
+    def directory(self) -> Directory:
+        return self.ops.directory
 
     @property
     def taskrouter(self) -> TaskRouter:
@@ -135,14 +135,14 @@ class Reconciler:
 
     def _converge(self, user_id: str, seen: Seen | None) -> SyncResult:
         ops = self.ops
-        link = links.get(ops.engine, user_id) or WorkerLink(user_id)
+        link = ops.links.get(user_id) or WorkerLink(user_id)
         if seen is not None and not _snapshot_current(link, seen.worker):
             link = link.replace(etag=None)  # the worker changed since our write: no 1-call path
         try:
-            stored = ops.repository.get_user(user_id)
+            stored = ops.directory.get_user(user_id)
         except NotFound:
             return retire(ops, link, seen)
-        groups = [name for _group_id, name in ops.repository.user_groups(user_id)]
+        groups = [name for _group_id, name in ops.directory.user_groups(user_id)]
         try:
             desired = desired_worker(stored.document, groups, ops.mapping)
         except IdentityError as exc:
@@ -202,7 +202,7 @@ class Reconciler:
         )
         ops.save(saved)
         if changes.renamed:
-            wake_waiting(ops.engine)  # the old name is free now
+            wake_waiting(ops.outbox)  # the old name is free now
         return saved
 
 

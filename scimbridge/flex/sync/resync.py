@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
-
 from scimbridge.flex.mapping.attributes import DesiredWorker
 from scimbridge.flex.mapping.desired import desired_worker
 from scimbridge.flex.mapping.identity import IdentityError
@@ -40,10 +38,9 @@ from scimbridge.flex.sync.failures import classify
 from scimbridge.flex.sync.outcome import SyncResult
 from scimbridge.flex.sync.reconciler import Reconciler
 from scimbridge.flex.twilio.taskrouter import Worker
-from scimbridge.store import links, outbox
 from scimbridge.store.links import WorkerLink
-from scimbridge.store.repository import Repository, StoredResource, comparison_key
-from scimbridge.store.tables import users
+from scimbridge.store.objects import Store
+from scimbridge.store.resources import StoredResource
 
 __all__ = ["Entry", "Failure", "Outcome", "Plan", "Resync"]
 
@@ -106,14 +103,14 @@ class Resync:
 
     def __init__(
         self,
-        engine: Engine,
-        repository: Repository,
+        store: Store,
         reconciler: Reconciler,
         *,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        self.engine = engine
-        self.repository = repository
+        self.directory = store.directory
+        self.outbox = store.outbox
+        self.links = store.links
         self.reconciler = reconciler
         self.taskrouter = reconciler.taskrouter
         self.policy = reconciler.mapping.deprovision_policy
@@ -168,19 +165,16 @@ class Resync:
         return plan
 
     def _plan_one(self, user_name: str) -> Plan:
-        _total, found = self.repository.query_users(
-            users.c.user_name_key == comparison_key(user_name), None, 0, 1
-        )
-        if not found:
+        stored = self.directory.user_by_name(user_name)
+        if stored is None:
             raise LookupError(f"no stored user has userName {user_name!r}")
-        stored = found[0]
-        dead = any(letter.user_id == stored.id for letter in outbox.dead_letters(self.engine))
+        dead = any(letter.user_id == stored.id for letter in self.outbox.dead_letters())
         plan = Plan(complete=False)
-        groups = [name for _group_id, name in self.repository.user_groups(stored.id)]
+        groups = [name for _group_id, name in self.directory.user_groups(stored.id)]
         desired = self._desired(stored, groups, plan.failures, dead)
         if desired is None:
             return plan
-        link = links.get(self.engine, stored.id)
+        link = self.links.get(stored.id)
         worker = self.taskrouter.fetch(link.worker_sid) if link and link.worker_sid else None
         names = [desired.friendly_name]
         if link and link.friendly_name and link.friendly_name.casefold() != names[0].casefold():
@@ -197,8 +191,8 @@ class Resync:
         """Every user's desired worker, the links and the dead letters; every name and SID
         they hold is claimed in ``index``."""
         store = _Store({}, {}, set(), [])
-        store.dead = {letter.user_id for letter in outbox.dead_letters(self.engine)}
-        store.links = {link.user_id: link for link in links.list_links(self.engine)}
+        store.dead = {letter.user_id for letter in self.outbox.dead_letters()}
+        store.links = {link.user_id: link for link in self.links.list_links()}
         groups = self._groups_by_user()
         for stored in self._all_users():
             dead = stored.id in store.dead
@@ -214,9 +208,7 @@ class Resync:
         """Every stored user, in pages by id (keyset: a concurrent delete skips nobody)."""
         after = ""
         while True:
-            _total, page = self.repository.query_users(
-                users.c.id > after, users.c.id, 0, self.page_size
-            )
+            page = self.directory.users_after(after, self.page_size)
             yield from page
             if len(page) < self.page_size:
                 return
@@ -224,10 +216,10 @@ class Resync:
 
     def _groups_by_user(self) -> dict[str, list[str]]:
         """Each user's group display names, sorted, in two queries."""
-        _total, every_group = self.repository.query_groups(None, None, 0, 1 << 30)
+        every_group = self.directory.list_groups()
         names = {group.id: str(group.document.get("displayName", "")) for group in every_group}
         groups: dict[str, list[str]] = {}
-        for group_id, members in self.repository.group_members(list(names)).items():
+        for group_id, members in self.directory.group_members(list(names)).items():
             for user_id, _display in members:
                 groups.setdefault(user_id, []).append(names[group_id])
         return {user_id: sorted(found) for user_id, found in groups.items()}
@@ -262,7 +254,7 @@ class Resync:
         outcome.retried = [entry.user_id for entry in plan.entries if entry.dead]
         outcome.retried += [failure.user_id for failure in plan.failures if failure.dead]
         if outcome.retried:
-            outbox.revive_dead(self.engine, outcome.retried)
+            self.outbox.revive_dead(outcome.retried)
         for entry in plan.drifted:
             try:
                 outcome.converged.append(self.reconciler.converge_from(entry.user_id, entry.worker))
@@ -272,8 +264,8 @@ class Resync:
             if on_done is not None:
                 on_done(entry)
         for failure in outcome.failures:
-            links.record_error(self.engine, failure.user_id, failure.reason)
-        outbox.enqueue_many(self.engine, [f.user_id for f in outcome.failures], "resync")
+            self.links.record_error(failure.user_id, failure.reason)
+        self.outbox.enqueue_many([f.user_id for f in outcome.failures], "resync")
         return outcome
 
     def prune(

@@ -20,15 +20,13 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
 from scimbridge.config.settings import SyncSettings
 from scimbridge.flex.sync.failures import classify, is_transient
 from scimbridge.flex.sync.name_conflicts import WaitingForName
 from scimbridge.flex.twilio.errors import FlexApiError, WorkerBusy
-from scimbridge.store import links, outbox
-from scimbridge.store.errors import StoreError
+from scimbridge.store.errors import DATABASE_FAILURES, StoreError
+from scimbridge.store.links import WorkerLinks
+from scimbridge.store.outbox import Claim, Outbox
 
 log = logging.getLogger("scimbridge.sync")
 
@@ -45,12 +43,14 @@ class Retries:
     def __init__(
         self,
         sync: SyncSettings,
-        engine: Engine,
+        outbox: Outbox,
+        links: WorkerLinks,
         report: ReportHook,
         jitter: Callable[[], float],
     ) -> None:
         self.sync = sync
-        self.engine = engine
+        self.outbox = outbox
+        self.links = links
         self._report = report
         self._jitter = jitter
         self._lock = threading.Lock()
@@ -64,17 +64,17 @@ class Retries:
             self._transient_streak = 0
         if ended:
             try:
-                woken = outbox.retry_waiting_now(self.engine)
-            except SQLAlchemyError as exc:
+                woken = self.outbox.retry_waiting_now()
+            except DATABASE_FAILURES as exc:
                 log.warning("waiting changes not woken: %s", type(exc).__name__)
                 return
             log.info("sync succeeds again; %d waiting change(s) are due now", woken)
 
-    def fail(self, claim: outbox.Claim, error: Exception, started: float) -> None:
+    def fail(self, claim: Claim, error: Exception, started: float) -> None:
         """Reschedule or dead-letter ``claim``, whose convergence raised ``error``."""
         permanent, reason = classify(error)
         transient = is_transient(error)
-        expected = FlexApiError | StoreError | SQLAlchemyError | WaitingForName
+        expected = (FlexApiError, StoreError, WaitingForName, *DATABASE_FAILURES)
         if not permanent and not isinstance(error, expected):
             log.exception("sync of user %s failed unexpectedly", claim.user_id)
         with self._lock:
@@ -86,7 +86,7 @@ class Retries:
             if permanent or (
                 not (transient or waiting) and claim.attempts >= self.sync.max_attempts
             ):
-                if outbox.dead_letter(self.engine, claim, reason):
+                if self.outbox.dead_letter(claim, reason):
                     outcome, level = "dead", logging.ERROR
                     line = f"sync dead-lettered after {claim.attempts} attempt(s)"
                 else:
@@ -97,14 +97,12 @@ class Retries:
                     # No jitter: give the reservations the whole backoff to time out.
                     retry_after = self.backoff_ceiling(claim.attempts)
                 delay = self.backoff(claim.attempts, retry_after)
-                outbox.reschedule(
-                    self.engine, claim, reason, datetime.now(UTC) + timedelta(seconds=delay)
-                )
+                self.outbox.reschedule(claim, reason, datetime.now(UTC) + timedelta(seconds=delay))
                 line = f"sync retry in {delay:.1f}s (attempt {claim.attempts})"
-        except SQLAlchemyError as exc:
+        except DATABASE_FAILURES as exc:
             line = f"sync retry when the lease expires (outbox: {type(exc).__name__})"
-        with contextlib.suppress(SQLAlchemyError):  # the outbox row keeps the error too
-            links.record_error(self.engine, claim.user_id, reason)
+        with contextlib.suppress(*DATABASE_FAILURES):  # the outbox row keeps the error too
+            self.links.record_error(claim.user_id, reason)
         self._report(
             outcome, claim.user_id, started, level, f"{line}: user {claim.user_id}: {reason}"
         )

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
-
 from scimbridge.flex.mapping.attributes import DesiredWorker
 from scimbridge.flex.mapping.config import DeprovisionPolicy, FlexMapping
 from scimbridge.flex.sync.name_conflicts import clash_reason, holder_of, wait_for
@@ -25,9 +23,9 @@ from scimbridge.flex.sync.outcome import PermanentSyncError
 from scimbridge.flex.twilio.errors import AttributesTooLarge
 from scimbridge.flex.twilio.taskrouter import TaskRouter, Worker, encode_attributes
 from scimbridge.flex.twilio.users_api import FlexUsers
-from scimbridge.store import links
-from scimbridge.store.links import DISABLED, WorkerLink
-from scimbridge.store.repository import Repository
+from scimbridge.store.directory import Directory
+from scimbridge.store.links import DISABLED, WorkerLink, WorkerLinkConflict, WorkerLinks
+from scimbridge.store.outbox import Outbox
 
 
 @dataclass(frozen=True)
@@ -42,8 +40,9 @@ class WorkerOps:
     """What one convergence works with, and the calls its steps share. ``flex_users`` is set in
     Users API mode only."""
 
-    engine: Engine
-    repository: Repository
+    directory: Directory
+    links: WorkerLinks
+    outbox: Outbox
     taskrouter: TaskRouter
     mapping: FlexMapping
     flex_users: FlexUsers | None
@@ -85,16 +84,16 @@ class WorkerOps:
     def check_not_linked_elsewhere(self, worker: Worker, user_id: str) -> None:
         """``worker``, found under the user's name, is the user's to adopt unless a live user
         holds it: wait while that user is renamed away from the name, refuse if it wants it."""
-        holder = holder_of(self.engine, self.repository, self.mapping, worker, user_id)
+        holder = holder_of(self.links, self.directory, self.mapping, worker, user_id)
         if holder.kind == "renaming":
-            raise wait_for(self.engine, worker.friendly_name, holder)
+            raise wait_for(self.outbox, worker.friendly_name, holder)
         if holder.kind == "clash":
             raise PermanentSyncError(clash_reason(worker, holder))
 
     def save(self, link: WorkerLink) -> None:
         try:
-            links.upsert(self.engine, link)
-        except links.WorkerLinkConflict as exc:
+            self.links.upsert(link)
+        except WorkerLinkConflict as exc:
             raise PermanentSyncError(str(exc)) from None
 
 
