@@ -51,7 +51,7 @@ def http(sqlite_file: str) -> Iterator[httpx.Client]:
         ) as client,
     ):
         yield client
-    runtime.engine.dispose()
+    runtime.store.database.dispose()
 
 
 def hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:
