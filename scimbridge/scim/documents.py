@@ -38,12 +38,8 @@ from scimbridge.scim.patch_body import (
     PatchStep,
     UndeclaredOperation,
 )
-from scimbridge.store.limits import (
-    GROUP_COLUMN_LENGTHS,
-    MEMBER_DISPLAY_LENGTH,
-    USER_COLUMN_LENGTHS,
-)
-from scimbridge.store.resources import MembershipChange, group_columns, user_columns
+from scimbridge.store.limits import MEMBER_DISPLAY_LENGTH
+from scimbridge.store.resources import MembershipChange
 
 R = TypeVar("R")
 _NOT_STORED = ("id", "meta", "password", "members")
@@ -117,35 +113,7 @@ def _stored(
     dumped.pop("schemas", None)
     dumped.update({urn: part for urn, part in undeclared.items() if part})
     extensions = [key for key in dumped if key.lower().startswith("urn:")]
-    document = {"schemas": [core, *extensions], **dumped}
-    _check_columns(document, core)
-    return document
-
-
-# The SCIM attribute each indexed column is read from, for the refusal's wording.
-_COLUMN_ATTRIBUTES = {
-    "user_name": "userName",
-    "user_name_key": "userName",
-    "external_id": "externalId",
-    "display_name": "displayName",
-    "display_name_key": "displayName",
-    "email_key": "emails.value",
-}
-
-
-def _check_columns(document: dict[str, Any], core: str) -> None:
-    """Refuse (invalidValue) a value longer than its indexed column holds (PostgreSQL would fail
-    the write; SQLite would keep it), measured as stored: case-folded keys can grow."""
-    lengths, columns = (
-        (USER_COLUMN_LENGTHS, user_columns(document))
-        if core == USER_URN
-        else (GROUP_COLUMN_LENGTHS, group_columns(document))
-    )
-    for name, value in columns.items():
-        limit = lengths.get(name)
-        if isinstance(value, str) and limit is not None and len(value) > limit:
-            attribute = _COLUMN_ATTRIBUTES.get(name, name)
-            raise InvalidValueException(detail=f"{attribute} is longer than {limit} characters")
+    return {"schemas": [core, *extensions], **dumped}
 
 
 def _membership(change: MembershipChange) -> MembershipChange:
@@ -238,7 +206,6 @@ def patch_user(
     gives."""
     simple = fast_path.patched(patch.steps, current)
     if simple is not None:
-        _check_columns(simple, USER_URN)
         return simple
     return patch_user_by_model(patch, current, models)
 

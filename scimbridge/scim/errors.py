@@ -18,6 +18,7 @@ from scimbridge.store.errors import (
     NotFound,
     StoreError,
     StoreUnavailable,
+    TooLong,
     UnknownMembers,
     VersionMismatch,
 )
@@ -48,6 +49,17 @@ def from_scim_exception(exc: SCIMException) -> Response:
     return error_response(exc.status, exc.detail, exc.scim_type or None)
 
 
+# The SCIM attribute each indexed column is read from, for the refusal's wording.
+_COLUMN_ATTRIBUTES = {
+    "user_name": "userName",
+    "user_name_key": "userName",
+    "external_id": "externalId",
+    "display_name": "displayName",
+    "display_name_key": "displayName",
+    "email_key": "emails.value",
+}
+
+
 def from_store_error(exc: StoreError) -> Response:
     if isinstance(exc, NotFound):
         return error_response(404, f"{exc.resource_type} {exc.resource_id} not found")
@@ -55,6 +67,11 @@ def from_store_error(exc: StoreError) -> Response:
         return error_response(409, f"{exc.attribute} is already in use", "uniqueness")
     if isinstance(exc, VersionMismatch):
         return error_response(412, "the resource changed since the version named in If-Match")
+    if isinstance(exc, TooLong):
+        attribute = _COLUMN_ATTRIBUTES.get(exc.column, exc.column)
+        return error_response(
+            400, f"{attribute} is longer than {exc.limit} characters", "invalidValue"
+        )
     if isinstance(exc, UnknownMembers):
         return error_response(400, str(exc), "invalidValue")
     if isinstance(exc, StoreUnavailable):

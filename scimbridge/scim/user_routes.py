@@ -10,7 +10,7 @@ Does not: authenticate (``scim.routes`` does, for every endpoint), parse the Ent
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -77,12 +77,11 @@ class UserApi(ResourceApi):
     async def replace_user(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
         stored = await self.calls.one_resource(
-            lambda: self.directory.update_user(
-                request.path_params["id"],
+            lambda: self._write_user(
+                request,
                 lambda current: documents.replace_user(body, current, self.models),
                 actor=principal.name,
                 action="replace",
-                if_match=self._if_match(request),
             )
         )
         return scim_response(
@@ -95,18 +94,37 @@ class UserApi(ResourceApi):
             body, self.models, "User", max_operations=self.limits.max_patch_operations
         )
         stored = await self.calls.one_resource(
-            lambda: self.directory.update_user(
-                request.path_params["id"],
+            lambda: self._write_user(
+                request,
                 lambda current: documents.patch_user(patch, current, self.models),
                 actor=principal.name,
                 action="patch",
                 detail=list(patch.summary),
-                if_match=self._if_match(request),
             )
         )
         return scim_response(
             self._render_user(request, stored), headers={"ETag": etag(stored.version)}
         )
+
+    def _write_user(
+        self,
+        request: Request,
+        compute: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        actor: str,
+        action: str,
+        detail: Any = None,
+    ) -> StoredResource:
+        """Lock the user, compute its new document, and store it, in one transaction.
+
+        Every call goes down: the directory locks and reads, ``compute`` (``scim.documents``)
+        applies, the directory writes; whatever ``compute`` raises writes nothing.
+        """
+        with self.directory.editing_user(
+            request.path_params["id"], if_match=self._if_match(request)
+        ) as edit:
+            document = compute(edit.current.document)
+            return edit.write(document, actor=actor, action=action, detail=detail)
 
     async def delete_user(self, request: Request, principal: Principal) -> Response:
         await self.calls.one_resource(

@@ -25,6 +25,7 @@ from scimbridge.store.clock import utcnow
 from scimbridge.store.database import Database
 from scimbridge.store.enqueue import enqueue
 from scimbridge.store.errors import Conflict, NotFound, VersionMismatch
+from scimbridge.store.limits import GROUP_COLUMN_LENGTHS, USER_COLUMN_LENGTHS, checked
 from scimbridge.store.listing import Selection
 from scimbridge.store.resources import (
     MembershipChange,
@@ -37,6 +38,7 @@ from scimbridge.store.resources import (
 )
 from scimbridge.store.tables import group_members, groups, users
 from scimbridge.store.transactions import BY_ID, Transactions
+from scimbridge.store.user_edit import UserEdit
 
 # Statements of the hot paths, built once: building and cache-keying them per call costs more
 # than running them. Updates set the columns their parameters name.
@@ -64,6 +66,10 @@ class Directory:
     - A database that stays locked or cannot be reached raises ``StoreUnavailable``; inside
       :meth:`without_waiting`, a lock held elsewhere raises ``WouldBlock`` instead. Either way
       nothing was written.
+    - ``editing_user`` holds one user locked while its caller computes the new document and
+      writes it (``UserEdit.write``): the caller calls down, the store never calls back.
+    - A value longer than its indexed column (``store.limits``) raises ``TooLong``; nothing is
+      written.
     - An update whose document (and membership) comes out unchanged keeps its version and
       queues nothing. Every user write queues that user for a sync in its own transaction;
       membership changes and group renames queue the members only when ``sync_groups``.
@@ -105,6 +111,7 @@ class Directory:
     # -- users ---------------------------------------------------------------------------------
 
     def create_user(self, document: dict[str, Any], *, actor: str) -> StoredResource:
+        columns = checked(user_columns(document), USER_COLUMN_LENGTHS)
         now = utcnow()
         user_id = str(uuid.uuid4())
         try:
@@ -117,7 +124,7 @@ class Directory:
                         "version": 1,
                         "created_at": now,
                         "updated_at": now,
-                        **user_columns(document),
+                        **columns,
                     },
                 )
                 memberships.audit(conn, actor, "create", "User", user_id, None, now)
@@ -176,7 +183,7 @@ class Directory:
                         "resource": document,
                         "version": version,
                         "updated_at": now,
-                        **user_columns(document),
+                        **checked(user_columns(document), USER_COLUMN_LENGTHS),
                     },
                 )
                 memberships.audit(conn, actor, action, "User", user_id, detail, now)
@@ -185,6 +192,29 @@ class Directory:
             raise Conflict("userName") from exc
         self._enqueued()
         return StoredResource(user_id, document, version, utc(row["created_at"]), now)
+
+    @contextmanager
+    def editing_user(
+        self, user_id: str, *, if_match: Collection[int] | None = None
+    ) -> Iterator[UserEdit]:
+        """The user ``user_id``, locked for one write until the block ends.
+
+        The caller reads ``edit.current``, computes the new document itself, and stores it with
+        ``edit.write``; the block's end commits. Whatever the block raises writes nothing.
+        ``if_match`` without the current version raises ``VersionMismatch``.
+        """
+        edit: UserEdit | None = None
+        try:
+            with self._db.write() as conn:
+                row = self._db.lock(conn, users, user_id)
+                if if_match is not None and row["version"] not in if_match:
+                    raise VersionMismatch()
+                edit = UserEdit(conn, stored(row), utcnow())
+                yield edit
+        except IntegrityError as exc:
+            raise Conflict("userName") from exc
+        if edit is not None and edit.queued:
+            self._enqueued()
 
     def delete_user(
         self, user_id: str, *, actor: str, if_match: Collection[int] | None = None
@@ -210,6 +240,7 @@ class Directory:
     def create_group(
         self, document: dict[str, Any], membership: MembershipChange, *, actor: str
     ) -> StoredResource:
+        columns = checked(group_columns(document), GROUP_COLUMN_LENGTHS)
         now = utcnow()
         group_id = str(uuid.uuid4())
         try:
@@ -222,7 +253,7 @@ class Directory:
                         "version": 1,
                         "created_at": now,
                         "updated_at": now,
-                        **group_columns(document),
+                        **columns,
                     },
                 )
                 touched = memberships.apply_membership(
@@ -275,7 +306,7 @@ class Directory:
                         "resource": document,
                         "version": version,
                         "updated_at": now,
-                        **group_columns(document),
+                        **checked(group_columns(document), GROUP_COLUMN_LENGTHS),
                     },
                 )
                 memberships.audit(conn, actor, action, "Group", group_id, detail, now)

@@ -1,6 +1,7 @@
 """What the store refuses, as exceptions the HTTP layer maps to SCIM errors.
 
-Does: name each refusal (not found, uniqueness, version mismatch, unknown member, unavailable),
+Does: name each refusal (not found, uniqueness, version mismatch, too long, unknown
+member, unavailable),
 and the exceptions by which any store call says the database failed (``DATABASE_FAILURES``).
 Does not: know status codes or SCIM ``scimType`` values (``scim.errors`` maps them).
 """
@@ -32,6 +33,15 @@ class Conflict(StoreError):
 
 class VersionMismatch(StoreError):
     """``If-Match`` named a version that is no longer current."""
+
+
+class TooLong(StoreError):
+    """A value is longer than its indexed column holds (``column`` as ``store.limits`` names it)."""
+
+    def __init__(self, column: str, limit: int) -> None:
+        super().__init__(f"{column} holds at most {limit} characters")
+        self.column = column
+        self.limit = limit
 
 
 class UnknownMembers(StoreError):

@@ -2,17 +2,20 @@
 
 Does: give the length each indexed column holds, by the name ``resources.user_columns`` and
 ``resources.group_columns`` give it, and the length of a member's display, read from the table
-declarations once, so a value too long can be refused before a write (PostgreSQL would fail the
-write; SQLite would keep it).
-Does not: refuse anything itself, or word the refusal (``scim.documents`` does).
+declarations once; refuse (``TooLong``) a row whose indexed value is longer than its column holds,
+measured as stored (case-folded keys can grow), before a write: PostgreSQL would fail the write,
+SQLite would keep it.
+Does not: word the refusal for a client (``scim.errors`` does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import String, Table
 
+from scimbridge.store.errors import TooLong
 from scimbridge.store.tables import group_members, groups, users
 
 
@@ -29,3 +32,12 @@ USER_COLUMN_LENGTHS: Mapping[str, int] = _lengths(users)
 GROUP_COLUMN_LENGTHS: Mapping[str, int] = _lengths(groups)
 # The most characters of a member display the client sent.
 MEMBER_DISPLAY_LENGTH: int = _lengths(group_members)["display"]
+
+
+def checked(columns: dict[str, Any], lengths: Mapping[str, int]) -> dict[str, Any]:
+    """``columns`` (a row's indexed values), refused with ``TooLong`` if one exceeds its length."""
+    for name, value in columns.items():
+        limit = lengths.get(name)
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            raise TooLong(name, limit)
+    return columns

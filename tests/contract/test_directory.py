@@ -10,7 +10,14 @@ from scim2_models import Group, User
 
 from scimbridge.store.database import Database
 from scimbridge.store.directory import Directory
-from scimbridge.store.errors import Conflict, NotFound, UnknownMembers, VersionMismatch, WouldBlock
+from scimbridge.store.errors import (
+    Conflict,
+    NotFound,
+    TooLong,
+    UnknownMembers,
+    VersionMismatch,
+    WouldBlock,
+)
 from scimbridge.store.objects import Store
 from scimbridge.store.query.filters import parse_filter
 from scimbridge.store.query.sort_keys import parse_sort_by
@@ -162,3 +169,40 @@ def test_without_waiting_refuses_at_once_where_the_database_offers_no_such_calls
     with pytest.raises(WouldBlock), directory.without_waiting():
         directory.create_user(user("ann@contoso.com"), actor="t")
     assert _everyone(directory) == []
+
+
+def test_an_edit_writes_what_its_caller_computed_and_nothing_when_it_raises(
+    store: Store,
+) -> None:
+    directory = store.directory
+    read = directory.create_user(user("ann@contoso.com"), actor="t")
+    with directory.editing_user(read.id) as edit:
+        assert edit.current == read
+        written = edit.write({**read.document, "title": "Agent"}, actor="t", action="patch")
+    assert written.version == read.version + 1
+    assert directory.get_user(read.id).document["title"] == "Agent"
+    with pytest.raises(ValueError), directory.editing_user(read.id) as edit:
+        edit.write({**edit.current.document, "title": "Lost"}, actor="t", action="patch")
+        raise ValueError("the caller refuses after writing")
+    assert directory.get_user(read.id).document["title"] == "Agent"
+    with directory.editing_user(read.id) as edit:
+        assert edit.write(edit.current.document, actor="t", action="patch") == edit.current
+    assert directory.get_user(read.id).version == written.version
+    with pytest.raises(VersionMismatch), directory.editing_user(read.id, if_match={1}):
+        pass
+    with pytest.raises(NotFound), directory.editing_user(str(uuid.uuid4())):
+        pass
+
+
+def test_values_longer_than_their_column_are_refused_before_any_write(store: Store) -> None:
+    directory = store.directory
+    with pytest.raises(TooLong) as refused:
+        directory.create_user(user("\u0130" * 300), actor="t")  # folds to 600 characters
+    assert refused.value.column == "user_name_key"
+    assert _everyone(directory) == []
+    read = directory.create_user(user("ann@contoso.com"), actor="t")
+    with pytest.raises(TooLong), directory.editing_user(read.id) as edit:
+        edit.write({**read.document, "displayName": "d" * 513}, actor="t", action="p")
+    assert directory.get_user(read.id).version == read.version
+    with pytest.raises(TooLong):
+        directory.create_group(group("g" * 513), MembershipChange(), actor="t")
