@@ -18,6 +18,7 @@ import threading
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger("scimbridge.store")
 
@@ -47,7 +48,8 @@ class WalCheckpointer:
         self.checkpoint()
 
     def checkpoint(self) -> None:
-        """One passive checkpoint now; a database that cannot be reached is tried next time."""
+        """One passive checkpoint now; a database that cannot be reached, or a pool with no
+        connection free, is tried next time."""
         try:
             # The raw connection: a checkpoint must not run inside the transaction that
             # SQLAlchemy would begin around a statement.
@@ -60,7 +62,7 @@ class WalCheckpointer:
             finally:
                 raw.close()
             self.checkpoints += 1
-        except (OperationalError, sqlite3.Error) as exc:
+        except (OperationalError, PoolTimeout, sqlite3.Error) as exc:
             log.warning("WAL checkpoint skipped: %s", type(exc).__name__)
 
     def _run(self) -> None:

@@ -187,3 +187,21 @@ def test_the_loops_own_connection_leaves_checkpoints_to_the_checkpointer(sqlite_
         assert pooled.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
     inline.dispose()
     engine.dispose()
+
+
+def test_the_checkpointer_outlives_a_pool_with_no_connection_free(sqlite_file: str) -> None:
+    """Every pooled connection busy (a burst of requests) skips a checkpoint; the thread stays,
+    and checkpoints again once a connection is free."""
+    engine = create_db_engine(sqlite_file, pool_size=1, max_overflow=0, pool_timeout=0.05)
+    checkpointer = Database(engine, create_inline_engine(engine)).checkpointer(interval=0.02)
+    assert checkpointer is not None
+    with engine.connect():
+        checkpointer.start()
+        time.sleep(0.5)
+        skipped = checkpointer.checkpoints
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints == skipped:
+        assert time.monotonic() < deadline, "the checkpointer stopped when the pool was full"
+        time.sleep(0.05)
+    checkpointer.stop()
+    engine.dispose()
