@@ -19,6 +19,7 @@ from starlette.responses import Response
 from scimbridge.scim import documents, patch_body, rendering
 from scimbridge.scim.auth import Principal
 from scimbridge.scim.http import (
+    ListParams,
     etag,
     list_params,
     list_response,
@@ -26,6 +27,7 @@ from scimbridge.scim.http import (
     scim_response,
     search_query,
 )
+from scimbridge.scim.name_filter import user_name_equal_to
 from scimbridge.scim.resource_api import ResourceApi
 from scimbridge.store.resources import StoredResource
 
@@ -143,6 +145,10 @@ class UserApi(ResourceApi):
 
     async def _list_users(self, request: Request, query: Mapping[str, str]) -> Response:
         params = list_params(query, self.limits)
+        name = user_name_equal_to(params.filter) if params.sort_by is None else None
+        if name is not None:
+            # Entra's lookup before every create: one indexed read, no filter parse.
+            return await self._user_named(request, params, name)
         selection = self._selection(params, "User")
 
         def work() -> tuple[int, list[StoredResource]]:
@@ -157,3 +163,14 @@ class UserApi(ResourceApi):
             for row in rows
         ]
         return list_response(resources, total, params.start_index)
+
+    async def _user_named(self, request: Request, params: ListParams, name: str) -> Response:
+        """The list ``userName eq "<name>"`` answers: the same page and total as the filter."""
+        found = await self.calls.one_resource(lambda: self.directory.user_by_name(name))
+        matched = [found] if found is not None else []
+        page = matched[params.start_index - 1 :][: params.count]
+        resources = [
+            self._render_user(request, row, params.attributes, params.excluded_attributes)
+            for row in page
+        ]
+        return list_response(resources, len(matched), params.start_index)
