@@ -230,10 +230,11 @@ def build_drainer(
         retry=retry,
     )
     return SyncWorker(
-        runtime.settings,
+        runtime.settings.sync,
         runtime.store,
         reconciler.taskrouter,
         runtime.mapping,
+        heartbeat_retention_seconds=runtime.settings.readiness.heartbeat_retention_seconds,
         owner=owner,
         threads=threads,
         on_outcome=on_outcome or runtime.metrics.sync_outcome,
@@ -242,7 +243,7 @@ def build_drainer(
 
 
 def _authentication(
-    settings: Settings, tokens: Tokens, config: AuthConfig
+    bearer_token: str | None, tokens: Tokens, config: AuthConfig
 ) -> tuple[Authenticator, TokenEndpoint | None]:
     throttle = FailureThrottle.from_config(config.throttle)
     entra_jwt = (
@@ -250,9 +251,7 @@ def _authentication(
         if config.entra_jwt
         else None
     )
-    authenticator = Authenticator(
-        tokens, settings.bearer_token, entra_jwt=entra_jwt, throttle=throttle
-    )
+    authenticator = Authenticator(tokens, bearer_token, entra_jwt=entra_jwt, throttle=throttle)
     if not config.token_endpoint_enabled:
         return authenticator, None
     identity = config.workload_identity
@@ -347,17 +346,18 @@ def _assemble(
         store, collectors=[ReadinessCollector(lambda: readiness_report(settings, store))]
     )
     models = ResourceModels(settings.extensions)
-    authenticator, token_endpoint = _authentication(settings, store.tokens, auth)
+    authenticator, token_endpoint = _authentication(settings.bearer_token, store.tokens, auth)
     reconciler: Reconciler | None = None
     drainer: SyncWorker | None = None
     if twilio is not None:
         reconciler = build_reconciler(store, twilio, mapping, metrics, retry=retry)
         if wake is not None:
             drainer = SyncWorker(
-                settings,
+                settings.sync,
                 store,
                 reconciler.taskrouter,
                 mapping,
+                heartbeat_retention_seconds=settings.readiness.heartbeat_retention_seconds,
                 threads=sync_threads,
                 on_outcome=on_outcome or metrics.sync_outcome,
                 reconciler=reconciler,

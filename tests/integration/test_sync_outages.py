@@ -64,10 +64,11 @@ def drainer(sync: Harness, *, http_timeout: float) -> SyncWorker:
     )
     taskrouter = TaskRouter(calls)
     return SyncWorker(
-        sync.settings,
+        sync.settings.sync,
         sync.store,
         taskrouter,
         parse_mapping(sync.settings.flex),
+        heartbeat_retention_seconds=sync.settings.readiness.heartbeat_retention_seconds,
         threads=2,
         on_outcome=lambda outcome, user_id, _s: sync.outcomes.append((outcome, user_id)),
     )

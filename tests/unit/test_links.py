@@ -206,10 +206,11 @@ def test_backoff_is_full_jitter_capped_and_respects_retry_after(sqlite_url: str)
     store = Store.of(Database(engine))
     rolls = iter([1.0, 1.0, 1.0, 0.0, 0.5])
     worker = SyncWorker(
-        settings,
+        settings.sync,
         store,
         None,
         parse_mapping({}),  # type: ignore[arg-type]
+        heartbeat_retention_seconds=settings.readiness.heartbeat_retention_seconds,
         jitter=lambda: next(rolls),
     )
     assert worker.retries.backoff(1) == 2.0

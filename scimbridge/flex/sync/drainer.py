@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from scimbridge.config.settings import Settings
+from scimbridge.config.settings import SyncSettings
 from scimbridge.flex.mapping.config import FlexMapping
 from scimbridge.flex.sync.failures import classify, is_database_error
 from scimbridge.flex.sync.reconciler import Reconciler
@@ -82,11 +82,12 @@ class SyncWorker:
 
     def __init__(
         self,
-        settings: Settings,
+        sync: SyncSettings,
         store: Store,
         taskrouter: TaskRouter,
         mapping: FlexMapping,
         *,
+        heartbeat_retention_seconds: float,
         owner: str | None = None,
         threads: int = 1,
         flex_users: FlexUsers | None = None,
@@ -97,8 +98,8 @@ class SyncWorker:
     ) -> None:
         if threads < 1:
             raise ValueError("threads must be at least 1")
-        self.sync = settings.sync
-        self.retention_seconds = settings.readiness.heartbeat_retention_seconds
+        self.sync = sync
+        self.retention_seconds = heartbeat_retention_seconds
         self.outbox = store.outbox
         self.state = store.state
         self.owner = (owner or default_owner())[:56]
@@ -107,7 +108,7 @@ class SyncWorker:
         self.reconciler = reconciler or Reconciler(
             store.directory, store.links, store.outbox, taskrouter, mapping, flex_users=flex_users
         )
-        self.retries = Retries(settings.sync, store.outbox, store.links, self._report, jitter)
+        self.retries = Retries(sync, store.outbox, store.links, self._report, jitter)
         self._stop = threading.Event()
         # Shared with whoever enqueues (the directory's ``on_enqueue``), so a change wakes the
         # drainer at once rather than at the next poll.
