@@ -5,22 +5,29 @@ right on the event loop's thread when the directory offers calls that cannot wai
 file). Such a call is local and takes well under a millisecond, less than the hand-off to a
 worker thread and back. A lock held elsewhere (another process, the sync worker, a write already
 running in a thread) makes it fail at once, before anything is written, and it then runs again in
-Starlette's thread pool, where waiting is harmless. Calls of unbounded size (lists, groups with
-their members) and every call on PostgreSQL (network round trips) go to the thread pool.
+Starlette's thread pool, where waiting is harmless. On PostgreSQL, one user's read, create,
+write and ``userName eq`` lookup are coroutines (``Directory.on_loop``): they wait for the
+network without blocking the loop, so they need no thread either. Calls of unbounded
+size (lists, groups with their members) and the rest of PostgreSQL's go to the thread pool.
 Does not: decide what a call does, or retry anything but a call that never started writing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from scimbridge.store.directory import Directory
-from scimbridge.store.errors import WouldBlock
+from scimbridge.store.errors import StoreUnavailable, WouldBlock
+from scimbridge.store.listing import Selection
+from scimbridge.store.resources import StoredResource
 
 T = TypeVar("T")
+# A write that keeps losing the race to others on one user gives up past this many tries (each
+# lost try means another change of that user was committed meanwhile).
+_MAX_TRIES = 50
 
 
 class StoreCalls:
@@ -42,3 +49,75 @@ class StoreCalls:
     async def unbounded(self, call: Callable[[], T]) -> T:
         """Run ``call`` (a list, a group's members: any size) in the thread pool."""
         return await run_in_threadpool(call)
+
+    # -- one user: the directory's calls, wherever they run best -----------------------------
+
+    async def get_user(self, user_id: str) -> StoredResource:
+        if (on_loop := self.directory.on_loop) is not None:
+            return await on_loop.get_user(user_id)
+        return await self.one_resource(lambda: self.directory.get_user(user_id))
+
+    async def create_user(
+        self, document: Callable[[], dict[str, Any]], *, actor: str
+    ) -> StoredResource:
+        """Store the user ``document()`` makes (it may raise to refuse; nothing is written)."""
+        if (on_loop := self.directory.on_loop) is not None:
+            return await on_loop.create_user(document(), actor=actor)
+        return await self.one_resource(lambda: self.directory.create_user(document(), actor=actor))
+
+    async def write_user(
+        self,
+        user_id: str,
+        compute: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        if_match: Collection[int] | None,
+        actor: str,
+        action: str,
+        detail: Any = None,
+    ) -> StoredResource:
+        """Read the user, compute its new document from the stored one with ``compute``
+        (``scim.documents``; whatever it raises writes nothing), and store it.
+
+        Every call goes down. On SQLite the user stays locked in between (``editing_user``);
+        on PostgreSQL no lock is held, and when another writer changed the user meanwhile the
+        write lands nowhere and the document is computed again from the new one.
+        """
+        if (on_loop := self.directory.on_loop) is None:
+            return await self.one_resource(
+                lambda: self._write_locked(user_id, compute, if_match, actor, action, detail)
+            )
+        for _ in range(_MAX_TRIES):
+            edit = await on_loop.edit(user_id, if_match=if_match)
+            document = compute(edit.current.document)
+            stored = await edit.write(document, actor=actor, action=action, detail=detail)
+            if stored is not None:
+                return stored
+        raise StoreUnavailable("the user kept changing under this write")
+
+    def _write_locked(
+        self,
+        user_id: str,
+        compute: Callable[[dict[str, Any]], dict[str, Any]],
+        if_match: Collection[int] | None,
+        actor: str,
+        action: str,
+        detail: Any,
+    ) -> StoredResource:
+        with self.directory.editing_user(user_id, if_match=if_match) as edit:
+            document = compute(edit.current.document)
+            return edit.write(document, actor=actor, action=action, detail=detail)
+
+    async def query_users(
+        self, selection: Selection, offset: int, limit: int
+    ) -> tuple[int, list[StoredResource]]:
+        """A page of users; an index lookup as one user's call, any other list in a thread."""
+        on_loop = self.directory.on_loop
+        if on_loop is not None and on_loop.serves(selection):
+            return await on_loop.query_users(selection, offset, limit)
+
+        def work() -> tuple[int, list[StoredResource]]:
+            return self.directory.query_users(selection, offset, limit)
+
+        # Entra's `userName eq "…"` before every create is an index lookup: run it as one
+        # user's call; any other filter may scan the table.
+        return await (self.one_resource if selection.index_lookup else self.unbounded)(work)

@@ -10,7 +10,7 @@ Does not: authenticate (``scim.routes`` does, for every endpoint), parse the Ent
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -52,13 +52,9 @@ class UserApi(ResourceApi):
 
     async def create_user(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
-
-        def work() -> StoredResource:
-            return self.directory.create_user(
-                documents.create_user(body, self.models), actor=principal.name
-            )
-
-        stored = await self.calls.one_resource(work)
+        stored = await self.calls.create_user(
+            lambda: documents.create_user(body, self.models), actor=principal.name
+        )
         return scim_response(
             self._render_user(request, stored),
             201,
@@ -67,7 +63,7 @@ class UserApi(ResourceApi):
 
     async def get_user(self, request: Request, principal: Principal) -> Response:
         user_id = request.path_params["id"]
-        stored = await self.calls.one_resource(lambda: self.directory.get_user(user_id))
+        stored = await self.calls.get_user(user_id)
         if self._not_modified(request, stored):
             return Response(status_code=304, headers={"ETag": etag(stored.version)})
         params = list_params(request.query_params, self.limits)
@@ -78,13 +74,12 @@ class UserApi(ResourceApi):
 
     async def replace_user(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
-        stored = await self.calls.one_resource(
-            lambda: self._write_user(
-                request,
-                lambda current: documents.replace_user(body, current, self.models),
-                actor=principal.name,
-                action="replace",
-            )
+        stored = await self.calls.write_user(
+            request.path_params["id"],
+            lambda current: documents.replace_user(body, current, self.models),
+            if_match=self._if_match(request),
+            actor=principal.name,
+            action="replace",
         )
         return scim_response(
             self._render_user(request, stored), headers={"ETag": etag(stored.version)}
@@ -95,38 +90,17 @@ class UserApi(ResourceApi):
         patch = patch_body.read_patch(
             body, self.models, "User", max_operations=self.limits.max_patch_operations
         )
-        stored = await self.calls.one_resource(
-            lambda: self._write_user(
-                request,
-                lambda current: documents.patch_user(patch, current, self.models),
-                actor=principal.name,
-                action="patch",
-                detail=list(patch.summary),
-            )
+        stored = await self.calls.write_user(
+            request.path_params["id"],
+            lambda current: documents.patch_user(patch, current, self.models),
+            if_match=self._if_match(request),
+            actor=principal.name,
+            action="patch",
+            detail=list(patch.summary),
         )
         return scim_response(
             self._render_user(request, stored), headers={"ETag": etag(stored.version)}
         )
-
-    def _write_user(
-        self,
-        request: Request,
-        compute: Callable[[dict[str, Any]], dict[str, Any]],
-        *,
-        actor: str,
-        action: str,
-        detail: Any = None,
-    ) -> StoredResource:
-        """Lock the user, compute its new document, and store it, in one transaction.
-
-        Every call goes down: the directory locks and reads, ``compute`` (``scim.documents``)
-        applies, the directory writes; whatever ``compute`` raises writes nothing.
-        """
-        with self.directory.editing_user(
-            request.path_params["id"], if_match=self._if_match(request)
-        ) as edit:
-            document = compute(edit.current.document)
-            return edit.write(document, actor=actor, action=action, detail=detail)
 
     async def delete_user(self, request: Request, principal: Principal) -> Response:
         await self.calls.one_resource(
@@ -150,14 +124,7 @@ class UserApi(ResourceApi):
             # Entra's lookup before every create: one indexed read, no filter parse.
             return await self._user_named(request, params, name)
         selection = self._selection(params, "User")
-
-        def work() -> tuple[int, list[StoredResource]]:
-            return self.directory.query_users(selection, params.start_index - 1, params.count)
-
-        # Entra's `userName eq "…"` before every create is an index lookup: run it as one
-        # user's call; any other filter may scan the table.
-        lookup = selection.index_lookup
-        total, rows = await (self.calls.one_resource if lookup else self.calls.unbounded)(work)
+        total, rows = await self.calls.query_users(selection, params.start_index - 1, params.count)
         resources = [
             self._render_user(request, row, params.attributes, params.excluded_attributes)
             for row in rows

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import select
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -24,6 +25,16 @@ from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import NullPool, SingletonThreadPool
 
 from scimbridge.store.checkpoint import WalCheckpointer
+
+if TYPE_CHECKING:
+    from scimbridge.store.loop_pool import LoopPool
+
+# How ``create_db_engine`` opened each PostgreSQL engine's connections, for the event loop's own
+# connections to the same database (``Database.loop_pool``): psycopg's connect arguments, the
+# engine's pool size and timeout.
+_LOOP_CONNECT: weakref.WeakKeyDictionary[Engine, tuple[dict[str, Any], int, float]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class Database:
@@ -41,6 +52,14 @@ class Database:
         self.inline_engine = inline_engine
         self.is_postgres = engine.dialect.name == "postgresql"
         self.dialect_name = engine.dialect.name
+        # PostgreSQL, engine from ``create_db_engine``: connections for calls made on the event
+        # loop (``store.loop_users``), so that they need no worker thread.
+        self.loop_pool: LoopPool | None = None
+        if engine in _LOOP_CONNECT:
+            from scimbridge.store.loop_pool import LoopPool  # psycopg: PostgreSQL only
+
+            connect, size, timeout = _LOOP_CONNECT[engine]
+            self.loop_pool = LoopPool(connect, size=size, timeout=timeout)
 
     @classmethod
     def open(cls, url: str, *, inline: bool = False, **engine_options: Any) -> Database:
@@ -66,6 +85,8 @@ class Database:
         self.engine.dispose()
         if self.inline_engine is not None:
             self.inline_engine.dispose()
+        if self.loop_pool is not None:
+            self.loop_pool.close()
 
 
 def _migrations_dir() -> Path:
@@ -125,16 +146,17 @@ def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> 
     lock_ms = max(1, int(lock_timeout * 1000))
     if url.startswith("sqlite"):
         return _sqlite_engine(url, lock_ms, **{"pool_size": 8, "max_overflow": 8, **kwargs})
-    engine = create_engine(
-        url,
-        connect_args={"options": f"-c lock_timeout={lock_ms}"},
-        hide_parameters=True,
-        pool_size=10,
-        max_overflow=10,
-        **kwargs,
-    )
+    options = {"pool_size": 10, "max_overflow": 10, **kwargs}
+    connect_args = {"options": f"-c lock_timeout={lock_ms}"}
+    engine = create_engine(url, connect_args=connect_args, hide_parameters=True, **options)
     if not kwargs.get("pool_pre_ping"):
         event.listen(engine, "checkout", _postgres_checkout_check(engine))
+    if engine.dialect.driver == "psycopg" and "poolclass" not in kwargs:
+        _, params = engine.dialect.create_connect_args(engine.url)
+        params.pop("context", None)  # SQLAlchemy's own adapters: the loop's calls use psycopg's
+        size = int(options["pool_size"]) + max(0, int(options["max_overflow"]))
+        timeout = float(options.get("pool_timeout", 30.0))
+        _LOOP_CONNECT[engine] = ({**params, **connect_args}, size, timeout)
     return engine
 
 

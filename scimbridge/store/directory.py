@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scim2_models import Resource
 from scim2_models.path import AttrPath, FilterNode
@@ -39,6 +39,9 @@ from scimbridge.store.resources import (
 from scimbridge.store.tables import group_members, groups, users
 from scimbridge.store.transactions import BY_ID, Transactions
 from scimbridge.store.user_edit import UserEdit
+
+if TYPE_CHECKING:
+    from scimbridge.store.loop_users import LoopUsers
 
 # Statements of the hot paths, built once: building and cache-keying them per call costs more
 # than running them. Updates set the columns their parameters name.
@@ -91,6 +94,13 @@ class Directory:
         self.sync_groups = sync_groups
         # Called after a commit that queued a sync (the in-process worker wakes up early).
         self.on_enqueue = on_enqueue
+        # PostgreSQL: one user's calls made right on the event loop, with the same contract
+        # (``store.loop_users``); None where the database offers no connections for it.
+        self.on_loop: LoopUsers | None = None
+        if database.loop_pool is not None:
+            from scimbridge.store.loop_users import LoopUsers  # psycopg: PostgreSQL only
+
+            self.on_loop = LoopUsers(database.loop_pool, on_enqueue=self._enqueued)
 
     def _enqueued(self) -> None:
         if self.on_enqueue is not None:

@@ -1,0 +1,247 @@
+"""One user's calls on PostgreSQL, made on the event loop: a read in one round trip, a write in two.
+
+Does: read a user by id, read the page of a ``userName eq`` lookup, create a user, and edit one,
+with psycopg's async connections (``store.loop_pool``) and statements prepared once per
+connection, keeping every promise of :class:`~scimbridge.store.directory.Directory` for these
+calls (the same rows written, the same refusals). A create is one statement: the user, its audit
+row and its outbox row inserted together. An edit reads the user (one round trip); its caller
+computes the new document and writes it with one statement that updates the row only if its
+version is still the one read, appends the audit row and queues the sync (a second round trip).
+If another writer changed the user in between, nothing is written and the caller reads it again
+(``LoopUserEdit.write`` says so), so concurrent PATCHes never lose an update, and no row lock is
+held while the caller computes.
+Does not: compute documents (the caller does, then calls down), serve groups, deletes or other
+lists (the directory does, in a worker thread), or run off the event loop.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy import BinaryExpression, BindParameter
+from sqlalchemy.sql import operators
+
+from scimbridge.store.clock import utcnow
+from scimbridge.store.errors import Conflict, NotFound, StoreUnavailable, VersionMismatch
+from scimbridge.store.limits import USER_COLUMN_LENGTHS, checked
+from scimbridge.store.listing import Selection
+from scimbridge.store.loop_pool import LoopPool
+from scimbridge.store.resources import StoredResource, user_columns, utc
+from scimbridge.store.tables import users
+
+_READ = "SELECT id, resource, version, created_at, updated_at FROM users"
+_BY_ID = f"{_READ} WHERE id = %s"
+_BY_NAME_KEY = f"{_READ} WHERE user_name_key = %s ORDER BY created_at, id LIMIT %s OFFSET %s"
+_COUNT_BY_NAME_KEY = "SELECT count(*) FROM users WHERE user_name_key = %s"
+_COLUMNS = (
+    "user_name",
+    "user_name_key",
+    "external_id",
+    "display_name",
+    "display_name_key",
+    "email_key",
+    "active",
+    "resource",
+)
+_NAMES = ", ".join(_COLUMNS)
+_VALUES = ", ".join(f"%({name})s" for name in _COLUMNS)
+_SETS = ", ".join(f"{name} = %({name})s" for name in _COLUMNS)
+_AUDIT_COLUMNS = "at, actor, action, resource_type, resource_id, detail"
+_OUTBOX_COLUMNS = "user_id, reason, generation, attempts, next_attempt_at, created_at, updated_at"
+# What ``store.enqueue`` does to a user's outbox row that is already there (pending, leased or
+# dead): revived, due now, attempts reset, generation bumped.
+_REVIVE = (
+    "ON CONFLICT (user_id) DO UPDATE SET reason = EXCLUDED.reason, "
+    "generation = outbox.generation + 1, attempts = 0, "
+    "next_attempt_at = EXCLUDED.next_attempt_at, dead_at = NULL, last_error = NULL, "
+    "updated_at = EXCLUDED.updated_at"
+)
+_CREATE = (
+    f"WITH created AS (INSERT INTO users (id, {_NAMES}, version, created_at, updated_at) "
+    f"VALUES (%(id)s, {_VALUES}, 1, %(now)s, %(now)s)), "
+    f"audited AS (INSERT INTO audit_log ({_AUDIT_COLUMNS}) "
+    "VALUES (%(now)s, %(actor)s, 'create', 'User', %(id)s, %(detail)s)) "
+    f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) "
+    "VALUES (%(id)s, 'created', 1, 0, %(now)s, %(now)s, %(now)s)"
+)
+# The audit and outbox rows are made from the updated row: none when the version moved on.
+_UPDATE = (
+    f"WITH changed AS (UPDATE users SET {_SETS}, version = %(version)s, updated_at = %(now)s "
+    "WHERE id = %(id)s AND version = %(read_version)s RETURNING id), "
+    f"audited AS (INSERT INTO audit_log ({_AUDIT_COLUMNS}) "
+    "SELECT %(now)s, %(actor)s, %(action)s, 'User', id, %(detail)s FROM changed) "
+    f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) "
+    "SELECT id, 'updated', 1, 0, %(now)s, %(now)s, %(now)s FROM changed "
+    f"{_REVIVE}"
+)
+
+Row = tuple[Any, ...]
+
+
+def _stored(row: Row) -> StoredResource:
+    return StoredResource(row[0], dict(row[1]), row[2], utc(row[3]), utc(row[4]))
+
+
+def _name_key(selection: Selection) -> str | None:
+    """The ``user_name_key`` a selection is made of when it is ``userName eq "…"`` alone, with no
+    ``sortBy``: Entra's lookup before every create."""
+    where = selection.where
+    if selection.table is not users or selection.order is not None:
+        return None
+    if not isinstance(where, BinaryExpression) or where.operator is not operators.eq:
+        return None
+    if where.left is not users.c.user_name_key or not isinstance(where.right, BindParameter):
+        return None
+    value = where.right.value
+    return value if isinstance(value, str) else None
+
+
+def _unavailable(exc: psycopg.OperationalError) -> StoreUnavailable:
+    # Locked past lock_timeout, or the server is gone: the statement did not commit.
+    return StoreUnavailable(type(exc).__name__)
+
+
+class LoopUsers:
+    """User reads and writes for coroutines on one PostgreSQL database (see the module)."""
+
+    def __init__(self, pool: LoopPool, *, on_enqueue: Callable[[], None] | None = None) -> None:
+        self.pool = pool
+        # Called after a commit that queued a sync (the in-process worker wakes up early).
+        self.on_enqueue = on_enqueue
+
+    def _enqueued(self) -> None:
+        if self.on_enqueue is not None:
+            self.on_enqueue()
+
+    async def get_user(self, user_id: str) -> StoredResource:
+        try:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(_BY_ID, (user_id,), prepare=True)
+                row = await cursor.fetchone()
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from exc
+        if row is None:
+            raise NotFound("User", user_id)
+        return _stored(row)
+
+    @staticmethod
+    def serves(selection: Selection) -> bool:
+        """Whether :meth:`query_users` answers ``selection`` (``userName eq "…"`` alone)."""
+        return _name_key(selection) is not None
+
+    async def query_users(
+        self, selection: Selection, offset: int, limit: int
+    ) -> tuple[int, list[StoredResource]]:
+        """As :meth:`Directory.query_users`, for a selection this object :meth:`serves`."""
+        key = _name_key(selection)
+        if key is None:
+            raise ValueError("only a userName eq lookup is answered on the event loop")
+        try:
+            async with self.pool.connection() as conn:
+                rows: list[Row] = []
+                if limit > 0:
+                    cursor = await conn.execute(_BY_NAME_KEY, (key, limit, offset), prepare=True)
+                    rows = await cursor.fetchall()
+                    if len(rows) < limit and (rows or offset == 0):
+                        return offset + len(rows), [_stored(r) for r in rows]
+                cursor = await conn.execute(_COUNT_BY_NAME_KEY, (key,), prepare=True)
+                counted = await cursor.fetchone()
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from exc
+        return int(counted[0]) if counted else 0, [_stored(r) for r in rows]
+
+    async def create_user(self, document: dict[str, Any], *, actor: str) -> StoredResource:
+        columns = checked(user_columns(document), USER_COLUMN_LENGTHS)
+        now = utcnow()
+        user_id = str(uuid.uuid4())
+        values = {
+            "id": user_id,
+            "now": now,
+            "actor": actor,
+            "detail": Jsonb(None),
+            **columns,
+            "resource": Jsonb(document),
+        }
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute(_CREATE, values, prepare=True)
+        except psycopg.errors.UniqueViolation as exc:
+            raise Conflict("userName") from exc
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from exc
+        self._enqueued()
+        return StoredResource(user_id, document, 1, now, now)
+
+    async def edit(self, user_id: str, *, if_match: Collection[int] | None = None) -> LoopUserEdit:
+        """The user ``user_id`` as stored now, for one write (see :class:`LoopUserEdit`).
+
+        :raises NotFound: no such user.
+        :raises VersionMismatch: ``if_match`` without the current version.
+        """
+        try:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(_BY_ID, (user_id,), prepare=self.prepare)
+                row = await cursor.fetchone()
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from exc
+        if row is None:
+            raise NotFound("User", user_id)
+        if if_match is not None and row[2] not in if_match:
+            raise VersionMismatch()
+        return LoopUserEdit(self, _stored(row))
+
+
+class LoopUserEdit:
+    """One user as read by :meth:`LoopUsers.edit`: ``current``, and :meth:`write` for the
+    document its caller computed from it. No lock is held in between: the write lands only if
+    the user is still as read."""
+
+    def __init__(self, users: LoopUsers, current: StoredResource) -> None:
+        self._users = users
+        self.current = current
+
+    async def write(
+        self, document: dict[str, Any], *, actor: str, action: str, detail: Any = None
+    ) -> StoredResource | None:
+        """Store ``document``, audit it and queue the user's sync, in one statement; None when
+        the user changed since it was read (nothing written: read it again and recompute).
+
+        A document equal to ``current.document`` writes and queues nothing. A value longer than
+        its indexed column raises ``TooLong``; a taken ``userName``, ``Conflict``.
+        """
+        current = self.current
+        if document == current.document:
+            return current
+        columns = checked(user_columns(document), USER_COLUMN_LENGTHS)
+        now = utcnow()
+        values = {
+            "id": current.id,
+            "read_version": current.version,
+            "version": current.version + 1,
+            "now": now,
+            "actor": actor,
+            "action": action,
+            "detail": Jsonb(detail),
+            **columns,
+            "resource": Jsonb(document),
+        }
+        users = self._users
+        try:
+            async with users.pool.connection() as conn:
+                cursor = await conn.execute(_UPDATE, values, prepare=users.prepare)
+                written = bool(cursor.rowcount)
+        except psycopg.errors.UniqueViolation as exc:
+            raise Conflict("userName") from exc
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from exc
+        if not written:
+            return None
+        users._enqueued()
+        self.current = StoredResource(
+            current.id, document, current.version + 1, current.created_at, now
+        )
+        return self.current
