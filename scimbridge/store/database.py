@@ -140,13 +140,18 @@ def create_db_engine(url: str, *, lock_timeout: float = 30.0, **kwargs: Any) -> 
     holds (SQLite's busy timeout, PostgreSQL's ``lock_timeout``); past it the statement fails
     with an ``OperationalError``, which the directory reports as ``StoreUnavailable``.
     Bound parameters are left out of error messages: they carry user names, e-mail addresses
-    and token hashes, and an error message ends up in a log.
+    and token hashes, and an error message ends up in a log. A PostgreSQL engine (psycopg, the
+    default pool) also tells :class:`Database` how to open the event loop's own connections
+    (as many as the engine's pool holds at most, with the same options).
     """
     url = normalize_url(url)
     lock_ms = max(1, int(lock_timeout * 1000))
     if url.startswith("sqlite"):
         return _sqlite_engine(url, lock_ms, **{"pool_size": 8, "max_overflow": 8, **kwargs})
-    options = {"pool_size": 10, "max_overflow": 10, **kwargs}
+    # About 20 connections per process: up to 10 for one user's calls on the event loop (the
+    # SCIM hot paths, ``Database.loop_pool``) and 5 + 5 overflow for everything else (the sync
+    # worker's threads, lists, groups, tokens).
+    options = {"pool_size": 5, "max_overflow": 5, **kwargs}
     connect_args = {"options": f"-c lock_timeout={lock_ms}"}
     engine = create_engine(url, connect_args=connect_args, hide_parameters=True, **options)
     if not kwargs.get("pool_pre_ping"):

@@ -6,8 +6,8 @@ idle connection on checkout without a round trip (one whose backend was terminat
 server's last word waiting on its socket: it is dropped and a new one opened, so a request gets a
 working connection instead of an error); drop a connection that broke or was given back inside a
 transaction; refuse with ``StoreUnavailable`` when every connection stays busy for ``timeout``
-seconds; and keep to the event loop it is used on (used from another loop, such as a second
-server in the same process, it starts a new set of connections there).
+seconds; and keep each connection to the event loop it was opened on (a second loop in the
+process, such as another server's, gets connections of its own).
 Does not: run statements (``store.loop_users`` does), translate driver errors, or serve calls
 made off the event loop (the engine's pool does).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import select
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -44,22 +45,25 @@ class _Slots:
 
 
 class LoopPool:
-    """Up to ``size`` connections made with ``connect_kwargs`` (``psycopg`` keyword arguments,
-    ``conninfo`` among them). Not thread-safe: one event loop uses it at a time."""
+    """Up to ``size`` connections per event loop, made with ``connect_kwargs`` (``psycopg``
+    keyword arguments, ``conninfo`` among them). Thread-safe; each loop has its own connections
+    (those of a loop that has closed are closed when another loop first uses the pool)."""
 
     def __init__(self, connect_kwargs: dict[str, Any], *, size: int, timeout: float) -> None:
         self._connect_kwargs = connect_kwargs
         self._size = size
         self._timeout = timeout
-        self._slots: _Slots | None = None
+        self._by_loop: dict[asyncio.AbstractEventLoop, _Slots] = {}
+        self._lock = threading.Lock()
 
     def _current(self) -> _Slots:
         loop = asyncio.get_running_loop()
-        slots = self._slots
-        if slots is None or slots.loop is not loop:
-            if slots is not None:
-                slots.close_idle()
-            slots = self._slots = _Slots(loop, self._size)
+        slots = self._by_loop.get(loop)
+        if slots is None:
+            with self._lock:
+                for gone in [other for other in self._by_loop if other.is_closed()]:
+                    self._by_loop.pop(gone).close_idle()
+                slots = self._by_loop.setdefault(loop, _Slots(loop, self._size))
         return slots
 
     @asynccontextmanager
@@ -108,9 +112,10 @@ class LoopPool:
         slots.idle.append(conn)
 
     def close(self) -> None:
-        """Close the idle connections (those lent out close when given back)."""
-        slots, self._slots = self._slots, None
-        if slots is not None:
+        """Close the idle connections of every loop (those lent out close when given back)."""
+        with self._lock:
+            everyone, self._by_loop = self._by_loop, {}
+        for slots in everyone.values():
             slots.close_idle()
 
 

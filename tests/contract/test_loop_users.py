@@ -101,7 +101,6 @@ def test_a_create_and_a_patch_write_what_the_directory_writes(pg_store: Store) -
     assert written(pg_store, by_loop.id)[1:] == written(pg_store, by_directory.id)[1:]
 
     # A dead letter is revived by either writer in the same way.
-    pg_store.database.engine.dispose()
     with pg_store.database.engine.begin() as conn:
         conn.execute(text("UPDATE outbox SET dead_at = now(), attempts = 7, last_error = 'x'"))
     locked_write(pg_store, by_directory.id, rename, actor="t", action="patch", detail=["d"])
