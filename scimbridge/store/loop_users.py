@@ -108,8 +108,17 @@ def _unavailable(exc: psycopg.OperationalError) -> StoreUnavailable:
 class LoopUsers:
     """User reads and writes for coroutines on one PostgreSQL database (see the module)."""
 
-    def __init__(self, pool: LoopPool, *, on_enqueue: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        pool: LoopPool,
+        *,
+        on_enqueue: Callable[[], None] | None = None,
+        prepare: bool = True,
+    ) -> None:
         self.pool = pool
+        # Server-side prepared statements, parsed and planned once per connection (False: each
+        # statement parsed every time, as a benchmark compares).
+        self.prepare = prepare
         # Called after a commit that queued a sync (the in-process worker wakes up early).
         self.on_enqueue = on_enqueue
 
@@ -120,7 +129,7 @@ class LoopUsers:
     async def get_user(self, user_id: str) -> StoredResource:
         try:
             async with self.pool.connection() as conn:
-                cursor = await conn.execute(_BY_ID, (user_id,), prepare=True)
+                cursor = await conn.execute(_BY_ID, (user_id,), prepare=self.prepare)
                 row = await cursor.fetchone()
         except psycopg.OperationalError as exc:
             raise _unavailable(exc) from exc
@@ -144,11 +153,13 @@ class LoopUsers:
             async with self.pool.connection() as conn:
                 rows: list[Row] = []
                 if limit > 0:
-                    cursor = await conn.execute(_BY_NAME_KEY, (key, limit, offset), prepare=True)
+                    cursor = await conn.execute(
+                        _BY_NAME_KEY, (key, limit, offset), prepare=self.prepare
+                    )
                     rows = await cursor.fetchall()
                     if len(rows) < limit and (rows or offset == 0):
                         return offset + len(rows), [_stored(r) for r in rows]
-                cursor = await conn.execute(_COUNT_BY_NAME_KEY, (key,), prepare=True)
+                cursor = await conn.execute(_COUNT_BY_NAME_KEY, (key,), prepare=self.prepare)
                 counted = await cursor.fetchone()
         except psycopg.OperationalError as exc:
             raise _unavailable(exc) from exc
@@ -168,7 +179,7 @@ class LoopUsers:
         }
         try:
             async with self.pool.connection() as conn:
-                await conn.execute(_CREATE, values, prepare=True)
+                await conn.execute(_CREATE, values, prepare=self.prepare)
         except psycopg.errors.UniqueViolation as exc:
             raise Conflict("userName") from exc
         except psycopg.OperationalError as exc:
