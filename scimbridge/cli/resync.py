@@ -90,7 +90,7 @@ def resync(
         context.console.print("dry run: nothing was changed")
         return
     with progress() as bar:
-        task = bar.add_task("converging", total=len(plan.drifted))
+        task = bar.add_task("converging", total=plan.converging)
         outcome = resyncer.apply(plan, on_done=lambda _entry: bar.advance(task))
     if prune and plan.orphans:
         if not plan.complete:

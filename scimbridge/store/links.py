@@ -112,7 +112,8 @@ class WorkerLinks:
 
     Contract:
 
-    - :meth:`get` and :meth:`get_by_worker` return the link, or None when there is none.
+    - :meth:`get` and :meth:`get_by_worker` return the link, or None when there is none;
+      :meth:`list_links` every link and :meth:`links_after` a page of them, by user id.
     - :meth:`upsert` stores a link whole (insert or replace). A worker SID belongs to at most
       one link: one held by the link of a user that no longer exists is taken over; one held
       by a live user's link raises :class:`WorkerLinkConflict`, and nothing is written.
@@ -144,6 +145,18 @@ class WorkerLinks:
         with self._engine.connect() as conn:
             rows = conn.execute(select(worker_links).order_by(worker_links.c.user_id)).mappings()
             return [_link(row) for row in rows]
+
+    def links_after(self, after_user_id: str, limit: int) -> list[WorkerLink]:
+        """Up to ``limit`` links whose user id sorts after ``after_user_id``, by user id: a walk
+        of every link a page at a time (keyset: a change during it skips or repeats nobody)."""
+        query = (
+            select(worker_links)
+            .where(worker_links.c.user_id > after_user_id)
+            .order_by(worker_links.c.user_id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [_link(row) for row in conn.execute(query).mappings()]
 
     def upsert(self, link: WorkerLink) -> None:
         """Store ``link`` whole (insert or replace). Raises :class:`WorkerLinkConflict` when its

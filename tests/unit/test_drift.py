@@ -84,11 +84,11 @@ def test_index_finds_by_sid_then_name_and_refuses_a_worker_another_user_holds() 
     for each in (mine, other, stray):
         index.add(each)
     index.claim(friendly_name=ANN)
-    assert index.find("u1", ANN, link(worker_sid="WK1", friendly_name="old"), {}) == mine
-    found = index.find("u9", "BOB@contoso.com", None, {"WK2": ("u2", "bob@contoso.com")})
+    assert index.find("u1", ANN, link(worker_sid="WK1", friendly_name="old"), {}.get) == mine
+    found = index.find("u9", "BOB@contoso.com", None, {"WK2": ("u2", "bob@contoso.com")}.get)
     assert isinstance(found, Failure) and "u2" in found.reason
     assert "two users map to one friendly_name" in found.reason
-    waiting = index.find("u9", "BOB@contoso.com", None, {"WK2": ("u2", "bob.old@contoso.com")})
+    waiting = index.find("u9", "BOB@contoso.com", None, {"WK2": ("u2", "bob.old@contoso.com")}.get)
     assert isinstance(waiting, Failure) and waiting.reason.startswith("waiting for friendly_name")
     assert index.orphans() == [other, stray]
     index.claim(link(user_id="u2", worker_sid="WK2", friendly_name="bob@contoso.com"))
@@ -103,5 +103,5 @@ def test_deleted_users_worker_is_deleted_or_kept_offline_unless_a_live_user_took
     assert diff_gone(keep, retired, worker(activity="Available")).action == "make_unavailable"
     index = WorkerIndex()
     index.add(worker())
-    assert index.find("u2", ANN, None, {}) is not None
+    assert index.find("u2", ANN, None, {}.get) is not None
     assert index.find_retired(retired) is None, "the returning user's worker is not deleted"

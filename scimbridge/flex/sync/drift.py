@@ -10,8 +10,9 @@ Does not: call Twilio, read the store or write anything (``flex.sync.resync`` do
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from scimbridge.flex.mapping.attributes import DesiredWorker, merge_attributes
 from scimbridge.flex.mapping.config import DeprovisionPolicy
@@ -22,6 +23,21 @@ from scimbridge.store.links import DISABLED, ENABLED, RETIRED, WorkerLink
 
 ACTIONS = ("create", "update", "make_unavailable", "delete", "unchanged")
 _ABSENT = object()
+
+
+class Listed(Protocol):
+    """What the index needs of a listed worker: a :class:`Worker`, or a smaller record of one."""
+
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def friendly_name(self) -> str: ...
+
+
+W = TypeVar("W", bound=Listed)
+# The user whose link holds a worker SID, and the friendly_name that user wants (None: nobody's).
+Holders = Callable[[str], "tuple[str, str] | None"]
 
 
 @dataclass(frozen=True)
@@ -58,17 +74,17 @@ class Failure:
     dead: bool = False
 
 
-class WorkerIndex:
+class WorkerIndex(Generic[W]):
     """Listed workers by SID and by case-folded friendly_name, and who claims which."""
 
     def __init__(self) -> None:
-        self.workers: dict[str, Worker] = {}
-        self._by_name: dict[str, Worker] = {}
+        self.workers: dict[str, W] = {}
+        self._by_name: dict[str, W] = {}
         self._claimed_sids: set[str] = set()
         self._claimed_names: set[str] = set()
         self._taken: set[str] = set()
 
-    def add(self, worker: Worker) -> None:
+    def add(self, worker: W) -> None:
         self.workers[worker.sid] = worker
         self._by_name[worker.friendly_name.casefold()] = worker
 
@@ -85,19 +101,20 @@ class WorkerIndex:
         user_id: str,
         friendly_name: str,
         link: WorkerLink | None,
-        holders: dict[str, tuple[str, str]],
-    ) -> Worker | Failure | None:
+        holders: Holders,
+    ) -> W | Failure | None:
         """A live user's worker: by linked SID, else by friendly_name (new, then last known).
         One found by name whose SID another live user's link holds (``holders``: SID → (user id,
-        the friendly_name that user wants)) is a :class:`Failure`, as the converge would find
-        it: a wait while that user is renamed away from the name, else a clash."""
+        the friendly_name that user wants), None when no live user's link holds it) is a
+        :class:`Failure`, as the converge would find it: a wait while that user is renamed away
+        from the name, else a clash."""
         if link is not None and link.worker_sid in self.workers:
             return self._take(self.workers[link.worker_sid])
         for name in (friendly_name, link.friendly_name if link else None):
             worker = self._by_name.get(name.casefold()) if name else None
             if worker is None:
                 continue
-            holder, wanted = holders.get(worker.sid, (user_id, friendly_name))
+            holder, wanted = holders(worker.sid) or (user_id, friendly_name)
             if holder != user_id:
                 if wanted.casefold() != worker.friendly_name.casefold():
                     reason = (
@@ -113,7 +130,7 @@ class WorkerIndex:
             return self._take(worker)
         return None
 
-    def find_retired(self, link: WorkerLink) -> Worker | None:
+    def find_retired(self, link: WorkerLink) -> W | None:
         """The worker of a deleted user's link, unless a live user's worker it is now."""
         worker = self.workers.get(link.worker_sid or "") or self._by_name.get(
             (link.friendly_name or "").casefold()
@@ -122,7 +139,7 @@ class WorkerIndex:
             return None
         return self._take(worker)
 
-    def orphans(self) -> list[Worker]:
+    def orphans(self) -> list[W]:
         """Workers that no user and no link maps to, in listing order."""
         held = self._claimed_sids | self._taken
         return [
@@ -131,7 +148,7 @@ class WorkerIndex:
             if worker.sid not in held and worker.friendly_name.casefold() not in self._claimed_names
         ]
 
-    def _take(self, worker: Worker) -> Worker:
+    def _take(self, worker: W) -> W:
         self._taken.add(worker.sid)
         return worker
 

@@ -1,11 +1,16 @@
 """Resync: diff the store against TaskRouter, plan, converge the drifted users, report.
 
 Does: list every worker page by page (for one user: fetch its linked worker, else look its
-friendly_name up), compute every stored user's desired worker from the store, diff locally
-(``flex.sync.drift``) into a :class:`Plan`; then revive dead-lettered users, converge each drifted
-user through :meth:`Reconciler.converge_from`, and remove orphans when asked.
+friendly_name up) and keep the listing compactly; then read the links and the users a page at
+a time, compute each user's desired worker and diff it locally (``flex.sync.drift``) as it is
+read, into a :class:`Plan` that keeps only the entries that converge something (the unchanged
+ones are counted); then revive dead-lettered users, converge each drifted user through
+:meth:`Reconciler.converge_from`, and remove orphans when asked.
 Does not: decide what a worker should look like (``flex.mapping``), merge or write attributes
 (``flex.sync.reconciler``), print, or ask for confirmation (``cli``).
+
+Memory: what is held for every worker is its listing (attributes as a JSON string), and for
+every link what the diff reads of it; a user's desired worker lives while its page is diffed.
 
 Twilio calls: the list pages, then one call per drifted user where that is safe. A create, a
 rename and an activity change cost one call; owned attributes changed in the store cost one
@@ -22,12 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from scimbridge.flex.mapping.attributes import DesiredWorker
 from scimbridge.flex.mapping.desired import desired_worker
 from scimbridge.flex.mapping.identity import IdentityError
 from scimbridge.flex.sync.drift import (
-    ACTIONS,
     Entry,
     Failure,
     WorkerIndex,
@@ -36,8 +41,10 @@ from scimbridge.flex.sync.drift import (
 )
 from scimbridge.flex.sync.failures import classify
 from scimbridge.flex.sync.outcome import SyncResult
+from scimbridge.flex.sync.plan import ListedWorker, Plan
 from scimbridge.flex.sync.reconciler import Reconciler
 from scimbridge.flex.twilio.taskrouter import Worker
+from scimbridge.store.errors import NotFound
 from scimbridge.store.links import WorkerLink
 from scimbridge.store.objects import Store
 from scimbridge.store.resources import StoredResource
@@ -45,32 +52,6 @@ from scimbridge.store.resources import StoredResource
 __all__ = ["Entry", "Failure", "Outcome", "Plan", "Resync"]
 
 PAGE_SIZE = 1000
-
-
-@dataclass
-class Plan:
-    """The diff. ``complete``: every worker was listed, so ``orphans`` means something;
-    ``fetched``: listed workers without attributes fetched to diff."""
-
-    entries: list[Entry] = field(default_factory=list)
-    orphans: list[Worker] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    listed: int = 0
-    fetched: int = 0
-    complete: bool = True
-
-    def counts(self) -> dict[str, int]:
-        """Users per action, plus ``orphans``."""
-        counts = dict.fromkeys(ACTIONS, 0)
-        for entry in self.entries:
-            counts[entry.action] += 1
-        counts["orphans"] = len(self.orphans)
-        return counts
-
-    @property
-    def drifted(self) -> list[Entry]:
-        """The entries :meth:`Resync.apply` converges."""
-        return [entry for entry in self.entries if entry.to_converge]
 
 
 @dataclass
@@ -86,16 +67,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return not self.failures and not self.prune_failures
-
-
-@dataclass
-class _Store:
-    """The store as resync read it: live users' desired workers, links, dead letters."""
-
-    desired: dict[str, DesiredWorker]
-    links: dict[str, WorkerLink]
-    dead: set[str]
-    failures: list[Failure]
 
 
 class Resync:
@@ -125,43 +96,51 @@ class Resync:
 
         Every worker is listed first and the store read after, so a user created meanwhile is
         planned as a create (which adopts its worker) rather than its worker taken for an orphan.
-        With ``user_name`` (case-insensitive) only that user is looked at; ``LookupError`` when
-        no stored user has it.
+        The listing is kept (compactly: it is the one thing held for every worker); the users
+        are read a page at a time and each is diffed as it is read, and only the entries that
+        converge something are kept. With ``user_name`` (case-insensitive) only that user is
+        looked at; ``LookupError`` when no stored user has it.
         """
         if user_name is not None:
             return self._plan_one(user_name)
-        index = WorkerIndex()
+        index: WorkerIndex[ListedWorker] = WorkerIndex()
+        shared: dict[str, str] = {}
         for listed in self.taskrouter.iter_workers(page_size=self.page_size):
-            index.add(listed)
+            index.add(ListedWorker.of(listed, shared))
             if on_listed is not None:
                 on_listed(len(index.workers))
-        store = self._read_store(index)
-        plan = Plan(listed=len(index.workers), failures=list(store.failures))
-        holders = {
-            link.worker_sid: (user_id, store.desired[user_id].friendly_name)
-            for user_id, link in store.links.items()
-            if link.worker_sid and user_id in store.desired
-        }
-        for user_id, desired in store.desired.items():
-            link = store.links.get(user_id)
-            found = index.find(user_id, desired.friendly_name, link, holders)
+        plan = Plan(listed=len(index.workers))
+        dead = {letter.user_id for letter in self.outbox.dead_letters()}
+        linked = self._claimed_links(index)
+        groups = self._groups_by_user()
+        holders = _Holders(self, linked, groups)
+        refused: list[Failure] = []
+        seen: set[str] = set()  # the dead-lettered users met as users or links
+        for stored in self._all_users():
+            link = linked.pop(stored.id, None)
+            is_dead = stored.id in dead
+            if is_dead:
+                seen.add(stored.id)
+            desired = self._desired(stored, groups.get(stored.id, []), refused, is_dead)
+            if desired is None:
+                continue
+            index.claim(friendly_name=desired.friendly_name)
+            found = index.find(stored.id, desired.friendly_name, link, holders.of)
             if isinstance(found, Failure):
                 plan.failures.append(found)
                 continue
-            worker = self._with_attributes(found, desired, plan)
-            entry = diff_user(self.policy, user_id, desired, link, worker, user_id in store.dead)
-            plan.entries.append(entry)
-        failed = {failure.user_id for failure in plan.failures}
-        for user_id, link in store.links.items():
-            if user_id not in store.desired and user_id not in failed:
-                worker = index.find_retired(link)
-                plan.entries.append(diff_gone(self.policy, link, worker, user_id in store.dead))
-        known = set(store.desired) | set(store.links) | failed
-        plan.entries.extend(
-            Entry(user_id, user_id, "unchanged", None, dead=True)
-            for user_id in sorted(store.dead - known)
-        )
-        plan.orphans = index.orphans()
+            worker, kept = self._with_attributes(found, desired, plan)
+            plan.add(diff_user(self.policy, stored.id, desired, link, worker, is_dead), kept)
+        plan.failures[:0] = refused  # as before: the users that cannot map, then the others
+        for link in linked.values():  # the links of deleted users
+            if link.user_id in dead:
+                seen.add(link.user_id)
+            retired = index.find_retired(link)
+            worker = retired.worker() if retired is not None else None
+            plan.add(diff_gone(self.policy, link, worker, link.user_id in dead), retired)
+        for user_id in sorted(dead - seen):
+            plan.add(Entry(user_id, user_id, "unchanged", None, dead=True))
+        plan.orphans = [orphan.worker() for orphan in index.orphans()]
         return plan
 
     def _plan_one(self, user_name: str) -> Plan:
@@ -184,25 +163,34 @@ class Resync:
             if worker is not None:
                 break
         plan.listed = int(worker is not None)
-        plan.entries.append(diff_user(self.policy, stored.id, desired, link, worker, dead))
+        plan.add(diff_user(self.policy, stored.id, desired, link, worker, dead))
         return plan
 
-    def _read_store(self, index: WorkerIndex) -> _Store:
-        """Every user's desired worker, the links and the dead letters; every name and SID
-        they hold is claimed in ``index``."""
-        store = _Store({}, {}, set(), [])
-        store.dead = {letter.user_id for letter in self.outbox.dead_letters()}
-        store.links = {link.user_id: link for link in self.links.list_links()}
-        groups = self._groups_by_user()
-        for stored in self._all_users():
-            dead = stored.id in store.dead
-            desired = self._desired(stored, groups.get(stored.id, []), store.failures, dead)
-            if desired is not None:
-                store.desired[stored.id] = desired
-                index.claim(friendly_name=desired.friendly_name)
-        for link in store.links.values():
+    def _claimed_links(self, index: WorkerIndex[Any]) -> dict[str, WorkerLink]:
+        """Every link by user id, in user id order, with only what the diff reads of it (the
+        worker snapshot left out); every name and SID they hold is claimed in ``index``."""
+        found: dict[str, WorkerLink] = {}
+        shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for link in self._all_links():
             index.claim(link)
-        return store
+            found[link.user_id] = WorkerLink(
+                link.user_id,
+                friendly_name=link.friendly_name,
+                worker_sid=link.worker_sid,
+                activity_state=link.activity_state,
+                owned_keys=shared.setdefault(link.owned_keys, link.owned_keys),
+            )
+        return found
+
+    def _all_links(self) -> Iterator[WorkerLink]:
+        """Every link, in pages by user id."""
+        after = ""
+        while True:
+            page = self.links.links_after(after, self.page_size)
+            yield from page
+            if len(page) < self.page_size:
+                return
+            after = page[-1].user_id
 
     def _all_users(self) -> Iterator[StoredResource]:
         """Every stored user, in pages by id (keyset: a concurrent delete skips nobody)."""
@@ -213,6 +201,12 @@ class Resync:
             if len(page) < self.page_size:
                 return
             after = page[-1].id
+
+    def _user(self, user_id: str) -> StoredResource | None:
+        try:
+            return self.directory.get_user(user_id)
+        except NotFound:
+            return None
 
     def _groups_by_user(self) -> dict[str, list[str]]:
         """Each user's group display names, sorted, in two queries."""
@@ -235,14 +229,17 @@ class Resync:
             return None
 
     def _with_attributes(
-        self, worker: Worker | None, desired: DesiredWorker, plan: Plan
-    ) -> Worker | None:
-        """A listed worker with no attributes (the live API may list them as null) is fetched
-        before it is compared; gone meanwhile, it is None."""
-        if worker is None or not worker.listed or worker.attributes or not desired.attributes:
-            return worker
+        self, found: ListedWorker | None, desired: DesiredWorker, plan: Plan
+    ) -> tuple[Worker | None, Worker | ListedWorker | None]:
+        """The worker to diff, and the one to keep. A listed worker with no attributes (the
+        live API may list them as null) is fetched before it is compared; gone meanwhile, it is
+        None."""
+        worker = found.worker() if found is not None else None
+        if worker is None or worker.attributes or not desired.attributes:
+            return worker, found
         plan.fetched += 1
-        return self.taskrouter.fetch(worker.sid)
+        fetched = self.taskrouter.fetch(worker.sid)
+        return fetched, fetched
 
     # -- apply -------------------------------------------------------------------------------
 
@@ -251,11 +248,11 @@ class Resync:
         in the outbox (its reason on the link), so the sync worker retries it with backoff and
         ``status`` shows it. A failure never stops the others."""
         outcome = Outcome(failures=list(plan.failures))
-        outcome.retried = [entry.user_id for entry in plan.entries if entry.dead]
+        outcome.retried = plan.dead()
         outcome.retried += [failure.user_id for failure in plan.failures if failure.dead]
         if outcome.retried:
             self.outbox.revive_dead(outcome.retried)
-        for entry in plan.drifted:
+        for entry in plan.entries:
             try:
                 outcome.converged.append(self.reconciler.converge_from(entry.user_id, entry.worker))
             except Exception as exc:
@@ -275,10 +272,15 @@ class Resync:
         that a user or link created since the plan maps to is left alone."""
         if not plan.complete:
             raise ValueError("orphans are only known after a full listing")
-        index = WorkerIndex()
+        index: WorkerIndex[Worker] = WorkerIndex()
         for worker in plan.orphans:
             index.add(worker)
-        self._read_store(index)
+        self._claimed_links(index)
+        groups = self._groups_by_user()
+        for stored in self._all_users():
+            desired = self._desired(stored, groups.get(stored.id, []), [], dead=False)
+            if desired is not None:
+                index.claim(friendly_name=desired.friendly_name)
         for worker in index.orphans():
             try:
                 self.reconciler.remove_worker(worker)
@@ -287,3 +289,31 @@ class Resync:
                 outcome.prune_failures.append((worker, classify(exc)[1]))
             if on_done is not None:
                 on_done(worker)
+
+
+class _Holders:
+    """Who holds a worker SID: the live user whose link has it, and the friendly_name that user
+    wants (``drift.Holders``). Asked only about a worker found by name, so the user is read
+    then, not kept for everyone; each answer is remembered."""
+
+    def __init__(
+        self, resync: Resync, linked: dict[str, WorkerLink], groups: dict[str, list[str]]
+    ) -> None:
+        self._resync = resync
+        self._groups = groups
+        self._by_sid = {link.worker_sid: uid for uid, link in linked.items() if link.worker_sid}
+        self._known: dict[str, tuple[str, str] | None] = {}
+
+    def of(self, worker_sid: str) -> tuple[str, str] | None:
+        if worker_sid not in self._known:
+            self._known[worker_sid] = self._look_up(worker_sid)
+        return self._known[worker_sid]
+
+    def _look_up(self, worker_sid: str) -> tuple[str, str] | None:
+        user_id = self._by_sid.get(worker_sid)
+        stored = self._resync._user(user_id) if user_id is not None else None
+        if user_id is None or stored is None:
+            return None  # nobody's, or a deleted user's: a live user may take it
+        groups = self._groups.get(user_id, [])
+        desired = self._resync._desired(stored, groups, [], dead=False)
+        return None if desired is None else (user_id, desired.friendly_name)
