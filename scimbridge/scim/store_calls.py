@@ -57,6 +57,11 @@ class StoreCalls:
             return await on_loop.get_user(user_id)
         return await self.one_resource(lambda: self.directory.get_user(user_id))
 
+    async def user_by_name(self, user_name: str) -> StoredResource | None:
+        if (on_loop := self.directory.on_loop) is not None:
+            return await on_loop.user_by_name(user_name)
+        return await self.one_resource(lambda: self.directory.user_by_name(user_name))
+
     async def create_user(
         self, document: Callable[[], dict[str, Any]], *, actor: str
     ) -> StoredResource:

@@ -133,7 +133,7 @@ class UserApi(ResourceApi):
 
     async def _user_named(self, request: Request, params: ListParams, name: str) -> Response:
         """The list ``userName eq "<name>"`` answers: the same page and total as the filter."""
-        found = await self.calls.one_resource(lambda: self.directory.user_by_name(name))
+        found = await self.calls.user_by_name(name)
         matched = [found] if found is not None else []
         page = matched[params.start_index - 1 :][: params.count]
         resources = [

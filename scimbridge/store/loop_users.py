@@ -30,7 +30,7 @@ from scimbridge.store.errors import Conflict, NotFound, StoreUnavailable, Versio
 from scimbridge.store.limits import USER_COLUMN_LENGTHS, checked
 from scimbridge.store.listing import Selection
 from scimbridge.store.loop_pool import LoopPool
-from scimbridge.store.resources import StoredResource, user_columns, utc
+from scimbridge.store.resources import StoredResource, comparison_key, user_columns, utc
 from scimbridge.store.tables import users
 
 _READ = "SELECT id, resource, version, created_at, updated_at FROM users"
@@ -136,6 +136,18 @@ class LoopUsers:
         if row is None:
             raise NotFound("User", user_id)
         return _stored(row)
+
+    async def user_by_name(self, user_name: str) -> StoredResource | None:
+        """As :meth:`Directory.user_by_name`: the user whose ``userName`` compares equal."""
+        try:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(
+                    _BY_NAME_KEY, (comparison_key(user_name), 1, 0), prepare=self.prepare
+                )
+                row = await cursor.fetchone()
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from exc
+        return _stored(row) if row is not None else None
 
     @staticmethod
     def serves(selection: Selection) -> bool:

@@ -198,6 +198,8 @@ def test_a_user_name_lookup_pages_and_counts_as_the_directory_does(pg_store: Sto
         expected = directory.query_users(lookup, offset, limit)
         assert asyncio.run(loop_users.query_users(lookup, offset, limit)) == expected
     assert asyncio.run(loop_users.query_users(lookup, 0, 10))[1][0].id == ann.id
+    assert asyncio.run(loop_users.user_by_name("nobody@contoso.com")) is None
+    assert asyncio.run(loop_users.user_by_name("ann@CONTOSO.com")) == directory.get_user(ann.id)
     for other in [
         directory.select_users(parse_filter('userName eq "a" and active eq true'), model=User),
         directory.select_users(parse_filter('externalId eq "a"'), model=User),
