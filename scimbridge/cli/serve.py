@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 
 from scimbridge.cli import context
-from scimbridge.cli.context import command_database, command_settings, fail, open_runtime
+from scimbridge.cli.context import command_configuration, command_database, fail, open_runtime
 from scimbridge.config.settings import LOOPBACK_PROXIES
 
 log = logging.getLogger("scimbridge")
@@ -112,16 +112,19 @@ def serve(
     from scimbridge.cli.first_token import hand_out_first_token
     from scimbridge.server import is_loopback, run_server, server_config
 
-    settings = command_settings()
+    configuration = command_configuration()
+    settings = configuration.settings
     if fake_flex:
         settings = dataclasses.replace(settings, fake_flex=True)
     settings = dataclasses.replace(settings, fake_flex_port=fake_flex_port)
+    # The sections were typed once above; the flags change no section, only these settings.
+    configuration = dataclasses.replace(configuration, settings=settings)
     threads = sync_threads if workers is None else workers
     _check_port_free(host, port)
     if metrics_port is not None:
         _check_port_free(host, metrics_port)
     engine = command_database(settings, "serve", create=True, migrate_first=settings.is_sqlite)
-    runtime = open_runtime(settings, engine, sync_threads=max(0, threads))
+    runtime = open_runtime(configuration, engine, sync_threads=max(0, threads))
     application = create_app(runtime, public_bind=not is_loopback(host), metrics_port=metrics_port)
     hand_out_first_token(
         runtime.store.tokens,
@@ -176,11 +179,12 @@ def worker_command(
     import signal
     import threading
 
-    settings = command_settings()
+    configuration = command_configuration()
+    settings = configuration.settings
     if not settings.twilio:
         raise fail("the sync worker needs Twilio settings (TWILIO_ACCOUNT_SID…)")
     engine = command_database(settings, "worker", create=False, migrate_first=settings.is_sqlite)
-    runtime = open_runtime(settings, engine, sync_threads=max(1, threads))
+    runtime = open_runtime(configuration, engine, sync_threads=max(1, threads))
     if runtime.drainer is None:
         raise fail("the sync is off (SCIMBRIDGE_SYNC=false); nothing to run")
     services = runtime.services
