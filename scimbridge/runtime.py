@@ -372,7 +372,7 @@ def _assemble(
         mapping=mapping,
         auth=auth,
         authenticator=authenticator,
-        scim_api=ScimApi(settings, store.directory, models, authenticator),
+        scim_api=ScimApi(settings.limits, store.directory, models, authenticator),
         token_endpoint=token_endpoint,
         twilio=twilio,
         reconciler=reconciler,

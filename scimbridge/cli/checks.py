@@ -85,7 +85,12 @@ def status(
 
     settings = command_settings()
     engine = command_database(settings, "status", create=False, require_head=False)
-    result = status_report(settings, Store.of(Database(engine)))
+    result = status_report(
+        Store.of(Database(engine)),
+        thresholds=settings.readiness,
+        sync_expected=settings.twilio is not None,
+        static_token=settings.bearer_token is not None,
+    )
     if as_json:
         print(json.dumps(result, default=str, indent=2))
     else:

@@ -17,17 +17,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scimbridge.config.settings import Settings
+from scimbridge.config.settings import ReadinessThresholds
 from scimbridge.ops.health import readiness
 from scimbridge.store.objects import Store
 
 
-def status_report(settings: Settings, store: Store) -> dict[str, Any]:
+def status_report(
+    store: Store, *, thresholds: ReadinessThresholds, sync_expected: bool, static_token: bool
+) -> dict[str, Any]:
+    """The report of ``store``, judged by ``thresholds`` (``[ops]``).
+
+    ``sync_expected``: this environment names a Twilio account; ``static_token``: it sets
+    ``SCIMBRIDGE_BEARER_TOKEN`` (shown beside the stored tokens, never its value).
+    """
     # Whether the sync runs is read from the heartbeats in the database (readiness does), not
     # from this command's environment: `status` runs beside the server, rarely with its settings.
-    report = readiness(
-        store, sync_expected=settings.twilio is not None, thresholds=settings.readiness
-    )
+    report = readiness(store, sync_expected=sync_expected, thresholds=thresholds)
     result: dict[str, Any] = {"healthy": report.ok, "checks": report.checks}
     if not report.checks.get("migrations", {}).get("ok"):
         return result
@@ -59,7 +64,7 @@ def status_report(settings: Settings, store: Store) -> dict[str, Any]:
         for record in store.tokens.list_tokens()
         if record.live
     ]
-    result["static_token"] = settings.bearer_token is not None
+    result["static_token"] = static_token
     return result
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimbridge.config.settings import Settings
+from scimbridge.config.settings import Limits
 from scimbridge.scim.extensions import ResourceModels
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 DOCUMENTATION_URI = "https://github.com/scimbridge/scimbridge#readme"
 
 
-def service_provider_config(settings: Settings, base_url: str) -> dict[str, Any]:
-    limits = settings.limits
+def service_provider_config(limits: Limits, base_url: str) -> dict[str, Any]:
     return {
         "schemas": [SPC_SCHEMA],
         "documentationUri": DOCUMENTATION_URI,

@@ -1,6 +1,6 @@
 """What the /Users and /Groups endpoints share: one resource's meta, ETags, and a list's query.
 
-Does: hold the settings, directory, store calls and resource models the resource endpoints use;
+Does: hold the limits, directory, store calls and resource models the resource endpoints use;
 build a resource's ``meta`` (location under the request's base URL, version as a weak ETag), read
 ``If-Match``/``If-None-Match``, and parse a list request's ``filter`` and ``sortBy`` into the
 directory's selection.
@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from scimbridge.config.settings import Settings
+from scimbridge.config.settings import Limits
 from scimbridge.scim.extensions import ResourceModels
 from scimbridge.scim.http import ListParams, etag, parse_etags, request_base_url
 from scimbridge.scim.store_calls import StoreCalls
@@ -38,8 +38,8 @@ def base_url(request: Request) -> str:
 class ResourceApi:
     """The parts of one resource type's endpoints that do not depend on the type."""
 
-    def __init__(self, settings: Settings, directory: Directory, models: ResourceModels) -> None:
-        self.limits = settings.limits
+    def __init__(self, limits: Limits, directory: Directory, models: ResourceModels) -> None:
+        self.limits = limits
         self.directory = directory
         self.calls = StoreCalls(directory)
         self.models = models

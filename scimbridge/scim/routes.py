@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from scimbridge.config.settings import Settings
+from scimbridge.config.settings import Limits
 from scimbridge.scim import discovery
 from scimbridge.scim.auth import Authenticator, Principal
 from scimbridge.scim.errors import from_scim_exception, from_store_error
@@ -60,20 +60,24 @@ class _CaselessRoute(Route):
 
 
 class ScimApi:
-    """The SCIM protocol over HTTP, bound to one directory and one set of resource models."""
+    """The SCIM protocol over HTTP, bound to one directory and one set of resource models.
+
+    ``limits`` (``[scim.limits]``) bound every request and are advertised by discovery; they
+    are all of the settings the endpoints read.
+    """
 
     def __init__(
         self,
-        settings: Settings,
+        limits: Limits,
         directory: Directory,
         models: ResourceModels,
         authenticator: Authenticator,
     ) -> None:
-        self.settings = settings
+        self.limits = limits
         self.models = models
         self.authenticator = authenticator
-        self.users = UserApi(settings, directory, models)
-        self.groups = GroupApi(settings, directory, models)
+        self.users = UserApi(limits, directory, models)
+        self.groups = GroupApi(limits, directory, models)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -136,7 +140,7 @@ class ScimApi:
     # -- discovery -----------------------------------------------------------------------------
 
     async def service_provider_config(self, request: Request, principal: Principal) -> Response:
-        return scim_response(discovery.service_provider_config(self.settings, base_url(request)))
+        return scim_response(discovery.service_provider_config(self.limits, base_url(request)))
 
     async def schemas(self, request: Request, principal: Principal) -> Response:
         resources = discovery.schemas(self.models, base_url(request))

@@ -9,6 +9,7 @@ in ``status`` and ``/metrics`` until the source is fixed. Every test runs on SQL
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +27,17 @@ LEVEL = {
     "custom_extensions": False,
     "attributes": {"skill_level": {"source": f"{AGENT}:skillLevel", "type": "int"}},
 }
+
+
+def status_of(sync: Harness) -> dict[str, Any]:
+    """``scimbridge status`` of the harness's store, judged as its settings say."""
+    settings = sync.settings
+    return status_report(
+        sync.store,
+        thresholds=settings.readiness,
+        sync_expected=settings.twilio is not None,
+        static_token=settings.bearer_token is not None,
+    )
 
 
 def metric(sync: Harness, name: str) -> float:
@@ -62,7 +74,7 @@ def test_a_value_that_cannot_be_converted_keeps_the_last_good_one_until_fixed(
     assert attributes["skill_level"] == 3, "the last good value stays"
     assert attributes["full_name"] == "Ann Lee-Ruiz", "the rest of the change is written"
     assert sync.outcomes == [("partial", user_id)], "not reported as plain 'updated'"
-    report = status_report(sync.settings, sync.store)
+    report = status_of(sync)
     assert report["mapping_problems"] == [
         {
             "user_name": ANN,
@@ -83,7 +95,7 @@ def test_a_value_that_cannot_be_converted_keeps_the_last_good_one_until_fixed(
     sync.replace(user_id, f"{AGENT}:skillLevel", "4")
     sync.drain()
     assert sync.attributes(ANN)["skill_level"] == 4
-    assert status_report(sync.settings, sync.store)["mapping_problems"] == []
+    assert status_of(sync)["mapping_problems"] == []
     assert metric(sync, "scimbridge_sync_mapping_problems") == 0
 
 
@@ -92,9 +104,7 @@ def test_a_bad_value_on_a_new_worker_leaves_the_key_off_and_is_reported(levels: 
     levels.drain()
     assert "skill_level" not in levels.attributes(ANN)
     assert levels.outcomes == [("partial", user_id)]
-    assert [
-        p["user_name"] for p in status_report(levels.settings, levels.store)["mapping_problems"]
-    ] == [ANN]
+    assert [p["user_name"] for p in status_of(levels)["mapping_problems"]] == [ANN]
 
 
 def test_a_deleted_user_leaves_no_mapping_problem_behind(levels: Harness) -> None:
@@ -102,7 +112,7 @@ def test_a_deleted_user_leaves_no_mapping_problem_behind(levels: Harness) -> Non
     levels.drain()
     levels.delete(user_id)
     levels.drain()
-    assert status_report(levels.settings, levels.store)["mapping_problems"] == []
+    assert status_of(levels)["mapping_problems"] == []
 
 
 SSO_KEYS = {
