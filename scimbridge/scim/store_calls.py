@@ -1,14 +1,15 @@
 """Where a request handler's store call runs: on the event loop if it need not wait, else a thread.
 
-Does: run a call on one resource of bounded size (a user: create, read, replace, patch, delete)
-right on the event loop's thread when the directory offers calls that cannot wait (a SQLite
-file). Such a call is local and takes well under a millisecond, less than the hand-off to a
+Does: make one user's read, create, write and ``userName eq`` lookup as the directory's calls on
+the event loop (``Directory.on_loop``): on PostgreSQL, coroutines that wait for the network
+without blocking the loop; on a SQLite file, prepared statements on a connection that never
+waits for a lock. Run the other calls on one resource of bounded size (a user's delete, a lookup
+by index) right on the loop's thread too when the directory offers calls that cannot wait (a
+SQLite file). Such calls are local and take well under a millisecond, less than the hand-off to a
 worker thread and back. A lock held elsewhere (another process, the sync worker, a write already
-running in a thread) makes it fail at once, before anything is written, and it then runs again in
-Starlette's thread pool, where waiting is harmless. On PostgreSQL, one user's read, create,
-write and ``userName eq`` lookup are coroutines (``Directory.on_loop``): they wait for the
-network without blocking the loop, so they need no thread either. Calls of unbounded
-size (lists, groups with their members) and the rest of PostgreSQL's go to the thread pool.
+running in a thread) makes one fail at once (``WouldBlock``), before anything is written, and it
+then runs again in Starlette's thread pool, where waiting is harmless. Calls of unbounded size
+(lists, groups with their members) and the rest of PostgreSQL's go to the thread pool.
 Does not: decide what a call does, or retry anything but a call that never started writing.
 """
 
@@ -54,12 +55,18 @@ class StoreCalls:
 
     async def get_user(self, user_id: str) -> StoredResource:
         if (on_loop := self.directory.on_loop) is not None:
-            return await on_loop.get_user(user_id)
+            try:
+                return await on_loop.get_user(user_id)
+            except WouldBlock:
+                pass  # a SQLite lock held elsewhere: the directory's call, in a thread
         return await self.one_resource(lambda: self.directory.get_user(user_id))
 
     async def user_by_name(self, user_name: str) -> StoredResource | None:
         if (on_loop := self.directory.on_loop) is not None:
-            return await on_loop.user_by_name(user_name)
+            try:
+                return await on_loop.user_by_name(user_name)
+            except WouldBlock:
+                pass
         return await self.one_resource(lambda: self.directory.user_by_name(user_name))
 
     async def create_user(
@@ -67,7 +74,13 @@ class StoreCalls:
     ) -> StoredResource:
         """Store the user ``document()`` makes (it may raise to refuse; nothing is written)."""
         if (on_loop := self.directory.on_loop) is not None:
-            return await on_loop.create_user(document(), actor=actor)
+            made = document()
+            try:
+                return await on_loop.create_user(made, actor=actor)
+            except WouldBlock:
+                return await self.one_resource(
+                    lambda: self.directory.create_user(made, actor=actor)
+                )
         return await self.one_resource(lambda: self.directory.create_user(document(), actor=actor))
 
     async def write_user(
@@ -83,20 +96,28 @@ class StoreCalls:
         """Read the user, compute its new document from the stored one with ``compute``
         (``scim.documents``; whatever it raises writes nothing), and store it.
 
-        Every call goes down. On SQLite the user stays locked in between (``editing_user``);
-        on PostgreSQL no lock is held, and when another writer changed the user meanwhile the
-        write lands nowhere and the document is computed again from the new one.
+        Every call goes down. On the event loop (``Directory.on_loop``) no lock is held, and when
+        another writer changed the user meanwhile the write lands nowhere and the document is
+        computed again from the new one. In a thread the user stays locked in between
+        (``editing_user``).
         """
         if (on_loop := self.directory.on_loop) is None:
             return await self.one_resource(
                 lambda: self._write_locked(user_id, compute, if_match, actor, action, detail)
             )
-        for _ in range(_MAX_TRIES):
-            edit = await on_loop.edit(user_id, if_match=if_match)
-            document = compute(edit.current.document)
-            stored = await edit.write(document, actor=actor, action=action, detail=detail)
-            if stored is not None:
-                return stored
+        try:
+            for _ in range(_MAX_TRIES):
+                edit = await on_loop.edit(user_id, if_match=if_match)
+                document = compute(edit.current.document)
+                stored = await edit.write(document, actor=actor, action=action, detail=detail)
+                if stored is not None:
+                    return stored
+        except WouldBlock:
+            # A SQLite lock held elsewhere, before anything was written: the locked edit, in a
+            # thread, where waiting for it is harmless.
+            return await self.one_resource(
+                lambda: self._write_locked(user_id, compute, if_match, actor, action, detail)
+            )
         raise StoreUnavailable("the user kept changing under this write")
 
     def _write_locked(
@@ -118,7 +139,10 @@ class StoreCalls:
         """A page of users; an index lookup as one user's call, any other list in a thread."""
         on_loop = self.directory.on_loop
         if on_loop is not None and on_loop.serves(selection):
-            return await on_loop.query_users(selection, offset, limit)
+            try:
+                return await on_loop.query_users(selection, offset, limit)
+            except WouldBlock:
+                pass
 
         def work() -> tuple[int, list[StoredResource]]:
             return self.directory.query_users(selection, offset, limit)

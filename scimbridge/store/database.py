@@ -25,6 +25,8 @@ from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import NullPool, SingletonThreadPool
 
 from scimbridge.store.checkpoint import WalCheckpointer
+from scimbridge.store.sqlite_connections import InlinePool
+from scimbridge.store.sqlite_connections import configure as configure_sqlite
 
 if TYPE_CHECKING:
     from scimbridge.store.loop_pool import LoopPool
@@ -60,6 +62,12 @@ class Database:
 
             connect, size, timeout = _LOOP_CONNECT[engine]
             self.loop_pool = LoopPool(connect, size=size, timeout=timeout)
+        # A SQLite file with an inline engine: the event loop's own connections to it, for one
+        # user's calls made with prepared statements (``store.inline_users``).
+        self.inline_pool: InlinePool | None = None
+        if inline_engine is not None:
+            args, kwargs = inline_engine.dialect.create_connect_args(inline_engine.url)
+            self.inline_pool = InlinePool(tuple(args), dict(kwargs))
 
     @classmethod
     def open(cls, url: str, *, inline: bool = False, **engine_options: Any) -> Database:
@@ -85,6 +93,8 @@ class Database:
         self.engine.dispose()
         if self.inline_engine is not None:
             self.inline_engine.dispose()
+        if self.inline_pool is not None:
+            self.inline_pool.close()
         if self.loop_pool is not None:
             self.loop_pool.close()
 
@@ -225,18 +235,8 @@ def _sqlite_engine(url: str, busy_ms: int, *, autocheckpoint: bool = True, **kwa
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy issue BEGIN itself (IMMEDIATE for writes, see store.transactions).
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        # WAL is a property of the file; switching takes the write lock, asking does not.
-        if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
-        if not autocheckpoint:
-            cur.execute("PRAGMA wal_autocheckpoint=0")
-        cur.close()
+        # SQLAlchemy issues BEGIN itself (IMMEDIATE for writes, see store.transactions).
+        configure_sqlite(dbapi_conn, busy_ms, autocheckpoint=autocheckpoint)
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Any) -> None:

@@ -25,6 +25,7 @@ from scimbridge.store.clock import utcnow
 from scimbridge.store.database import Database
 from scimbridge.store.enqueue import enqueue
 from scimbridge.store.errors import Conflict, NotFound, VersionMismatch
+from scimbridge.store.inline_users import InlineUsers
 from scimbridge.store.limits import GROUP_COLUMN_LENGTHS, USER_COLUMN_LENGTHS, checked
 from scimbridge.store.listing import Selection
 from scimbridge.store.resources import (
@@ -41,7 +42,7 @@ from scimbridge.store.transactions import BY_ID, Transactions
 from scimbridge.store.user_edit import UserEdit
 
 if TYPE_CHECKING:
-    from scimbridge.store.loop_users import LoopUsers
+    from scimbridge.store.on_loop import UsersOnLoop
 
 # Statements of the hot paths, built once: building and cache-keying them per call costs more
 # than running them. Updates set the columns their parameters name.
@@ -94,13 +95,19 @@ class Directory:
         self.sync_groups = sync_groups
         # Called after a commit that queued a sync (the in-process worker wakes up early).
         self.on_enqueue = on_enqueue
-        # PostgreSQL: one user's calls made right on the event loop, with the same contract
-        # (``store.loop_users``); None where the database offers no connections for it.
-        self.on_loop: LoopUsers | None = None
+        # One user's calls made right on the event loop, with the same contract
+        # (``store.on_loop``): PostgreSQL's async connections (``store.loop_users``), or a SQLite
+        # file's no-wait connection (``store.inline_users``); None where the database offers
+        # neither.
+        self.on_loop: UsersOnLoop | None = None
         if database.loop_pool is not None:
             from scimbridge.store.loop_users import LoopUsers  # psycopg: PostgreSQL only
 
             self.on_loop = LoopUsers(database.loop_pool, on_enqueue=self._enqueued)
+        elif database.inline_pool is not None and self._db.sqlite_writer is not None:
+            self.on_loop = InlineUsers(
+                database.inline_pool, self._db.sqlite_writer, on_enqueue=self._enqueued
+            )
 
     def _enqueued(self) -> None:
         if self.on_enqueue is not None:

@@ -22,61 +22,48 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy import BinaryExpression, BindParameter
-from sqlalchemy.sql import operators
 
 from scimbridge.store.clock import utcnow
 from scimbridge.store.errors import Conflict, NotFound, StoreUnavailable, VersionMismatch
 from scimbridge.store.limits import USER_COLUMN_LENGTHS, checked
 from scimbridge.store.listing import Selection
 from scimbridge.store.loop_pool import LoopPool
+from scimbridge.store.on_loop import (
+    AUDIT_COLUMNS,
+    OUTBOX_COLUMNS,
+    READ_COLUMNS,
+    REVIVE,
+    USER_COLUMNS,
+    lookup_key,
+    page_total,
+    serves,
+)
 from scimbridge.store.resources import StoredResource, comparison_key, user_columns, utc
-from scimbridge.store.tables import users
 
-_READ = "SELECT id, resource, version, created_at, updated_at FROM users"
+_READ = f"SELECT {READ_COLUMNS} FROM users"
 _BY_ID = f"{_READ} WHERE id = %s"
 _BY_NAME_KEY = f"{_READ} WHERE user_name_key = %s ORDER BY created_at, id LIMIT %s OFFSET %s"
 _COUNT_BY_NAME_KEY = "SELECT count(*) FROM users WHERE user_name_key = %s"
-_COLUMNS = (
-    "user_name",
-    "user_name_key",
-    "external_id",
-    "display_name",
-    "display_name_key",
-    "email_key",
-    "active",
-    "resource",
-)
-_NAMES = ", ".join(_COLUMNS)
-_VALUES = ", ".join(f"%({name})s" for name in _COLUMNS)
-_SETS = ", ".join(f"{name} = %({name})s" for name in _COLUMNS)
-_AUDIT_COLUMNS = "at, actor, action, resource_type, resource_id, detail"
-_OUTBOX_COLUMNS = "user_id, reason, generation, attempts, next_attempt_at, created_at, updated_at"
-# What ``store.enqueue`` does to a user's outbox row that is already there (pending, leased or
-# dead): revived, due now, attempts reset, generation bumped.
-_REVIVE = (
-    "ON CONFLICT (user_id) DO UPDATE SET reason = EXCLUDED.reason, "
-    "generation = outbox.generation + 1, attempts = 0, "
-    "next_attempt_at = EXCLUDED.next_attempt_at, dead_at = NULL, last_error = NULL, "
-    "updated_at = EXCLUDED.updated_at"
-)
+_NAMES = ", ".join(USER_COLUMNS)
+_VALUES = ", ".join(f"%({name})s" for name in USER_COLUMNS)
+_SETS = ", ".join(f"{name} = %({name})s" for name in USER_COLUMNS)
 _CREATE = (
     f"WITH created AS (INSERT INTO users (id, {_NAMES}, version, created_at, updated_at) "
     f"VALUES (%(id)s, {_VALUES}, 1, %(now)s, %(now)s)), "
-    f"audited AS (INSERT INTO audit_log ({_AUDIT_COLUMNS}) "
+    f"audited AS (INSERT INTO audit_log ({AUDIT_COLUMNS}) "
     "VALUES (%(now)s, %(actor)s, 'create', 'User', %(id)s, %(detail)s)) "
-    f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) "
+    f"INSERT INTO outbox ({OUTBOX_COLUMNS}) "
     "VALUES (%(id)s, 'created', 1, 0, %(now)s, %(now)s, %(now)s)"
 )
 # The audit and outbox rows are made from the updated row: none when the version moved on.
 _UPDATE = (
     f"WITH changed AS (UPDATE users SET {_SETS}, version = %(version)s, updated_at = %(now)s "
     "WHERE id = %(id)s AND version = %(read_version)s RETURNING id), "
-    f"audited AS (INSERT INTO audit_log ({_AUDIT_COLUMNS}) "
+    f"audited AS (INSERT INTO audit_log ({AUDIT_COLUMNS}) "
     "SELECT %(now)s, %(actor)s, %(action)s, 'User', id, %(detail)s FROM changed) "
-    f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) "
+    f"INSERT INTO outbox ({OUTBOX_COLUMNS}) "
     "SELECT id, 'updated', 1, 0, %(now)s, %(now)s, %(now)s FROM changed "
-    f"{_REVIVE}"
+    f"{REVIVE}"
 )
 
 Row = tuple[Any, ...]
@@ -84,20 +71,6 @@ Row = tuple[Any, ...]
 
 def _stored(row: Row) -> StoredResource:
     return StoredResource(row[0], dict(row[1]), row[2], utc(row[3]), utc(row[4]))
-
-
-def _name_key(selection: Selection) -> str | None:
-    """The ``user_name_key`` a selection is made of when it is ``userName eq "…"`` alone, with no
-    ``sortBy``: Entra's lookup before every create."""
-    where = selection.where
-    if selection.table is not users or selection.order is not None:
-        return None
-    if not isinstance(where, BinaryExpression) or where.operator is not operators.eq:
-        return None
-    if where.left is not users.c.user_name_key or not isinstance(where.right, BindParameter):
-        return None
-    value = where.right.value
-    return value if isinstance(value, str) else None
 
 
 def _unavailable(exc: psycopg.OperationalError) -> StoreUnavailable:
@@ -149,18 +122,13 @@ class LoopUsers:
             raise _unavailable(exc) from exc
         return _stored(row) if row is not None else None
 
-    @staticmethod
-    def serves(selection: Selection) -> bool:
-        """Whether :meth:`query_users` answers ``selection`` (``userName eq "…"`` alone)."""
-        return _name_key(selection) is not None
+    serves = staticmethod(serves)
 
     async def query_users(
         self, selection: Selection, offset: int, limit: int
     ) -> tuple[int, list[StoredResource]]:
         """As :meth:`Directory.query_users`, for a selection this object :meth:`serves`."""
-        key = _name_key(selection)
-        if key is None:
-            raise ValueError("only a userName eq lookup is answered on the event loop")
+        key = lookup_key(selection)
         try:
             async with self.pool.connection() as conn:
                 rows: list[Row] = []
@@ -169,13 +137,14 @@ class LoopUsers:
                         _BY_NAME_KEY, (key, limit, offset), prepare=self.prepare
                     )
                     rows = await cursor.fetchall()
-                    if len(rows) < limit and (rows or offset == 0):
-                        return offset + len(rows), [_stored(r) for r in rows]
-                cursor = await conn.execute(_COUNT_BY_NAME_KEY, (key,), prepare=self.prepare)
-                counted = await cursor.fetchone()
+                total = page_total(len(rows), offset, limit)
+                if total is None:
+                    cursor = await conn.execute(_COUNT_BY_NAME_KEY, (key,), prepare=self.prepare)
+                    counted = await cursor.fetchone()
+                    total = int(counted[0]) if counted else 0
         except psycopg.OperationalError as exc:
             raise _unavailable(exc) from exc
-        return int(counted[0]) if counted else 0, [_stored(r) for r in rows]
+        return total, [_stored(r) for r in rows]
 
     async def create_user(self, document: dict[str, Any], *, actor: str) -> StoredResource:
         columns = checked(user_columns(document), USER_COLUMN_LENGTHS)

@@ -51,7 +51,7 @@ class Transactions:
         self.is_postgres = database.is_postgres
         # SQLite has one writer: writers of this process queue here, in order, instead of in
         # SQLite's busy handler, which sleeps and retries (long tails under concurrent writes).
-        self._sqlite_writer = None if self.is_postgres else threading.Lock()
+        self.sqlite_writer = None if self.is_postgres else threading.Lock()
         # Connections that never wait for a lock (``database.create_inline_engine``), and which
         # threads are inside ``without_waiting`` right now.
         self._inline_engine = database.inline_engine
@@ -100,7 +100,7 @@ class Transactions:
     def write(self) -> Iterator[Connection]:
         """A transaction that commits when the block ends and rolls back when it raises."""
         no_wait = self._no_wait()
-        writer = self._sqlite_writer
+        writer = self.sqlite_writer
         if writer is not None:
             taken = (
                 writer.acquire(blocking=False)

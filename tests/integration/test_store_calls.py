@@ -7,6 +7,7 @@ health checks keep answering at once.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -131,6 +132,49 @@ def test_a_call_that_cannot_wait_writes_nothing_and_says_so(sqlite_file: str) ->
     engine.dispose()
 
 
+def test_a_user_call_on_the_loop_that_meets_a_foreign_lock_writes_nothing(
+    sqlite_file: str,
+) -> None:
+    database = Database.open(sqlite_file, inline=True)
+    directory = Directory(database)
+    on_loop = directory.on_loop
+    assert on_loop is not None, "a SQLite file serves one user's calls on the loop"
+    ann = asyncio.run(on_loop.create_user({"schemas": [CORE], "userName": "ann@x.com"}, actor="t"))
+    held = threading.Event()
+    holder = threading.Thread(
+        target=hold_write_lock, args=(sqlite_file.removeprefix("sqlite:///"), 0.5, held)
+    )
+    holder.start()
+    assert held.wait(5)
+    with pytest.raises(WouldBlock):
+        asyncio.run(on_loop.create_user({"schemas": [CORE], "userName": "bob@x.com"}, actor="t"))
+    edit = asyncio.run(on_loop.edit(ann.id))  # reads never wait for a writer (WAL)
+    with pytest.raises(WouldBlock):
+        asyncio.run(edit.write({**edit.current.document, "title": "x"}, actor="t", action="p"))
+    holder.join(5)
+    assert directory.query_users(directory.select_users(), 0, 10)[0] == 1
+    assert directory.get_user(ann.id) == ann, "nothing of the refused write landed"
+    assert asyncio.run(edit.write({**ann.document, "title": "x"}, actor="t", action="p"))
+    assert directory.get_user(ann.id).version == 2
+    database.dispose()
+
+
+def test_a_post_waits_out_a_foreign_lock_and_lands(http: httpx.Client, sqlite_file: str) -> None:
+    held = threading.Event()
+    holder = threading.Thread(
+        target=hold_write_lock, args=(sqlite_file.removeprefix("sqlite:///"), HOLD_SECONDS, held)
+    )
+    holder.start()
+    assert held.wait(5)
+    started = time.monotonic()
+    created = http.post("/scim/v2/Users", json={"schemas": [CORE], "userName": "late@contoso.com"})
+    assert created.status_code == 201, created.text
+    assert time.monotonic() - started >= HOLD_SECONDS * 0.5, "it cannot land while locked"
+    holder.join(15)
+    found = http.get("/scim/v2/Users", params={"filter": 'userName eq "late@contoso.com"'})
+    assert found.json()["totalResults"] == 1
+
+
 def test_postgres_and_in_memory_sqlite_never_run_on_the_loop(
     migrated_url: str,
 ) -> None:
@@ -140,6 +184,7 @@ def test_postgres_and_in_memory_sqlite_never_run_on_the_loop(
     memory = create_engine("sqlite://")
     assert create_inline_engine(memory) is None
     assert not Directory(Database(memory)).offers_calls_without_waiting
+    assert Directory(Database(memory)).on_loop is None
     with pytest.raises(WouldBlock), Directory(Database(memory)).without_waiting():
         pass
     engine.dispose()
@@ -185,6 +230,13 @@ def test_the_loops_own_connection_leaves_checkpoints_to_the_checkpointer(sqlite_
     with inline.connect() as conn, engine.connect() as pooled:
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
         assert pooled.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    pool = Database(engine, inline).inline_pool
+    assert pool is not None
+    loops_own = pool.connection()
+    assert loops_own.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert loops_own.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    assert loops_own.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    pool.close()
     inline.dispose()
     engine.dispose()
 
