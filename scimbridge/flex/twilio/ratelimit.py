@@ -23,9 +23,10 @@ from collections.abc import Callable
 # take for one request than for a later one without a one-second window at Twilio seeing more
 # than ``rate`` requests. Permits exactly 1/rate apart put the first and the (rate+1)-th of a
 # run exactly one second apart: the least delay on the first puts both into one second. So
-# permits are (1 + DELAY_SPREAD)/rate apart: the cap costs a tenth of its rate, and holds in
-# every sliding second while the delays vary by less than this.
-DELAY_SPREAD = 0.1
+# permits are (1 + DELAY_SPREAD)/rate apart: the cap costs 4 % of its rate, and holds in every
+# sliding second while the delays vary by less than 40 ms (a thread's wake-up and the client's
+# work vary by a few; a larger spread would slow a cap-bound initial sync for nothing).
+DELAY_SPREAD = 0.04
 
 
 class RateLimiter:
