@@ -207,14 +207,15 @@ def build_app(database_url: str, log_file: Path) -> Any:
     sink = log_file.open("a")
     with redirect_stderr(sink):  # the handler keeps this stream: the log goes to the file
         configure_logging(settings.log_format, settings.log_level, settings.secrets())
-    engine = open_database(
+    database = open_database(
         settings,
         Console(file=sink),
         command="serve",
         create=True,
         migrate_first=settings.is_sqlite,
+        inline=True,
     )
-    runtime = build_runtime(settings, engine=engine, sync_threads=1)
+    runtime = build_runtime(settings, database=database, sync_threads=1)
     return create_app(runtime)
 
 

@@ -262,6 +262,7 @@ def _authentication(
 def build_runtime(
     settings: Settings | Configuration,
     *,
+    database: Database | None = None,
     engine: Engine | None = None,
     mapping: FlexMapping | None = None,
     sync_threads: int = 1,
@@ -273,10 +274,11 @@ def build_runtime(
     """Build the process: store, auth, metrics, sync and background services.
 
     ``settings`` is the typed configuration (``cli``), or settings whose ``[flex]`` and ``[auth]``
-    tables are typed here (tests, benchmarks). ``engine`` is the database to use (default: one
-    opened from ``settings.database_url``); ``mapping`` replaces the parsed ``[flex]`` table
-    (``resync --remove-skill``); ``metrics`` replaces the process's metrics (a benchmark's, which
-    also times Twilio requests).
+    tables are typed here (tests, benchmarks). ``database`` is the database to run on, opened
+    already (``cli``, with its inline engine); else ``engine`` is the engine to open it on (tests
+    and benchmarks that tune it; default: one opened from ``settings.database_url``). ``mapping``
+    replaces the parsed ``[flex]`` table (``resync --remove-skill``); ``metrics`` replaces the
+    process's metrics (a benchmark's, which also times Twilio requests).
     ``sync_threads`` is the drainer's thread count; 0 only queues changes for a separate
     ``scimbridge worker``. ``reconcile_only`` builds the reconciler for ``settings.twilio``
     and no drainer (``resync``). Raises :class:`ConfigError` naming every problem when the
@@ -287,8 +289,9 @@ def build_runtime(
     mapping = mapping or configuration.mapping
     auth = configuration.auth
     draining = not reconcile_only and sync_target(settings, mapping, drain=sync_threads > 0)
-    engine = engine or create_db_engine(settings.database_url)
-    database = Database(engine, create_inline_engine(engine))
+    if database is None:
+        engine = engine or create_db_engine(settings.database_url)
+        database = Database(engine, create_inline_engine(engine))
     services: list[BackgroundService] = []
     checkpointer = database.checkpointer()
     if checkpointer is not None:

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scimbridge.cli import context
-from scimbridge.cli.context import command_database, command_settings, fail
+from scimbridge.cli.context import command_settings, command_store, fail
 from scimbridge.store.location import DatabaseProblem
 
 if TYPE_CHECKING:
@@ -80,13 +80,11 @@ def status(
     import json
 
     from scimbridge.ops.status import print_status, status_report
-    from scimbridge.store.database import Database
-    from scimbridge.store.objects import Store
 
     settings = command_settings()
-    engine = command_database(settings, "status", create=False, require_head=False)
+    store = command_store(settings, "status", create=False, require_head=False)
     result = status_report(
-        Store.of(Database(engine)),
+        store,
         thresholds=settings.readiness,
         sync_expected=settings.twilio is not None,
         static_token=settings.bearer_token is not None,

@@ -1,11 +1,12 @@
-"""What every ``scimbridge`` command shares: consoles, settings, its database, its runtime.
+"""What every ``scimbridge`` command shares: consoles, settings, its store, its runtime.
 
 Does: give each command its configuration (``command_configuration``, every problem at once) or
-just its settings (``command_settings``), its database after its one ``database:`` line on stderr
-(``command_database``), its runtime (``open_runtime``), and say a mistake as one escaped sentence
-and an exit code (``fail``, ``config_failure``); the traceback only with ``--debug``
-(``Run.debug``).
-Does not: define commands (``cli.main`` registers them from their modules).
+just its settings (``command_settings``), the store objects of its database after its one
+``database:`` line on stderr (``command_store``), its runtime built on that database
+(``command_runtime``), and say a mistake as one escaped sentence and an exit code (``fail``,
+``config_failure``); the traceback only with ``--debug`` (``Run.debug``).
+Does not: define commands (``cli.main`` registers them from their modules), or hold an engine:
+a command gets store objects, or the runtime, built from one ``Database``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from scimbridge.cli.database import SchemaBehind, open_database
 from scimbridge.config.errors import ConfigError
 from scimbridge.config.settings import Settings
 from scimbridge.ops.logging import configure_logging
+from scimbridge.store.database import Database
 from scimbridge.store.location import DatabaseProblem
+from scimbridge.store.objects import Store
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from scimbridge.configuration import Configuration
     from scimbridge.flex.mapping.config import FlexMapping
     from scimbridge.runtime import Runtime
@@ -74,15 +75,17 @@ def command_settings() -> Settings:
     return command_configuration().settings
 
 
-def command_database(
+def _command_database(
     settings: Settings,
     command: str,
     *,
     create: bool,
     migrate_first: bool = False,
     require_head: bool = True,
-) -> Engine:
-    """The command's database, after its one ``database:`` line on stderr."""
+    inline: bool = False,
+) -> Database:
+    """The command's database, after its one ``database:`` line on stderr; exit 3 when its
+    schema is behind, 2 when it cannot be opened."""
     try:
         return open_database(
             settings,
@@ -91,6 +94,7 @@ def command_database(
             create=create,
             migrate_first=migrate_first,
             require_head=require_head,
+            inline=inline,
         )
     except SchemaBehind as exc:
         raise fail(str(exc), EXIT_SCHEMA) from exc
@@ -100,24 +104,51 @@ def command_database(
         raise fail(str(exc)) from exc
 
 
-def open_runtime(
-    settings: Settings | Configuration,
-    engine: Engine,
+def command_store(
+    settings: Settings,
+    command: str,
     *,
+    create: bool,
+    migrate_first: bool = False,
+    require_head: bool = True,
+) -> Store:
+    """The store objects of the command's database, after its one ``database:`` line on stderr
+    (the options: :func:`~scimbridge.cli.database.open_database`)."""
+    database = _command_database(
+        settings,
+        command,
+        create=create,
+        migrate_first=migrate_first,
+        require_head=require_head,
+    )
+    return Store.of(database)
+
+
+def command_runtime(
+    configuration: Configuration,
+    command: str,
+    *,
+    create: bool,
     sync_threads: int = 1,
     mapping: FlexMapping | None = None,
     reconcile_only: bool = False,
 ) -> Runtime:
-    """The command's runtime, or the configuration error that prevents it."""
+    """The command's runtime on its database (opened as :func:`command_store` does, migrated
+    first on SQLite), or the exit that prevents it."""
     from scimbridge.runtime import build_runtime
 
+    settings = configuration.settings
+    database = _command_database(
+        settings, command, create=create, migrate_first=settings.is_sqlite, inline=True
+    )
     try:
         return build_runtime(
-            settings,
-            engine=engine,
+            configuration,
+            database=database,
             mapping=mapping,
             sync_threads=sync_threads,
             reconcile_only=reconcile_only,
         )
     except ConfigError as exc:
+        database.dispose()
         raise config_failure(exc) from exc

@@ -4,17 +4,17 @@ Does: print ``database: <where>`` for every command that opens one; refuse, with
 SQLite file that does not exist for the commands that only read; let the commands that write
 create it and say so; apply migrations where the command does; turn the common ways opening a
 database fails into a :class:`~scimbridge.store.location.DatabaseProblem` sentence.
-Does not: parse settings (``config``) or know what a command does with the engine.
+Does not: parse settings (``config``), know what a command does with the database, or build
+its engines (``store.database``).
 """
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy import Engine
 
 from scimbridge.config.settings import URL_VARIABLE, Settings
-from scimbridge.store.database import at_head, create_db_engine, migrate
+from scimbridge.store.database import Database, migrate
 from scimbridge.store.location import DatabaseLocation, DatabaseProblem, explain_failure
 
 
@@ -45,12 +45,15 @@ def open_database(
     create: bool,
     migrate_first: bool = False,
     require_head: bool = True,
-) -> Engine:
-    """An engine for the settings' database, after the ``database:`` line.
+    inline: bool = False,
+) -> Database:
+    """The settings' database, after the ``database:`` line.
 
     ``create``: the command writes, so a missing SQLite file may be made (and is announced).
     ``migrate_first``: apply migrations first (``migrate``; the others on SQLite only).
     ``require_head``: refuse a schema older than this code, saying to run ``migrate``.
+    ``inline``: also open the inline engine of a SQLite file, for a process that answers SCIM
+    on an event loop (``Database.open``).
     Raises :class:`DatabaseProblem` with one sentence for the operator.
     """
     location = announce(settings, console)
@@ -61,8 +64,8 @@ def open_database(
     try:
         if migrate_first:
             migrate(settings.database_url)
-        engine = create_db_engine(settings.database_url)
-        behind = require_head and not at_head(engine)
+        database = Database.open(settings.database_url, inline=inline)
+        behind = require_head and not database.at_head()
     except Exception as exc:
         message = explain_failure(location, exc)
         if message is None:
@@ -71,11 +74,11 @@ def open_database(
     if not existed and location.file is not None:
         console.print(f"created a new database at {escape(str(location.file))}", highlight=False)
     if behind:
-        engine.dispose()
+        database.dispose()
         raise SchemaBehind(
             "the database schema is not at the newest revision: run `scimbridge migrate` first"
         )
-    return engine
+    return database
 
 
 def migrate_database(settings: Settings, console: Console) -> None:

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scimbridge.cli import context
-from scimbridge.cli.context import command_configuration, command_database, fail, open_runtime
+from scimbridge.cli.context import command_configuration, command_runtime, fail
 
 if TYPE_CHECKING:
     from scimbridge.flex.sync.resync import Outcome, Plan
@@ -56,14 +56,15 @@ def resync(
             "resync needs Twilio settings (TWILIO_ACCOUNT_SID…); for a fake Flex: "
             'eval "$(scimbridge fake-flex --print-env --port PORT)"'
         )
-    engine = command_database(settings, "resync", create=False, migrate_first=settings.is_sqlite)
     mapping = configuration.mapping
     if remove_skill:
         try:
             mapping = replace(mapping, skills=mapping.skills.retiring(remove_skill))
         except ValueError as exc:
             raise fail(str(exc)) from exc
-    runtime = open_runtime(configuration, engine, mapping=mapping, reconcile_only=True)
+    runtime = command_runtime(
+        configuration, "resync", create=False, mapping=mapping, reconcile_only=True
+    )
     assert runtime.reconciler is not None  # settings.twilio is set
     resyncer = Resync(runtime.store, runtime.reconciler)
 

@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 
 from scimbridge.cli import context
-from scimbridge.cli.context import command_configuration, command_database, fail, open_runtime
+from scimbridge.cli.context import command_configuration, command_runtime, fail
 from scimbridge.config.settings import LOOPBACK_PROXIES
 
 log = logging.getLogger("scimbridge")
@@ -123,8 +123,7 @@ def serve(
     _check_port_free(host, port)
     if metrics_port is not None:
         _check_port_free(host, metrics_port)
-    engine = command_database(settings, "serve", create=True, migrate_first=settings.is_sqlite)
-    runtime = open_runtime(configuration, engine, sync_threads=max(0, threads))
+    runtime = command_runtime(configuration, "serve", create=True, sync_threads=max(0, threads))
     application = create_app(runtime, public_bind=not is_loopback(host), metrics_port=metrics_port)
     hand_out_first_token(
         runtime.store.tokens,
@@ -183,8 +182,7 @@ def worker_command(
     settings = configuration.settings
     if not settings.twilio:
         raise fail("the sync worker needs Twilio settings (TWILIO_ACCOUNT_SID…)")
-    engine = command_database(settings, "worker", create=False, migrate_first=settings.is_sqlite)
-    runtime = open_runtime(configuration, engine, sync_threads=max(1, threads))
+    runtime = command_runtime(configuration, "worker", create=False, sync_threads=max(1, threads))
     if runtime.drainer is None:
         raise fail("the sync is off (SCIMBRIDGE_SYNC=false); nothing to run")
     services = runtime.services

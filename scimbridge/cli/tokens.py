@@ -14,9 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from scimbridge.cli import context
-from scimbridge.cli.context import command_database, command_settings, fail
-from scimbridge.store.database import Database
-from scimbridge.store.tokens import TokenNameTaken, Tokens
+from scimbridge.cli.context import command_settings, command_store, fail
+from scimbridge.store.tokens import TokenNameTaken
 
 
 def token_create(
@@ -24,11 +23,11 @@ def token_create(
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
     settings = command_settings()
-    engine = command_database(
+    tokens = command_store(
         settings, "token create", create=True, migrate_first=settings.is_sqlite
-    )
+    ).tokens
     try:
-        _, secret = Tokens(Database(engine)).create_token(name)
+        _, secret = tokens.create_token(name)
     except TokenNameTaken as exc:
         raise fail(str(exc), 1) from exc
     context.err.print(
@@ -40,9 +39,9 @@ def token_create(
 def token_list() -> None:
     """List tokens (names and dates; never the tokens)."""
     settings = command_settings()
-    engine = command_database(settings, "token list", create=False)
+    tokens = command_store(settings, "token list", create=False).tokens
     table = Table("name", "id", "created", "last used", "revoked")
-    for record in Tokens(Database(engine)).list_tokens():
+    for record in tokens.list_tokens():
         table.add_row(
             escape(record.name),
             record.id,
@@ -56,7 +55,7 @@ def token_list() -> None:
 def token_revoke(name: Annotated[str, typer.Argument(help="Token name or id.")]) -> None:
     """Revoke a token; requests using it are refused within seconds."""
     settings = command_settings()
-    engine = command_database(settings, "token revoke", create=False)
-    if not Tokens(Database(engine)).revoke_token(name):
+    tokens = command_store(settings, "token revoke", create=False).tokens
+    if not tokens.revoke_token(name):
         raise fail(f"no live token named {name!r}", 1)
     context.console.print(f"token {escape(repr(name))} revoked", highlight=False)
