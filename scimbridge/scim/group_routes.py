@@ -41,6 +41,24 @@ class GroupApi(ResourceApi):
             return any(name.lower().split(".")[0] == "members" for name in attributes)
         return True
 
+    def _render_group(
+        self,
+        request: Request,
+        row: StoredResource,
+        members: list[tuple[str, str]] | None,
+        attributes: list[str] | None = None,
+        excluded: list[str] | None = None,
+    ) -> dict[str, Any]:
+        return rendering.render_group(
+            row.document,
+            members,
+            id=row.id,
+            meta=self._meta(request, "Group", row),
+            base_url=base_url(request),
+            attributes=attributes,
+            excluded=excluded,
+        )
+
     def _render_groups(
         self,
         request: Request,
@@ -48,20 +66,19 @@ class GroupApi(ResourceApi):
         attributes: list[str] | None,
         excluded: list[str] | None,
     ) -> list[dict[str, Any]]:
+        """``rows`` rendered, their members read (in one query) only when the answer shows them."""
         members = (
             self.directory.group_members([row.id for row in rows])
             if self._wants_members(attributes, excluded)
             else None
         )
         return [
-            rendering.render_group(
-                row.document,
+            self._render_group(
+                request,
+                row,
                 members[row.id] if members is not None else None,
-                id=row.id,
-                meta=self._meta(request, "Group", row),
-                base_url=base_url(request),
-                attributes=attributes,
-                excluded=excluded,
+                attributes,
+                excluded,
             )
             for row in rows
         ]
@@ -97,14 +114,16 @@ class GroupApi(ResourceApi):
         body = await read_json(request, self.limits)
 
         def work() -> tuple[StoredResource, dict[str, Any]]:
-            stored = self.directory.update_group(
-                request.path_params["id"],
-                lambda current: documents.replace_group(body, current, self.models),
-                actor=principal.name,
-                action="replace",
-                if_match=self._if_match(request),
-            )
-            return stored, self._render_groups(request, [stored], None, None)[0]
+            with self.directory.editing_group(
+                request.path_params["id"], if_match=self._if_match(request)
+            ) as edit:
+                document, membership = documents.replace_group(
+                    body, edit.current.document, self.models
+                )
+                stored = edit.write(document, membership, actor=principal.name, action="replace")
+                # The members this write left, read under its lock; rendered after the commit.
+                members = edit.members()
+            return stored, self._render_group(request, stored, members)
 
         stored, rendered = await self.calls.unbounded(work)
         return scim_response(rendered, headers={"ETag": etag(stored.version)})
@@ -114,16 +133,23 @@ class GroupApi(ResourceApi):
         patch = patch_body.read_patch(
             body, self.models, "Group", max_operations=self.limits.max_patch_operations
         )
-        stored = await self.calls.unbounded(
-            lambda: self.directory.update_group(
-                request.path_params["id"],
-                lambda current: documents.patch_group(patch, current, self.models),
-                actor=principal.name,
-                action="patch",
-                detail=list(patch.summary),
-                if_match=self._if_match(request),
-            )
-        )
+
+        def work() -> StoredResource:
+            with self.directory.editing_group(
+                request.path_params["id"], if_match=self._if_match(request)
+            ) as edit:
+                document, membership = documents.patch_group(
+                    patch, edit.current.document, self.models
+                )
+                return edit.write(
+                    document,
+                    membership,
+                    actor=principal.name,
+                    action="patch",
+                    detail=list(patch.summary),
+                )
+
+        stored = await self.calls.unbounded(work)
         return Response(status_code=204, headers={"ETag": etag(stored.version)})
 
     async def delete_group(self, request: Request, principal: Principal) -> Response:

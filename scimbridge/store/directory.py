@@ -1,11 +1,14 @@
-"""The directory: the only place that writes users, groups, memberships and audit rows.
+"""The directory: users, groups, memberships and audit rows; every write of them goes through it.
 
 Does: store SCIM documents with their indexed columns, bump versions, enforce uniqueness through
 the database, apply membership changes (``store.memberships``), append audit rows, queue the sync
-in the same transaction as the change, and answer list requests from a parsed SCIM filter and
-``sortBy`` (``store.listing``, with the SQL from ``store.query``). Reads and writes run under a
-row lock (``store.transactions``), so concurrent PATCHes never lose an update.
-Does not: parse SCIM payloads (``scim.documents``), know HTTP, or call Twilio.
+in the same transaction as the change, hand out one user or group locked for its caller's write
+(``store.user_edit``, ``store.group_edit``, inside the directory's transaction), and answer list
+requests from a parsed SCIM filter and ``sortBy`` (``store.listing``, with the SQL from
+``store.query``). Reads and writes run under a row lock (``store.transactions``), so concurrent
+PATCHes never lose an update.
+Does not: parse SCIM payloads or compute documents (``scim.documents`` does, for the routes
+that call down through the edits), know HTTP, or call Twilio.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from scim2_models import Resource
 from scim2_models.path import AttrPath, FilterNode
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from scimbridge.store import listing, memberships
@@ -25,6 +28,7 @@ from scimbridge.store.clock import utcnow
 from scimbridge.store.database import Database
 from scimbridge.store.enqueue import enqueue
 from scimbridge.store.errors import Conflict, NotFound, VersionMismatch
+from scimbridge.store.group_edit import GroupEdit
 from scimbridge.store.inline_users import InlineUsers
 from scimbridge.store.limits import GROUP_COLUMN_LENGTHS, USER_COLUMN_LENGTHS, checked
 from scimbridge.store.listing import Selection
@@ -35,7 +39,6 @@ from scimbridge.store.resources import (
     group_columns,
     stored,
     user_columns,
-    utc,
 )
 from scimbridge.store.tables import group_members, groups, users
 from scimbridge.store.transactions import BY_ID, Transactions
@@ -45,10 +48,7 @@ if TYPE_CHECKING:
     from scimbridge.store.on_loop import UsersOnLoop
 
 # Statements of the hot paths, built once: building and cache-keying them per call costs more
-# than running them. Updates set the columns their parameters name.
-_UPDATE_BY_ID = {
-    table.name: update(table).where(table.c.id == bindparam("by_id")) for table in (users, groups)
-}
+# than running them.
 _INSERT = {table.name: insert(table) for table in (users, groups)}
 _BY_NAME_KEY = select(users).where(users.c.user_name_key == bindparam("key"))
 
@@ -61,7 +61,8 @@ class Directory:
 
     - ``create_*`` fill ``id`` (a new UUID), ``version`` (1) and both times; the document is
       stored as given. ``meta`` is never stored: callers render it from the ``StoredResource``.
-    - ``get_*``, ``update_*`` and ``delete_*`` raise ``NotFound`` for an id that is not stored.
+    - ``get_*``, ``update_user``, ``editing_*`` and ``delete_*`` raise ``NotFound`` for an id
+      that is not stored.
     - A taken ``userName`` (users) or ``displayName`` (groups), compared by
       :func:`~scimbridge.store.resources.comparison_key`, raises ``Conflict``; nothing is written.
     - ``if_match`` (versions) that does not hold the current version raises ``VersionMismatch``;
@@ -70,8 +71,10 @@ class Directory:
     - A database that stays locked or cannot be reached raises ``StoreUnavailable``; inside
       :meth:`without_waiting`, a lock held elsewhere raises ``WouldBlock`` instead. Either way
       nothing was written.
-    - ``editing_user`` holds one user locked while its caller computes the new document and
-      writes it (``UserEdit.write``): the caller calls down, the store never calls back.
+    - ``editing_user`` and ``editing_group`` hold one user or group locked while the caller
+      computes the new document (and a group's membership change) and writes it
+      (``UserEdit.write``, ``GroupEdit.write``): the caller calls down, the store never calls
+      back. Whatever the caller's block raises writes nothing.
     - A value longer than its indexed column (``store.limits``) raises ``TooLong``; nothing is
       written.
     - An update whose document (and membership) comes out unchanged keeps its version and
@@ -177,38 +180,11 @@ class Directory:
         detail: Any = None,
         if_match: Collection[int] | None = None,
     ) -> StoredResource:
-        """Lock the user, compute its new document with ``change``, and store it.
-
-        ``change`` receives a copy of the current document and may raise to refuse; nothing is
-        written then. An unchanged document keeps its version and queues nothing.
-        """
-        now = utcnow()
-        try:
-            with self._db.write() as conn:
-                row = self._db.lock(conn, users, user_id)
-                if if_match is not None and row["version"] not in if_match:
-                    raise VersionMismatch()
-                current = dict(row["resource"])
-                document = change(dict(current))
-                if document == current:
-                    return stored(row)
-                version = row["version"] + 1
-                conn.execute(
-                    _UPDATE_BY_ID["users"],
-                    {
-                        "by_id": user_id,
-                        "resource": document,
-                        "version": version,
-                        "updated_at": now,
-                        **checked(user_columns(document), USER_COLUMN_LENGTHS),
-                    },
-                )
-                memberships.audit(conn, actor, action, "User", user_id, detail, now)
-                enqueue(conn, user_id, "updated", now=now)
-        except IntegrityError as exc:
-            raise Conflict("userName") from exc
-        self._enqueued()
-        return StoredResource(user_id, document, version, utc(row["created_at"]), now)
+        """:meth:`editing_user` for callers that hold the change as a function (tools, tests):
+        ``change`` receives a copy of the current document and may raise to refuse."""
+        with self.editing_user(user_id, if_match=if_match) as edit:
+            document = change(dict(edit.current.document))
+            return edit.write(document, actor=actor, action=action, detail=detail)
 
     @contextmanager
     def editing_user(
@@ -286,52 +262,24 @@ class Directory:
     def get_group(self, group_id: str) -> StoredResource:
         return self._get(groups, "Group", group_id)
 
-    def update_group(
-        self,
-        group_id: str,
-        change: Callable[[dict[str, Any]], tuple[dict[str, Any], MembershipChange]],
-        *,
-        actor: str,
-        action: str,
-        detail: Any = None,
-        if_match: Collection[int] | None = None,
-    ) -> StoredResource:
-        """Lock the group, compute its new document and membership change with ``change``
-        (which may raise to refuse), and store both (see :meth:`update_user`)."""
-        now = utcnow()
+    @contextmanager
+    def editing_group(
+        self, group_id: str, *, if_match: Collection[int] | None = None
+    ) -> Iterator[GroupEdit]:
+        """The group ``group_id``, locked for one write until the block ends (see
+        :meth:`editing_user`): ``edit.write`` takes the new document and membership change."""
+        edit: GroupEdit | None = None
         try:
             with self._db.write() as conn:
                 row = self._db.lock(conn, groups, group_id)
                 if if_match is not None and row["version"] not in if_match:
                     raise VersionMismatch()
-                current = dict(row["resource"])
-                document, membership = change(dict(current))
-                touched = memberships.apply_membership(
-                    conn, group_id, membership, now, sync_groups=self.sync_groups
-                )
-                if document == current and not touched:
-                    return stored(row)
-                if self.sync_groups and row["display_name"] != str(document["displayName"]):
-                    # Workers read group names ([flex.group_roles], [groups]): every member's
-                    # worker may change, so each is re-synced, in this same transaction.
-                    memberships.enqueue_members(conn, group_id, touched, now)
-                version = row["version"] + 1
-                conn.execute(
-                    _UPDATE_BY_ID["groups"],
-                    {
-                        "by_id": group_id,
-                        "resource": document,
-                        "version": version,
-                        "updated_at": now,
-                        **checked(group_columns(document), GROUP_COLUMN_LENGTHS),
-                    },
-                )
-                memberships.audit(conn, actor, action, "Group", group_id, detail, now)
+                edit = GroupEdit(conn, stored(row), utcnow(), sync_groups=self.sync_groups)
+                yield edit
         except IntegrityError as exc:
             raise Conflict("displayName") from exc
-        if self.sync_groups:
+        if edit is not None and edit.queued:
             self._enqueued()
-        return StoredResource(group_id, document, version, utc(row["created_at"]), now)
 
     def delete_group(
         self, group_id: str, *, actor: str, if_match: Collection[int] | None = None

@@ -55,14 +55,14 @@ def test_an_unknown_id_is_not_found_for_every_call(store: Store) -> None:
         lambda: directory.update_user(missing, dict, actor="t", action="patch"),
         lambda: directory.delete_user(missing, actor="t"),
         lambda: directory.get_group(missing),
-        lambda: directory.update_group(
-            missing, lambda d: (d, MembershipChange()), actor="t", action="patch"
-        ),
         lambda: directory.delete_group(missing, actor="t"),
     ]
     for call in calls:
         with pytest.raises(NotFound):
             call()
+    for editing in (directory.editing_user, directory.editing_group):
+        with pytest.raises(NotFound), editing(missing):
+            pass
 
 
 def test_a_taken_name_in_another_case_is_a_conflict_and_writes_nothing(store: Store) -> None:
