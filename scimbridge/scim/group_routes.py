@@ -1,17 +1,18 @@
 """The /Groups endpoints: create, read, replace, patch, delete, list and search groups.
 
-Does: hand bodies to ``scim.documents`` (PATCH bodies read once by ``scim.patch_body``) and
-documents and membership changes to the directory, render groups with their members only when
-asked for (``attributes``/``excludedAttributes``), and answer as Entra expects (201 + Location on
-POST, 204 on PATCH and DELETE, 304/412 for ETags). Every group call runs in the thread pool: a
-group's members are of any size.
+Does: hand bodies to ``scim.documents`` (PATCH bodies read once by ``scim.patch_body``); for PUT
+and PATCH, compute the new document and membership change from the group a locked
+``GroupEdit`` holds and write them through it (every call goes down); render groups with their
+members only when asked for (``attributes``/``excludedAttributes``), and answer as Entra expects
+(201 + Location on POST, 204 on PATCH and DELETE, 304/412 for ETags). Every group call runs in
+the thread pool: a group's members are of any size.
 Does not: authenticate (``scim.routes`` does), parse the Entra dialect (``scim.dialect``), build
 SQL (``store.directory``), or call Twilio.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -20,15 +21,13 @@ from starlette.responses import Response
 from scimbridge.scim import documents, patch_body, rendering
 from scimbridge.scim.auth import Principal
 from scimbridge.scim.http import (
-    etag,
     list_params,
     list_response,
     read_json,
-    scim_response,
     search_query,
 )
 from scimbridge.scim.resource_api import ResourceApi, base_url
-from scimbridge.store.resources import StoredResource
+from scimbridge.store.resources import MembershipChange, StoredResource
 
 
 class GroupApi(ResourceApi):
@@ -86,71 +85,81 @@ class GroupApi(ResourceApi):
     async def create_group(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
 
-        def work() -> dict[str, Any]:
+        def work() -> Response:
             document, membership = documents.create_group(body, self.models)
             stored = self.directory.create_group(document, membership, actor=principal.name)
-            return {"stored": stored, "body": self._render_groups(request, [stored], None, None)[0]}
+            rendered = self._render_groups(request, [stored], None, None)[0]
+            return self._created(request, "Group", stored, rendered)
 
-        result = await self.calls.unbounded(work)
-        stored = result["stored"]
-        return scim_response(result["body"], 201, self._resource_headers(request, "Group", stored))
+        return await self.calls.unbounded(work)
 
     async def get_group(self, request: Request, principal: Principal) -> Response:
         params = list_params(request.query_params, self.limits)
 
-        def work() -> tuple[StoredResource, dict[str, Any]]:
+        def work() -> Response:
             stored = self.directory.get_group(request.path_params["id"])
-            rendered = self._render_groups(
-                request, [stored], params.attributes, params.excluded_attributes
-            )[0]
-            return stored, rendered
+            return self._read(
+                request,
+                stored,
+                lambda: self._render_groups(
+                    request, [stored], params.attributes, params.excluded_attributes
+                )[0],
+            )
 
-        stored, rendered = await self.calls.unbounded(work)
-        if self._not_modified(request, stored):
-            return Response(status_code=304, headers={"ETag": etag(stored.version)})
-        return scim_response(rendered, headers={"ETag": etag(stored.version)})
+        return await self.calls.unbounded(work)
 
     async def replace_group(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
-
-        def work() -> tuple[StoredResource, dict[str, Any]]:
-            with self.directory.editing_group(
-                request.path_params["id"], if_match=self._if_match(request)
-            ) as edit:
-                document, membership = documents.replace_group(
-                    body, edit.current.document, self.models
-                )
-                stored = edit.write(document, membership, actor=principal.name, action="replace")
-                # The members this write left, read under its lock; rendered after the commit.
-                members = edit.members()
-            return stored, self._render_group(request, stored, members)
-
-        stored, rendered = await self.calls.unbounded(work)
-        return scim_response(rendered, headers={"ETag": etag(stored.version)})
+        return await self.calls.unbounded(
+            lambda: self._write_group(
+                request,
+                principal,
+                lambda current: documents.replace_group(body, current, self.models),
+                action="replace",
+                answer_with_group=True,
+            )
+        )
 
     async def patch_group(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
         patch = patch_body.read_patch(
             body, self.models, "Group", max_operations=self.limits.max_patch_operations
         )
+        return await self.calls.unbounded(
+            lambda: self._write_group(
+                request,
+                principal,
+                lambda current: documents.patch_group(patch, current, self.models),
+                action="patch",
+                detail=list(patch.summary),
+                answer_with_group=False,
+            )
+        )
 
-        def work() -> StoredResource:
-            with self.directory.editing_group(
-                request.path_params["id"], if_match=self._if_match(request)
-            ) as edit:
-                document, membership = documents.patch_group(
-                    patch, edit.current.document, self.models
-                )
-                return edit.write(
-                    document,
-                    membership,
-                    actor=principal.name,
-                    action="patch",
-                    detail=list(patch.summary),
-                )
-
-        stored = await self.calls.unbounded(work)
-        return Response(status_code=204, headers={"ETag": etag(stored.version)})
+    def _write_group(
+        self,
+        request: Request,
+        principal: Principal,
+        compute: Callable[[dict[str, Any]], tuple[dict[str, Any], MembershipChange]],
+        *,
+        action: str,
+        detail: Any = None,
+        answer_with_group: bool,
+    ) -> Response:
+        """PUT or PATCH, in a thread: lock the group (checking ``If-Match``), compute its new
+        document and membership change from the stored document with ``compute``, and write
+        them; 200 with the group as written (members read under the write's lock) and its
+        ETag, or 204 with the ETag alone."""
+        with self.directory.editing_group(
+            request.path_params["id"], if_match=self._if_match(request)
+        ) as edit:
+            document, membership = compute(edit.current.document)
+            stored = edit.write(
+                document, membership, actor=principal.name, action=action, detail=detail
+            )
+            members = edit.members() if answer_with_group else None
+        rendered = None if members is None else self._render_group(request, stored, members)
+        return self._written(stored, rendered)
 
     async def delete_group(self, request: Request, principal: Principal) -> Response:
         await self.calls.unbounded(

@@ -2,22 +2,25 @@
 
 Does: hold the limits, directory, store calls and resource models the resource endpoints use;
 build a resource's ``meta`` (location under the request's base URL, version as a weak ETag), read
-``If-Match``/``If-None-Match``, and parse a list request's ``filter`` and ``sortBy`` into the
-directory's selection.
-Does not: answer requests itself (``scim.user_routes``, ``scim.group_routes``), or build SQL from
-a filter (``store.directory`` does, from the parsed filter).
+``If-Match``/``If-None-Match``, answer a create (201 + Location), a read (304 or 200) and a write
+(200 or 204) with the resource's ETag, and parse a list request's ``filter`` and ``sortBy`` into
+the directory's selection.
+Does not: handle a request itself (``scim.user_routes``, ``scim.group_routes`` do), or build
+SQL from a filter (``store.directory`` does, from the parsed filter).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from scimbridge.config.settings import Limits
 from scimbridge.scim.extensions import ResourceModels
-from scimbridge.scim.http import ListParams, etag, parse_etags, request_base_url
+from scimbridge.scim.http import ListParams, etag, parse_etags, request_base_url, scim_response
 from scimbridge.scim.store_calls import StoreCalls
 from scimbridge.store.directory import Directory
 from scimbridge.store.listing import Selection
@@ -54,14 +57,6 @@ class ResourceApi:
             "version": etag(stored.version),
         }
 
-    def _resource_headers(
-        self, request: Request, kind: str, stored: StoredResource
-    ) -> dict[str, str]:
-        return {
-            "ETag": etag(stored.version),
-            "Location": self._meta(request, kind, stored)["location"],
-        }
-
     @staticmethod
     def _if_match(request: Request) -> set[int] | None:
         return parse_etags(request.headers.get("if-match"))
@@ -72,6 +67,30 @@ class ResourceApi:
         if request.headers.get("if-none-match", "").strip() == "*":
             return True
         return wanted is not None and stored.version in wanted
+
+    def _created(
+        self, request: Request, kind: str, stored: StoredResource, rendered: dict[str, Any]
+    ) -> Response:
+        """201 with the new resource, its ETag and its Location."""
+        location = self._meta(request, kind, stored)["location"]
+        return scim_response(rendered, 201, {"ETag": etag(stored.version), "Location": location})
+
+    def _read(
+        self, request: Request, stored: StoredResource, render: Callable[[], dict[str, Any]]
+    ) -> Response:
+        """A GET of one resource: 304 when ``If-None-Match`` names its version (nothing is
+        rendered), else 200 with ``render()``; its ETag either way."""
+        if self._not_modified(request, stored):
+            return Response(status_code=304, headers={"ETag": etag(stored.version)})
+        return self._written(stored, render())
+
+    @staticmethod
+    def _written(stored: StoredResource, rendered: dict[str, Any] | None) -> Response:
+        """200 with ``rendered`` and the resource's ETag; None: 204 with the ETag alone."""
+        headers = {"ETag": etag(stored.version)}
+        if rendered is None:
+            return Response(status_code=204, headers=headers)
+        return scim_response(rendered, headers=headers)
 
     def _selection(self, params: ListParams, kind: str) -> Selection:
         """What a list request selects (``filter``, ``sortBy``), parsed and bounded."""

@@ -10,7 +10,7 @@ Does not: authenticate (``scim.routes`` does, for every endpoint), parse the Ent
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -20,11 +20,9 @@ from scimbridge.scim import documents, patch_body, rendering
 from scimbridge.scim.auth import Principal
 from scimbridge.scim.http import (
     ListParams,
-    etag,
     list_params,
     list_response,
     read_json,
-    scim_response,
     search_query,
 )
 from scimbridge.scim.name_filter import user_name_equal_to
@@ -55,34 +53,24 @@ class UserApi(ResourceApi):
         stored = await self.calls.create_user(
             lambda: documents.create_user(body, self.models), actor=principal.name
         )
-        return scim_response(
-            self._render_user(request, stored),
-            201,
-            self._resource_headers(request, "User", stored),
-        )
+        return self._created(request, "User", stored, self._render_user(request, stored))
 
     async def get_user(self, request: Request, principal: Principal) -> Response:
-        user_id = request.path_params["id"]
-        stored = await self.calls.get_user(user_id)
-        if self._not_modified(request, stored):
-            return Response(status_code=304, headers={"ETag": etag(stored.version)})
-        params = list_params(request.query_params, self.limits)
-        return scim_response(
-            self._render_user(request, stored, params.attributes, params.excluded_attributes),
-            headers={"ETag": etag(stored.version)},
-        )
+        stored = await self.calls.get_user(request.path_params["id"])
+
+        def render() -> dict[str, Any]:
+            params = list_params(request.query_params, self.limits)
+            return self._render_user(request, stored, params.attributes, params.excluded_attributes)
+
+        return self._read(request, stored, render)
 
     async def replace_user(self, request: Request, principal: Principal) -> Response:
         body = await read_json(request, self.limits)
-        stored = await self.calls.write_user(
-            request.path_params["id"],
+        return await self._write_user(
+            request,
+            principal,
             lambda current: documents.replace_user(body, current, self.models),
-            if_match=self._if_match(request),
-            actor=principal.name,
             action="replace",
-        )
-        return scim_response(
-            self._render_user(request, stored), headers={"ETag": etag(stored.version)}
         )
 
     async def patch_user(self, request: Request, principal: Principal) -> Response:
@@ -90,17 +78,34 @@ class UserApi(ResourceApi):
         patch = patch_body.read_patch(
             body, self.models, "User", max_operations=self.limits.max_patch_operations
         )
-        stored = await self.calls.write_user(
-            request.path_params["id"],
+        return await self._write_user(
+            request,
+            principal,
             lambda current: documents.patch_user(patch, current, self.models),
-            if_match=self._if_match(request),
-            actor=principal.name,
             action="patch",
             detail=list(patch.summary),
         )
-        return scim_response(
-            self._render_user(request, stored), headers={"ETag": etag(stored.version)}
+
+    async def _write_user(
+        self,
+        request: Request,
+        principal: Principal,
+        compute: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        action: str,
+        detail: Any = None,
+    ) -> Response:
+        """PUT or PATCH: the new document ``compute`` makes of the stored one, stored under the
+        request's ``If-Match``; 200 with it and its ETag."""
+        stored = await self.calls.write_user(
+            request.path_params["id"],
+            compute,
+            if_match=self._if_match(request),
+            actor=principal.name,
+            action=action,
+            detail=detail,
         )
+        return self._written(stored, self._render_user(request, stored))
 
     async def delete_user(self, request: Request, principal: Principal) -> Response:
         await self.calls.one_resource(
