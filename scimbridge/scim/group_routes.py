@@ -159,7 +159,7 @@ class GroupApi(ResourceApi):
             )
             members = edit.members() if answer_with_group else None
         rendered = None if members is None else self._render_group(request, stored, members)
-        return self._written(stored, rendered)
+        return self._etagged(stored, rendered)
 
     async def delete_group(self, request: Request, principal: Principal) -> Response:
         await self.calls.unbounded(

@@ -82,10 +82,10 @@ class ResourceApi:
         rendered), else 200 with ``render()``; its ETag either way."""
         if self._not_modified(request, stored):
             return Response(status_code=304, headers={"ETag": etag(stored.version)})
-        return self._written(stored, render())
+        return self._etagged(stored, render())
 
     @staticmethod
-    def _written(stored: StoredResource, rendered: dict[str, Any] | None) -> Response:
+    def _etagged(stored: StoredResource, rendered: dict[str, Any] | None) -> Response:
         """200 with ``rendered`` and the resource's ETag; None: 204 with the ETag alone."""
         headers = {"ETag": etag(stored.version)}
         if rendered is None:

@@ -105,7 +105,7 @@ class UserApi(ResourceApi):
             action=action,
             detail=detail,
         )
-        return self._written(stored, self._render_user(request, stored))
+        return self._etagged(stored, self._render_user(request, stored))
 
     async def delete_user(self, request: Request, principal: Principal) -> Response:
         await self.calls.one_resource(
