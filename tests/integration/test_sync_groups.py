@@ -104,6 +104,9 @@ def test_put_with_a_new_name_and_fewer_members_resyncs_the_kept_and_the_removed(
         json={"schemas": [GROUP], "displayName": "Flex Alumni", "members": [{"value": ann}]},
     )
     assert response.status_code == 200, response.text
+    answered = response.json()
+    assert [member["value"] for member in answered["members"]] == [ann], "the members it left"
+    assert response.headers["ETag"] == answered["meta"]["version"]
     groups.settle()
     assert roles(groups, ANN) == roles(groups, BOB) == ["agent"]
 
