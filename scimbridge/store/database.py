@@ -85,7 +85,7 @@ class Database:
         """See :func:`at_head`."""
         return at_head(self.engine)
 
-    def checkpointer(self, interval: float = 0.2) -> WalCheckpointer | None:
+    def checkpointer(self, interval: float = 0.05) -> WalCheckpointer | None:
         """The WAL checkpointer the inline engine needs (it never checkpoints), else None."""
         return WalCheckpointer(self.engine, interval) if self.inline_engine is not None else None
 

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine
 from scimbridge.app import create_app
 from scimbridge.config.settings import load_settings
 from scimbridge.runtime import build_runtime
+from scimbridge.store.checkpoint import WalCheckpointer
 from scimbridge.store.database import Database, create_db_engine, create_inline_engine, migrate
 from scimbridge.store.directory import Directory
 from scimbridge.store.errors import WouldBlock
@@ -247,13 +248,62 @@ def test_the_checkpointer_outlives_a_pool_with_no_connection_free(sqlite_file: s
     engine = create_db_engine(sqlite_file, pool_size=1, max_overflow=0, pool_timeout=0.05)
     checkpointer = Database(engine, create_inline_engine(engine)).checkpointer(interval=0.02)
     assert checkpointer is not None
+    outside = OutsideWriter(sqlite_file)
     with engine.connect():
         checkpointer.start()
+        outside.commit()
         time.sleep(0.5)
         skipped = checkpointer.checkpoints
     deadline = time.monotonic() + 10
     while checkpointer.checkpoints == skipped:
         assert time.monotonic() < deadline, "the checkpointer stopped when the pool was full"
+        outside.commit()
         time.sleep(0.05)
     checkpointer.stop()
+    engine.dispose()
+
+
+class OutsideWriter:
+    """Commits to the file from a connection that never checkpoints, as the loop's; while it is
+    open, SQLite keeps the WAL (the last connection to close checkpoints and removes it)."""
+
+    def __init__(self, sqlite_file: str) -> None:
+        self.conn = sqlite3.connect(sqlite_file.removeprefix("sqlite:///"), isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")  # as scimbridge's first connection sets it
+        self.conn.execute("PRAGMA wal_autocheckpoint=0")
+
+    def commit(self) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO service_state (name, value, updated_at) "
+            "VALUES ('test', ?, '2026-01-01 00:00:00.000000')",
+            (str(time.monotonic()),),
+        )
+
+
+def test_checkpoints_wait_for_a_pause_in_the_writes_or_a_deadline(sqlite_file: str) -> None:
+    """A checkpoint syncs the file and slows every commit in flight: none is made while commits
+    keep coming, until ``max_delay`` has passed; once they pause, one follows at once."""
+    engine = create_db_engine(sqlite_file)
+    outside = OutsideWriter(sqlite_file)
+    outside.commit()
+    checkpointer = WalCheckpointer(engine, interval=0.1, max_delay=60, idle_every=60)
+    checkpointer.start()
+    steady_until = time.monotonic() + 1.5
+    while time.monotonic() < steady_until:
+        outside.commit()
+        time.sleep(0.01)
+    assert checkpointer.checkpoints == 0, "a checkpoint was made while the writes went on"
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints == 0:
+        assert time.monotonic() < deadline, "no checkpoint after the writes paused"
+        time.sleep(0.05)
+    checkpointer.stop()
+    hurried = WalCheckpointer(engine, interval=0.1, max_delay=0.5, idle_every=60)
+    hurried.start()
+    steady_until = time.monotonic() + 3
+    while time.monotonic() < steady_until and hurried.checkpoints == 0:
+        outside.commit()
+        time.sleep(0.01)
+    assert hurried.checkpoints > 0, "writes that never pause kept the WAL past max_delay"
+    hurried.stop()
     engine.dispose()
