@@ -29,8 +29,19 @@ DEMO_FAKE_FLEX_PORT = 8089  # the README's quick start opens http://127.0.0.1:80
 class EventLoop(enum.StrEnum):
     """The asyncio event loop ``serve`` runs on."""
 
+    AUTO = "auto"
     ASYNCIO = "asyncio"
     UVLOOP = "uvloop"
+
+    def for_database(self, postgres: bool) -> str:
+        """The loop to run: ``auto`` is uvloop on PostgreSQL, asyncio on SQLite. On PostgreSQL
+        every user call awaits the network, and uvloop's faster I/O gave it the better p99 and
+        throughput; on SQLite the calls finish without waiting, and asyncio answers requests
+        in arrival order under load where uvloop left some waiting a whole extra round
+        (``bench/RESULTS.md``)."""
+        if self is EventLoop.AUTO:
+            return "uvloop" if postgres else "asyncio"
+        return self.value
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -100,10 +111,11 @@ def serve(
     loop: Annotated[
         EventLoop,
         typer.Option(
-            help="Event loop. asyncio answers requests in arrival order under load (p99 at "
-            "concurrency 16 about half uvloop's in bench/RESULTS.md) at the same throughput."
+            help="Event loop. auto: uvloop on PostgreSQL (the better p99 and throughput when "
+            "every call awaits the network), asyncio on SQLite (requests answered in arrival "
+            "order under load); see bench/RESULTS.md."
         ),
-    ] = EventLoop.ASYNCIO,
+    ] = EventLoop.AUTO,
 ) -> None:
     """Serve SCIM on HOST:PORT (SQLite: creates the database and applies migrations)."""
     import dataclasses
@@ -147,7 +159,7 @@ def serve(
         host,
         port,
         forwarded_allow_ips=trusted,
-        loop=loop.value,
+        loop=loop.for_database(not settings.is_sqlite),
         # Also puts uvicorn's own loggers back at this level, which an in-process fake Flex
         # (started above with its own uvicorn) turned down to warnings.
         log_level=settings.log_level.lower(),
