@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +44,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from prometheus_client.registry import Collector
 
 # The checkout this file sits in: run its scimbridge, installed or not.
 REPO = Path(__file__).resolve().parent.parent
@@ -55,7 +56,7 @@ from scimbridge.config.settings import load_settings  # noqa: E402
 from scimbridge.flex.sync.writes import PROBE_ETAG  # noqa: E402
 from scimbridge.ops.metrics import Metrics  # noqa: E402
 from scimbridge.runtime import build_drainer, build_runtime  # noqa: E402
-from scimbridge.store.database import Database, create_db_engine, migrate  # noqa: E402
+from scimbridge.store.database import migrate  # noqa: E402
 from scimbridge.store.objects import Store  # noqa: E402
 from scimbridge.testing.fakeflex.server import FakeFlexServer  # noqa: E402
 
@@ -79,8 +80,8 @@ def user_name(number: int) -> str:
 class TimedMetrics(Metrics):
     """The application's metrics, plus the moment and endpoint of every Twilio request."""
 
-    def __init__(self, store: Store) -> None:
-        super().__init__(store)
+    def __init__(self, store: Store | None = None, *, collectors: Sequence[Collector] = ()) -> None:
+        super().__init__(store, collectors=collectors)
         self.twilio_calls: list[tuple[float, str, int]] = []
 
     def twilio_request(self, endpoint: str, status: int) -> None:
@@ -179,13 +180,10 @@ class Bench:
             document={},
         )
         assert self.settings.twilio is not None
-        self.engine = create_db_engine(self.settings.database_url)
-        # The metrics' gauges read the same database through a store of their own: the
-        # runtime's is built after them.
-        self.metrics = TimedMetrics(Store.of(Database(self.engine)))
-        self.runtime = build_runtime(
-            self.settings, engine=self.engine, sync_threads=0, metrics=self.metrics
-        )
+        # The process scimbridge serve builds, without its drainer: the bench starts its own.
+        self.runtime = build_runtime(self.settings, sync_threads=0, metrics=TimedMetrics)
+        assert isinstance(self.runtime.metrics, TimedMetrics)
+        self.metrics = self.runtime.metrics
         self.store = self.runtime.store
         self.outcomes = Outcomes(self.metrics)
         self.worker = build_drainer(self.runtime, threads=args.threads, on_outcome=self.outcomes)
@@ -505,7 +503,7 @@ def run(args: argparse.Namespace) -> Report:
                 fresh = bench.freshness(scim, args.samples, args.spacing)
         finally:
             bench.worker.stop()
-            bench.engine.dispose()
+            bench.store.database.dispose()
     return Report(
         args=args,
         command=args.command,

@@ -183,7 +183,7 @@ def run_outage(
                 dead = len(bench.store.outbox.dead_letters())
         finally:
             bench.worker.stop()
-            bench.engine.dispose()
+            bench.store.database.dispose()
     return OutageReport(
         args=args,
         post_seconds=post_seconds,

@@ -223,22 +223,37 @@ def build_drainer(
     if runtime.twilio is None:
         raise ConfigError("the sync needs Twilio settings (TWILIO_ACCOUNT_SID…)")
     reconciler = build_reconciler(
-        runtime.store,
-        runtime.twilio,
-        runtime.mapping,
-        runtime.metrics,
-        retry=retry,
+        runtime.store, runtime.twilio, runtime.mapping, runtime.metrics, retry=retry
     )
-    return SyncWorker(
-        runtime.settings.sync,
+    return _sync_worker(
+        runtime.settings,
         runtime.store,
-        reconciler.taskrouter,
-        runtime.mapping,
-        heartbeat_retention_seconds=runtime.settings.readiness.heartbeat_retention_seconds,
-        owner=owner,
+        reconciler,
         threads=threads,
         on_outcome=on_outcome or runtime.metrics.sync_outcome,
-        reconciler=reconciler,
+        owner=owner,
+    )
+
+
+def _sync_worker(
+    settings: Settings,
+    store: Store,
+    reconciler: Reconciler,
+    *,
+    threads: int,
+    on_outcome: OutcomeHook,
+    owner: str | None = None,
+    wake: threading.Event | None = None,
+) -> SyncWorker:
+    return SyncWorker(
+        settings.sync,
+        store,
+        reconciler,
+        heartbeat_retention_seconds=settings.readiness.heartbeat_retention_seconds,
+        owner=owner,
+        threads=threads,
+        on_outcome=on_outcome,
+        wake=wake,
     )
 
 
@@ -269,7 +284,7 @@ def build_runtime(
     reconcile_only: bool = False,
     on_outcome: OutcomeHook | None = None,
     retry: RetryPolicy | None = None,
-    metrics: Metrics | None = None,
+    metrics: type[Metrics] = Metrics,
 ) -> Runtime:
     """Build the process: store, auth, metrics, sync and background services.
 
@@ -277,8 +292,8 @@ def build_runtime(
     tables are typed here (tests, benchmarks). ``database`` is the database to run on, opened
     already (``cli``, with its inline engine); else ``engine`` is the engine to open it on (tests
     and benchmarks that tune it; default: one opened from ``settings.database_url``). ``mapping``
-    replaces the parsed ``[flex]`` table (``resync --remove-skill``); ``metrics`` replaces the
-    process's metrics (a benchmark's, which also times Twilio requests).
+    replaces the parsed ``[flex]`` table (``resync --remove-skill``); ``metrics`` is the class
+    of the process's metrics (a benchmark's subclass also times Twilio requests).
     ``sync_threads`` is the drainer's thread count; 0 only queues changes for a separate
     ``scimbridge worker``. ``reconcile_only`` builds the reconciler for ``settings.twilio``
     and no drainer (``resync``). Raises :class:`ConfigError` naming every problem when the
@@ -314,7 +329,7 @@ def build_runtime(
             sync_threads=sync_threads if draining else 0,
             on_outcome=on_outcome,
             retry=retry,
-            metrics=metrics,
+            metrics_class=metrics,
         )
     except BaseException:
         if fake is not None:
@@ -334,7 +349,7 @@ def _assemble(
     sync_threads: int,
     on_outcome: OutcomeHook | None,
     retry: RetryPolicy | None,
-    metrics: Metrics | None,
+    metrics_class: type[Metrics],
 ) -> Runtime:
     # The drainer and the directory share its wake-up: a commit that queues a change wakes it.
     wake = threading.Event() if twilio is not None and sync_threads > 0 else None
@@ -345,7 +360,7 @@ def _assemble(
         sync_groups=reads_groups(mapping),
         on_enqueue=wake.set if wake is not None else None,
     )
-    metrics = metrics or Metrics(
+    metrics = metrics_class(
         store, collectors=[ReadinessCollector(lambda: readiness_report(settings, store))]
     )
     models = ResourceModels(settings.extensions)
@@ -355,15 +370,12 @@ def _assemble(
     if twilio is not None:
         reconciler = build_reconciler(store, twilio, mapping, metrics, retry=retry)
         if wake is not None:
-            drainer = SyncWorker(
-                settings.sync,
+            drainer = _sync_worker(
+                settings,
                 store,
-                reconciler.taskrouter,
-                mapping,
-                heartbeat_retention_seconds=settings.readiness.heartbeat_retention_seconds,
+                reconciler,
                 threads=sync_threads,
                 on_outcome=on_outcome or metrics.sync_outcome,
-                reconciler=reconciler,
                 wake=wake,
             )
             services.append(drainer)

@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from scimbridge.cli.main import app
 from scimbridge.flex.mapping.config import parse_mapping
 from scimbridge.flex.sync.drainer import SyncWorker
+from scimbridge.flex.sync.reconciler import Reconciler
 from scimbridge.flex.twilio.ratelimit import RateLimiter
 from scimbridge.flex.twilio.retry import RetryPolicy
 from scimbridge.flex.twilio.taskrouter import TaskRouter
@@ -62,12 +63,18 @@ def drainer(sync: Harness, *, http_timeout: float) -> SyncWorker:
         retry=RetryPolicy(max_attempts=2, base=0.001, cap=0.002, sleep=no_sleep),
         http_client=real_http_client(timeout=http_timeout),
     )
-    taskrouter = TaskRouter(calls)
+    store = sync.store
+    reconciler = Reconciler(
+        store.directory,
+        store.links,
+        store.outbox,
+        TaskRouter(calls),
+        parse_mapping(sync.settings.flex),
+    )
     return SyncWorker(
         sync.settings.sync,
-        sync.store,
-        taskrouter,
-        parse_mapping(sync.settings.flex),
+        store,
+        reconciler,
         heartbeat_retention_seconds=sync.settings.readiness.heartbeat_retention_seconds,
         threads=2,
         on_outcome=lambda outcome, user_id, _s: sync.outcomes.append((outcome, user_id)),

@@ -10,7 +10,6 @@ from alembic import command
 from sqlalchemy import Engine, inspect
 
 from scimbridge.config.settings import load_settings
-from scimbridge.flex.mapping.config import parse_mapping
 from scimbridge.flex.sync.drainer import SyncWorker
 from scimbridge.flex.sync.failures import classify, is_transient
 from scimbridge.flex.sync.outcome import PermanentSyncError
@@ -208,8 +207,7 @@ def test_backoff_is_full_jitter_capped_and_respects_retry_after(sqlite_url: str)
     worker = SyncWorker(
         settings.sync,
         store,
-        None,
-        parse_mapping({}),  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]  # backoff needs no reconciler
         heartbeat_retention_seconds=settings.readiness.heartbeat_retention_seconds,
         jitter=lambda: next(rolls),
     )

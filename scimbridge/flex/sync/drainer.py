@@ -40,13 +40,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from scimbridge.config.settings import SyncSettings
-from scimbridge.flex.mapping.config import FlexMapping
 from scimbridge.flex.sync.failures import classify, is_database_error
 from scimbridge.flex.sync.reconciler import Reconciler
 from scimbridge.flex.sync.retries import Retries
 from scimbridge.flex.twilio.errors import FlexApiError, Unauthorized
-from scimbridge.flex.twilio.taskrouter import TaskRouter
-from scimbridge.flex.twilio.users_api import FlexUsers
 from scimbridge.store.errors import DATABASE_FAILURES
 from scimbridge.store.objects import Store
 from scimbridge.store.outbox import Claim
@@ -78,21 +75,19 @@ class SyncWorker:
     everything due now, synchronously, for tests and one-shot runs; ``notify()`` wakes the loops
     early (call it after enqueueing). ``on_outcome(outcome, user_id, seconds)`` sees every
     outcome: created, updated, unchanged, renamed, disabled, enabled, deleted, retry, dead.
+    ``reconciler`` converges each user, and its TaskRouter client checks the credentials.
     """
 
     def __init__(
         self,
         sync: SyncSettings,
         store: Store,
-        taskrouter: TaskRouter,
-        mapping: FlexMapping,
+        reconciler: Reconciler,
         *,
         heartbeat_retention_seconds: float,
         owner: str | None = None,
         threads: int = 1,
-        flex_users: FlexUsers | None = None,
         on_outcome: OutcomeHook | None = None,
-        reconciler: Reconciler | None = None,
         jitter: Callable[[], float] = random.random,
         wake: threading.Event | None = None,
     ) -> None:
@@ -105,9 +100,7 @@ class SyncWorker:
         self.owner = (owner or default_owner())[:56]
         self.threads = threads
         self.on_outcome = on_outcome
-        self.reconciler = reconciler or Reconciler(
-            store.directory, store.links, store.outbox, taskrouter, mapping, flex_users=flex_users
-        )
+        self.reconciler = reconciler
         self.retries = Retries(sync, store.outbox, store.links, self._report, jitter)
         self._stop = threading.Event()
         # Shared with whoever enqueues (the directory's ``on_enqueue``), so a change wakes the
@@ -116,7 +109,6 @@ class SyncWorker:
         self._threads: list[threading.Thread] = []
         self._beat_lock = threading.Lock()
         self._last_beat = -float("inf")
-        self._taskrouter = taskrouter
         self._last_verified = -float("inf")
 
     def __repr__(self) -> str:
@@ -252,7 +244,7 @@ class SyncWorker:
     def _verify_credentials(self) -> None:
         """Record whether Twilio accepts the credentials, for ``/readyz`` and ``status``."""
         try:
-            self._taskrouter.verify_credentials()
+            self.reconciler.taskrouter.verify_credentials()
             verdict = "ok"
         except Unauthorized:
             verdict = "Twilio refused the credentials (401)"
