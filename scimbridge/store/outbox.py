@@ -12,11 +12,14 @@ meanwhile; otherwise the row stays, due at once, so the newest state is always s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    RowMapping,
+    Update,
     and_,
     delete,
     func,
@@ -64,8 +67,22 @@ class DeadLetter:
     user_name: str | None = None
 
 
+_Row = TypeVar("_Row", Claim, DeadLetter)
+
+
+def _from_row(kind: type[_Row], row: RowMapping, **given: Any) -> _Row:
+    """A ``kind`` of the outbox ``row``: each field not ``given`` is the row's column of that
+    name."""
+    return kind(**{f.name: given[f.name] if f.name in given else row[f.name] for f in fields(kind)})
+
+
 def _owned(c: Claim) -> ColumnElement[bool]:
     return and_(outbox.c.id == c.id, outbox.c.lease_owner == c.owner)
+
+
+def _give_back(c: Claim, **values: Any) -> Update:
+    """The update that ends the lease of ``c`` (if its owner still holds it), setting ``values``."""
+    return update(outbox).where(_owned(c)).values(lease_owner=None, lease_expires_at=None, **values)
 
 
 class Outbox:
@@ -124,18 +141,8 @@ class Outbox:
                 .values(lease_owner=owner, lease_expires_at=expires, attempts=outbox.c.attempts + 1)
             )
             rows = conn.execute(select(outbox).where(outbox.c.id.in_(ids))).mappings().all()
-        return [
-            Claim(
-                id=row["id"],
-                user_id=row["user_id"],
-                reason=row["reason"],
-                generation=row["generation"],
-                attempts=row["attempts"],
-                owner=owner,
-                lease_expires_at=expires,
-            )
-            for row in rows
-        ]
+        # The lease as this call set it (SQLite hands datetimes back without their zone).
+        return [_from_row(Claim, row, owner=owner, lease_expires_at=expires) for row in rows]
 
     def complete(self, c: Claim) -> bool:
         """Finish a claim. Returns False when a newer change arrived (the row stays, due now)."""
@@ -145,25 +152,15 @@ class Outbox:
             ).rowcount
             if gone:
                 return True
-            conn.execute(
-                update(outbox)
-                .where(_owned(c))
-                .values(lease_owner=None, lease_expires_at=None, attempts=0)
-            )
+            conn.execute(_give_back(c, attempts=0))
         return False
 
     def reschedule(self, c: Claim, error: str, next_attempt_at: datetime) -> None:
         """Give the row back with its error, due again at ``next_attempt_at``."""
         with self._engine.begin() as conn:
             conn.execute(
-                update(outbox)
-                .where(_owned(c))
-                .values(
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    last_error=error,
-                    next_attempt_at=next_attempt_at,
-                    updated_at=utcnow(),
+                _give_back(
+                    c, last_error=error, next_attempt_at=next_attempt_at, updated_at=utcnow()
                 )
             )
 
@@ -176,40 +173,21 @@ class Outbox:
         now = utcnow()
         with self._engine.begin() as conn:
             parked = conn.execute(
-                update(outbox)
-                .where(_owned(c), outbox.c.generation == c.generation)
-                .values(
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    last_error=error,
-                    dead_at=now,
-                    updated_at=now,
+                _give_back(c, last_error=error, dead_at=now, updated_at=now).where(
+                    outbox.c.generation == c.generation
                 )
             ).rowcount
             if parked:
                 return True
-            conn.execute(
-                update(outbox)
-                .where(_owned(c))
-                .values(
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    last_error=error,
-                    next_attempt_at=now,
-                    updated_at=now,
-                )
-            )
+            conn.execute(_give_back(c, last_error=error, next_attempt_at=now, updated_at=now))
         return False
 
     def release(self, c: Claim) -> None:
         """Give an unprocessed claim back untouched: due now, its attempt not counted."""
         with self._engine.begin() as conn:
             conn.execute(
-                update(outbox)
-                .where(_owned(c))
-                .values(
-                    lease_owner=None,
-                    lease_expires_at=None,
+                _give_back(
+                    c,
                     attempts=func.max(outbox.c.attempts - 1, 0)
                     if self._engine.dialect.name == "sqlite"
                     else func.greatest(outbox.c.attempts - 1, 0),
@@ -249,14 +227,7 @@ class Outbox:
         with self._engine.connect() as conn:
             rows = conn.execute(query).mappings()
             return [
-                DeadLetter(
-                    user_id=row["user_id"],
-                    reason=row["reason"],
-                    attempts=row["attempts"],
-                    last_error=row["last_error"],
-                    dead_at=row["dead_at"],
-                    user_name=row["user_name"] or row["friendly_name"],
-                )
+                _from_row(DeadLetter, row, user_name=row["user_name"] or row["friendly_name"])
                 for row in rows
             ]
 
