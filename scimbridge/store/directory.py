@@ -14,13 +14,13 @@ that call down through the edits), know HTTP, or call Twilio.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from scim2_models import Resource
 from scim2_models.path import AttrPath, FilterNode
-from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from scimbridge.store import listing, memberships
@@ -199,9 +199,7 @@ class Directory:
         edit: UserEdit | None = None
         try:
             with self._db.write() as conn:
-                row = self._db.lock(conn, users, user_id)
-                if if_match is not None and row["version"] not in if_match:
-                    raise VersionMismatch()
+                row = self._locked(conn, users, user_id, if_match)
                 edit = UserEdit(conn, stored(row), utcnow())
                 yield edit
         except IntegrityError as exc:
@@ -214,9 +212,7 @@ class Directory:
     ) -> None:
         now = utcnow()
         with self._db.write() as conn:
-            row = self._db.lock(conn, users, user_id)
-            if if_match is not None and row["version"] not in if_match:
-                raise VersionMismatch()
+            self._locked(conn, users, user_id, if_match)
             conn.execute(delete(group_members).where(group_members.c.user_id == user_id))
             conn.execute(delete(users).where(users.c.id == user_id))
             memberships.audit(conn, actor, "delete", "User", user_id, None, now)
@@ -271,9 +267,7 @@ class Directory:
         edit: GroupEdit | None = None
         try:
             with self._db.write() as conn:
-                row = self._db.lock(conn, groups, group_id)
-                if if_match is not None and row["version"] not in if_match:
-                    raise VersionMismatch()
+                row = self._locked(conn, groups, group_id, if_match)
                 edit = GroupEdit(conn, stored(row), utcnow(), sync_groups=self.sync_groups)
                 yield edit
         except IntegrityError as exc:
@@ -286,9 +280,7 @@ class Directory:
     ) -> None:
         now = utcnow()
         with self._db.write() as conn:
-            row = self._db.lock(conn, groups, group_id)
-            if if_match is not None and row["version"] not in if_match:
-                raise VersionMismatch()
+            self._locked(conn, groups, group_id, if_match)
             members = memberships.member_ids(conn, group_id)
             conn.execute(delete(group_members).where(group_members.c.group_id == group_id))
             conn.execute(delete(groups).where(groups.c.id == group_id))
@@ -353,6 +345,16 @@ class Directory:
             return listing.page(conn, selection, offset, limit)
 
     # -- shared --------------------------------------------------------------------------------
+
+    def _locked(
+        self, conn: Connection, table: Table, resource_id: str, if_match: Collection[int] | None
+    ) -> Mapping[Any, Any]:
+        """The row ``resource_id``, locked until the transaction ends (``NotFound`` if there is
+        none; ``VersionMismatch`` if ``if_match`` lacks its version)."""
+        row = self._db.lock(conn, table, resource_id)
+        if if_match is not None and row["version"] not in if_match:
+            raise VersionMismatch()
+        return row
 
     def _get(self, table: Table, kind: str, resource_id: str) -> StoredResource:
         with self._db.read() as conn:
