@@ -32,6 +32,17 @@ def test_healthy_store_exits_zero_and_reports_json(sqlite_url: str) -> None:
     assert report["dead_letters"] == []
 
 
+def test_the_static_token_is_named_never_shown(migrated_url: str) -> None:
+    secret = "a-static-token-[bold]-0123456789"
+    env = {"SCIMBRIDGE_DATABASE_URL": migrated_url, "SCIMBRIDGE_BEARER_TOKEN": secret}
+    code, out = run_status(env)
+    assert code == 0, out
+    assert "live tokens: none (+ static token)" in out
+    assert secret not in out
+    code, out = run_status({"SCIMBRIDGE_DATABASE_URL": migrated_url}, "--json")
+    assert json.loads(out)["static_token"] is False
+
+
 def test_unmigrated_database_exits_nonzero(tmp_path: Path) -> None:
     (tmp_path / "empty.db").touch()  # an empty file; a missing one is refused
     code, out = run_status({"SCIMBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"})
