@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from scimbridge.config.errors import ConfigError
 from scimbridge.config.tables import Problems, TableReader, toml_key
@@ -126,10 +126,17 @@ class ReadinessThresholds:
         return self.heartbeat_seconds * HEARTBEAT_RETENTION_FACTOR
 
 
-def _readiness(doc: Mapping[str, Any], problems: Problems) -> ReadinessThresholds:
-    defaults = ReadinessThresholds()
-    table = TableReader.section(doc, "ops", problems, ReadinessThresholds.__dataclass_fields__)
-    return ReadinessThresholds(**table.dataclass_values(defaults, minimum=0))
+# The settings dataclasses whose TOML table holds exactly their fields.
+_Section = TypeVar("_Section", Limits, ReadinessThresholds)
+
+
+def _dataclass_section(
+    doc: Mapping[str, Any], path: str, kind: type[_Section], problems: Problems, *, minimum: int = 1
+) -> _Section:
+    """The table at ``path``, whose keys are the fields of the settings dataclass ``kind``, each
+    read as its default's type (:meth:`TableReader.dataclass_values`); unknown keys refused."""
+    table = TableReader.section(doc, path, problems, [f.name for f in fields(kind)])
+    return kind(**table.dataclass_values(kind(), minimum=minimum))
 
 
 @dataclass(frozen=True)
@@ -167,11 +174,6 @@ class Settings:
         if self.twilio:
             values.extend(self.twilio.secrets())
         return tuple(values)
-
-
-def _limits(doc: Mapping[str, Any], problems: Problems) -> Limits:
-    table = TableReader.section(doc, "scim.limits", problems, Limits.__dataclass_fields__)
-    return Limits(**table.dataclass_values(Limits()))
 
 
 def _extensions(scim: TableReader) -> tuple[ExtensionSchema, ...]:
@@ -315,13 +317,13 @@ def read_settings(env: Mapping[str, str], doc: Mapping[str, Any], problems: Prob
         database_url=env.get(URL_VARIABLE) or DEFAULT_DATABASE_URL,
         bearer_token=env.get("SCIMBRIDGE_BEARER_TOKEN") or None,
         config_path=env.get("SCIMBRIDGE_CONFIG") or None,
-        limits=_limits(doc, problems),
+        limits=_dataclass_section(doc, "scim.limits", Limits, problems),
         extensions=_extensions(scim),
         twilio=_twilio(env, problems),
         sync=_sync(doc, env, problems),
         flex=MappingProxyType(dict(TableReader.section(doc, "flex", problems).raw)),
         auth=MappingProxyType(dict(TableReader.section(doc, "auth", problems).raw)),
-        readiness=_readiness(doc, problems),
+        readiness=_dataclass_section(doc, "ops", ReadinessThresholds, problems, minimum=0),
         log_format=log_format,
         log_level=log_level,
         metrics_token=env.get("SCIMBRIDGE_METRICS_TOKEN") or None,
