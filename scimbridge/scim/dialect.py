@@ -53,29 +53,32 @@ class ResourceBody:
 
 
 def check_json(value: Any) -> None:
-    """Refuse what a JSON column or PostgreSQL would choke on; iterative, never recurses."""
+    """Refuse what a JSON column or PostgreSQL would choke on; iterative, never recurses.
+
+    It runs on every body, so the kinds a JSON parser makes are told by their exact type first;
+    anything else (a float, a subclass) goes through the ``isinstance`` checks.
+    """
     stack: list[tuple[Any, int]] = [(value, 1)]
+    push = stack.append
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise InvalidSyntaxException(detail=f"the body nests deeper than {MAX_DEPTH} levels")
-        if isinstance(node, dict):
+        kind = type(node)
+        if kind is str:
+            _check_string(node)
+        elif kind is dict or (kind is not list and isinstance(node, dict)):
             for key, item in node.items():
                 if not isinstance(key, str):
                     raise InvalidSyntaxException(detail="object keys must be strings")
-                stack.append((key, depth))
-                stack.append((item, depth + 1))
-        elif isinstance(node, list):
+                _check_string(key)
+                push((item, depth + 1))
+        elif kind is list or isinstance(node, list):
             stack.extend((item, depth + 1) for item in node)
-        elif isinstance(node, str):
-            if "\x00" in node:
-                raise InvalidValueException(detail="strings cannot hold the NUL character")
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:
-                raise InvalidValueException(detail="strings must be valid Unicode") from None
-        elif isinstance(node, bool) or node is None:
+        elif node is None or isinstance(node, bool):
             continue
+        elif isinstance(node, str):
+            _check_string(node)
         elif isinstance(node, int):
             if not -_INT_LIMIT <= node < _INT_LIMIT:
                 raise InvalidValueException(detail="integers must fit in 64 bits")
@@ -84,6 +87,16 @@ def check_json(value: Any) -> None:
                 raise InvalidValueException(detail="numbers must be finite")
         else:
             raise InvalidSyntaxException(detail="the body is not JSON")
+
+
+def _check_string(text: str) -> None:
+    if "\x00" in text:
+        raise InvalidValueException(detail="strings cannot hold the NUL character")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidValueException(detail="strings must be valid Unicode") from None
 
 
 def json_object(body: Any, what: str) -> dict[str, Any]:
