@@ -24,6 +24,7 @@ outage``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -55,7 +56,7 @@ from scimbridge.app import create_app  # noqa: E402
 from scimbridge.config.settings import load_settings  # noqa: E402
 from scimbridge.flex.sync.writes import PROBE_ETAG  # noqa: E402
 from scimbridge.ops.metrics import Metrics  # noqa: E402
-from scimbridge.runtime import build_drainer, build_runtime  # noqa: E402
+from scimbridge.runtime import build_runtime  # noqa: E402
 from scimbridge.store.database import migrate  # noqa: E402
 from scimbridge.store.objects import Store  # noqa: E402
 from scimbridge.testing.fakeflex.server import FakeFlexServer  # noqa: E402
@@ -93,12 +94,13 @@ class TimedMetrics(Metrics):
 class Outcomes:
     """Every sync outcome with the moment it was reported (``on_outcome`` of the worker)."""
 
-    metrics: Metrics
+    metrics: Metrics | None = None  # the runtime's, once it is built
     seen: list[tuple[float, str, str]] = field(default_factory=list)
 
     def __call__(self, outcome: str, user_id: str, seconds: float) -> None:
         self.seen.append((time.monotonic(), outcome, user_id))
-        self.metrics.sync_outcome(outcome, user_id, seconds)
+        if self.metrics is not None:
+            self.metrics.sync_outcome(outcome, user_id, seconds)
 
 
 @dataclass
@@ -180,14 +182,23 @@ class Bench:
             document={},
         )
         assert self.settings.twilio is not None
-        # The process scimbridge serve builds, without its drainer: the bench starts its own.
-        self.runtime = build_runtime(self.settings, sync_threads=0, metrics=TimedMetrics)
+        # The process scimbridge serve builds, drainer and all: woken by every commit that
+        # queues a change, as serve's is. The bench starts and stops that drainer itself (the
+        # POSTs are made with it stopped), so the app's lifespan leaves it alone.
+        self.outcomes = Outcomes()
+        self.runtime = build_runtime(
+            self.settings,
+            sync_threads=args.threads,
+            on_outcome=self.outcomes,
+            metrics=TimedMetrics,
+        )
         assert isinstance(self.runtime.metrics, TimedMetrics)
-        self.metrics = self.runtime.metrics
+        self.metrics = self.outcomes.metrics = self.runtime.metrics
         self.store = self.runtime.store
-        self.outcomes = Outcomes(self.metrics)
-        self.worker = build_drainer(self.runtime, threads=args.threads, on_outcome=self.outcomes)
-        self.app = create_app(self.runtime)
+        assert self.runtime.drainer is not None
+        self.worker = self.runtime.drainer
+        served = [service for service in self.runtime.services if service is not self.worker]
+        self.app = create_app(dataclasses.replace(self.runtime, services=tuple(served)))
         self.user_ids: list[str] = []
 
     # -- SCIM over HTTP -----------------------------------------------------------------------
@@ -411,7 +422,8 @@ class Report:
             f"{self.args.latency * 1000:g} ms added latency on every route and `If-Match` "
             "enforced; scimbridge served by uvicorn on 127.0.0.1 in the same process (SQLite in "
             "a temporary directory, default `[sync]` settings) with the sync worker built by "
-            f"`scimbridge.runtime.build_drainer` ({self.args.threads} threads, "
+            f"`scimbridge.runtime.build_runtime`, woken by every enqueue as `serve`'s is "
+            f"({self.args.threads} threads, "
             f"`SCIMBRIDGE_TWILIO_MAX_RPS={cap:g}`). The {users} users are POSTed over HTTP with "
             f"the worker stopped ({self.post_seconds:.1f} s); the worker is then started and the "
             "initial sync timed. The steady change PATCHes `displayName` (owned as `full_name`) "
