@@ -61,6 +61,8 @@ def test_a_postgres_restart_mid_batch_keeps_the_claims_and_carries_on(
             outcomes = [outcome for outcome, _ in sync.outcomes]
             assert outcomes.count("created") == len(USERS)
             assert "retry" not in outcomes, "a claim was failed instead of kept"
-            assert "paused" in caplog.text
+            # The outage was met, in the middle of a user's sync (paused, the claim kept) or just
+            # after its worker write (not recorded, then waited out): which one is timing.
+            assert "paused" in caplog.text or "not recorded" in caplog.text
     finally:
         admin.dispose()
