@@ -285,7 +285,9 @@ def test_postgres_backends_terminated_between_requests_are_replaced(postgres_url
     try:
         with served(postgres_url) as s:
             for round_ in range(3):
-                killed = terminate_backends(admin, database)
+                # Gone before the next request, as after a restart between requests (without the
+                # wait a backend may still be on its way out when the request arrives).
+                killed = terminate_backends(admin, database, wait=True)
                 assert killed, "the app held no connection to terminate"
                 response = s.http.patch(
                     f"/Users/{s.user_id}",
