@@ -101,10 +101,14 @@ class StoreCalls:
         computed again from the new one. In a thread the user stays locked in between
         (``editing_user``).
         """
+
+        def locked() -> StoredResource:
+            with self.directory.editing_user(user_id, if_match=if_match) as edit:
+                document = compute(edit.current.document)
+                return edit.write(document, actor=actor, action=action, detail=detail)
+
         if (on_loop := self.directory.on_loop) is None:
-            return await self.one_resource(
-                lambda: self._write_locked(user_id, compute, if_match, actor, action, detail)
-            )
+            return await self.one_resource(locked)
         try:
             for _ in range(_MAX_TRIES):
                 edit = await on_loop.edit(user_id, if_match=if_match)
@@ -115,23 +119,8 @@ class StoreCalls:
         except WouldBlock:
             # A SQLite lock held elsewhere, before anything was written: the locked edit, in a
             # thread, where waiting for it is harmless.
-            return await self.one_resource(
-                lambda: self._write_locked(user_id, compute, if_match, actor, action, detail)
-            )
+            return await self.one_resource(locked)
         raise StoreUnavailable("the user kept changing under this write")
-
-    def _write_locked(
-        self,
-        user_id: str,
-        compute: Callable[[dict[str, Any]], dict[str, Any]],
-        if_match: Collection[int] | None,
-        actor: str,
-        action: str,
-        detail: Any,
-    ) -> StoredResource:
-        with self.directory.editing_user(user_id, if_match=if_match) as edit:
-            document = compute(edit.current.document)
-            return edit.write(document, actor=actor, action=action, detail=detail)
 
     async def query_users(
         self, selection: Selection, offset: int, limit: int

@@ -174,17 +174,10 @@ class LoopUsers:
         :raises NotFound: no such user.
         :raises VersionMismatch: ``if_match`` without the current version.
         """
-        try:
-            async with self.pool.connection() as conn:
-                cursor = await conn.execute(_BY_ID, (user_id,), prepare=self.prepare)
-                row = await cursor.fetchone()
-        except psycopg.OperationalError as exc:
-            raise _unavailable(exc) from exc
-        if row is None:
-            raise NotFound("User", user_id)
-        if if_match is not None and row[2] not in if_match:
+        current = await self.get_user(user_id)
+        if if_match is not None and current.version not in if_match:
             raise VersionMismatch()
-        return LoopUserEdit(self, _stored(row))
+        return LoopUserEdit(self, current)
 
 
 class LoopUserEdit:
